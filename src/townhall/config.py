@@ -1,0 +1,150 @@
+"""Settings, read from `TOWNHALL_*` environment variables with embedded defaults."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+
+class ConfigError(Exception):
+    """A setting has a wrong value; the message names it."""
+
+
+class IceServer(dict[str, Any]):
+    """One RTCIceServer as browsers take it: {urls, username?, credential?}."""
+
+
+def _split_csv(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set. Defaults give a working single-node server."""
+
+    model_config = SettingsConfigDict(env_prefix="TOWNHALL_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    data_dir: Path = Path("data")
+    database_url: str = ""
+    redis_url: str = ""
+    public_url: str = ""
+    secret_key: str = ""
+    # ICE servers handed to clients and used by the server: JSON list of
+    # {"urls": ..., "username"?: ..., "credential"?: ...}. Empty by default:
+    # never a public STUN server.
+    ice_servers: Annotated[list[dict[str, Any]], NoDecode] = Field(default_factory=list)
+    # Addresses the media plane advertises as ICE host candidates.
+    media_addresses: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    stage_limit: int = Field(13, ge=1, le=100)
+    cohost_limit: int = Field(2, ge=0, le=10)
+    host_grace_seconds: float = Field(300.0, ge=0)
+    cookie_secure: bool = False
+    log_level: str = "info"
+
+    @field_validator("ice_servers", mode="before")
+    @classmethod
+    def _parse_ice(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            if not value.strip():
+                return []
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"must be a JSON list of ICE servers ({exc.msg})") from exc
+        if not isinstance(value, list) or not all(
+            isinstance(s, dict) and isinstance(s.get("urls"), str | list) for s in value
+        ):
+            raise ValueError('must be a JSON list like [{"urls": "turn:host:3478", ...}]')
+        return value
+
+    @field_validator("media_addresses", mode="before")
+    @classmethod
+    def _parse_addresses(cls, value: Any) -> Any:
+        return _split_csv(value)
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_db(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite", "postgresql", "postgres")):
+            raise ValueError("must be a sqlite:/// or postgresql:// URL")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis(cls, value: str) -> str:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis:// URL")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_level(cls, value: str) -> str:
+        if value.lower() not in {"critical", "error", "warning", "info", "debug"}:
+            raise ValueError("must be one of critical, error, warning, info, debug")
+        return value.lower()
+
+    @model_validator(mode="after")
+    def _check_secret(self) -> Settings:
+        if self.secret_key and len(self.secret_key) < 16:
+            raise ValueError("TOWNHALL_SECRET_KEY must be at least 16 characters")
+        return self
+
+    # -- derived values -------------------------------------------------
+
+    @cached_property
+    def effective_database_url(self) -> str:
+        """The async SQLAlchemy URL: the configured one, or a SQLite file in data_dir."""
+        url = self.database_url or f"sqlite:///{(self.data_dir / 'townhall.db').resolve()}"
+        if url.startswith("sqlite:///"):
+            return "sqlite+aiosqlite:///" + url.removeprefix("sqlite:///")
+        if url.startswith("postgres://"):
+            url = "postgresql://" + url.removeprefix("postgres://")
+        if url.startswith("postgresql://"):
+            return "postgresql+asyncpg://" + url.removeprefix("postgresql://")
+        return url
+
+    @cached_property
+    def effective_media_addresses(self) -> list[str]:
+        """Addresses to advertise: configured, else loopback when bound to loopback."""
+        if self.media_addresses:
+            return list(self.media_addresses)
+        if self.host in {"127.0.0.1", "localhost", "::1"}:
+            return ["127.0.0.1"]
+        return []
+
+    def load_secret_key(self) -> str:
+        """The configured key, or one generated on first start and kept in data_dir."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret_key"
+        if path.exists():
+            return path.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        path.write_text(key)
+        path.chmod(0o600)
+        return key
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings; a wrong value raises ConfigError naming the variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = str(err["loc"][0]) if err["loc"] else ""
+            var = f"TOWNHALL_{name.upper()}" if name else "settings"
+            msg = str(err["msg"]).removeprefix("Value error, ")
+            problems.append(f"{var}: {msg}")
+        raise ConfigError("; ".join(problems)) from exc
