@@ -1,0 +1,160 @@
+"""The bus contract: space events with sequence numbers and replay, user channels, presence."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, Protocol, TypeVar
+
+from townhall.bus.events import Event
+
+T = TypeVar("T")
+
+REPLAY_BUFFER_SIZE = 500
+"""Events kept per space for reconnecting clients."""
+
+SUBSCRIPTION_QUEUE_SIZE = 1000
+"""Undelivered items one subscriber may hold before it is declared lagged."""
+
+DEFAULT_PRESENCE_TTL = 60.0
+"""Seconds a presence entry lives without being touched again."""
+
+
+class SubscriptionLagged(Exception):
+    """The subscriber fell too far behind and missed items; it must resynchronise."""
+
+
+class SubscriptionClosed(Exception):
+    """The bus shut down under the subscriber (raised instead of a silent stop)."""
+
+
+_DONE = object()
+
+
+class Subscription(Generic[T]):
+    """A stream of items for one channel. Iterate with `async for`; always `close()` it.
+
+    Iteration stops after `close()`. When the subscriber falls more than
+    SUBSCRIPTION_QUEUE_SIZE items behind, the items already queued are delivered
+    and then `SubscriptionLagged` is raised.
+    """
+
+    def __init__(
+        self,
+        channel: str,
+        on_close: Callable[[Subscription[T]], Awaitable[None]],
+        maxsize: int = SUBSCRIPTION_QUEUE_SIZE,
+    ) -> None:
+        self.channel = channel
+        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._maxsize = maxsize
+        self._on_close = on_close
+        self._closed = False
+        self._lagged = False
+        self._failed = False
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def deliver(self, item: T) -> None:
+        """Queue one item (called by the bus; never blocks)."""
+        if self._closed or self._lagged or self._failed:
+            return
+        if self._queue.qsize() >= self._maxsize:
+            self._lagged = True
+            self._queue.put_nowait(_DONE)
+            return
+        self._queue.put_nowait(item)
+
+    def fail(self) -> None:
+        """End the stream with SubscriptionClosed (the bus is closing)."""
+        if not self._closed and not self._failed:
+            self._failed = True
+            self._queue.put_nowait(_DONE)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put_nowait(_DONE)
+        await self._on_close(self)
+
+    def __aiter__(self) -> Subscription[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        if self._closed and self._queue.empty():
+            raise StopAsyncIteration
+        item = await self._queue.get()
+        if item is _DONE:
+            self._queue.put_nowait(_DONE)  # keep later calls ending too
+            if self._lagged:
+                raise SubscriptionLagged(self.channel)
+            if self._failed and not self._closed:
+                raise SubscriptionClosed(self.channel)
+            raise StopAsyncIteration
+        return item
+
+    async def get(self, timeout: float) -> T:
+        """The next item, or TimeoutError after `timeout` seconds (handy in tests)."""
+        return await asyncio.wait_for(self.__anext__(), timeout)
+
+    async def __aenter__(self) -> Subscription[T]:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+class Bus(Protocol):
+    """What API nodes (and the media plane) use to share live state."""
+
+    presence_ttl: float
+
+    async def publish(self, event: Event) -> Event:
+        """Assign the next per-space seq and the time, buffer it, fan it out; return it."""
+        ...
+
+    async def subscribe(self, space_id: str) -> Subscription[Event]:
+        """Events of one space published from now on (on every node sharing the bus)."""
+        ...
+
+    async def replay(self, space_id: str, after_seq: int) -> list[Event] | None:
+        """Buffered events with seq > after_seq, in order; None if some are gone (or
+        after_seq is ahead of the space): the caller must take a fresh snapshot."""
+        ...
+
+    async def last_seq(self, space_id: str) -> int:
+        """The seq of the latest event published in the space (0 if none)."""
+        ...
+
+    async def publish_user(self, user_id: int, payload: dict[str, Any]) -> None:
+        """Send a payload to every live subscriber of one user's channel."""
+        ...
+
+    async def subscribe_user(self, user_id: int) -> Subscription[dict[str, Any]]:
+        """Payloads for one user published from now on."""
+        ...
+
+    async def touch(
+        self, space_id: str, user_id: int, client_id: str = "", ttl: float | None = None
+    ) -> None:
+        """Mark a user's client as present in a space for `ttl` (default presence_ttl) s."""
+        ...
+
+    async def leave(self, space_id: str, user_id: int, client_id: str = "") -> None:
+        """Remove one client's presence at once (a clean goodbye)."""
+        ...
+
+    async def present(self, space_id: str) -> set[int]:
+        """Ids of users with at least one unexpired client in the space."""
+        ...
+
+    async def is_present(self, space_id: str, user_id: int) -> bool:
+        """Whether the user has at least one unexpired client in the space."""
+        ...
+
+    async def close(self) -> None:
+        """Stop background work; open subscriptions end with SubscriptionClosed."""
+        ...

@@ -1,0 +1,91 @@
+"""Typed events of a live space, as they travel on the bus and over WebSockets."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Final
+
+SPACE_STARTED: Final = "space.started"
+SPACE_UPDATED: Final = "space.updated"
+SPACE_ENDED: Final = "space.ended"
+MEMBER_JOINED: Final = "member.joined"
+MEMBER_LEFT: Final = "member.left"
+MEMBER_REMOVED: Final = "member.removed"
+HAND_RAISED: Final = "hand.raised"
+HAND_LOWERED: Final = "hand.lowered"
+INVITE_SENT: Final = "invite.sent"
+INVITE_DECLINED: Final = "invite.declined"
+ROLE_CHANGED: Final = "role.changed"
+MUTE_CHANGED: Final = "mute.changed"
+REACTION: Final = "reaction"
+LEVELS: Final = "levels"
+LISTENERS_COUNT: Final = "listeners.count"
+
+EVENT_TYPES: Final[frozenset[str]] = frozenset(
+    {
+        SPACE_STARTED,
+        SPACE_UPDATED,
+        SPACE_ENDED,
+        MEMBER_JOINED,
+        MEMBER_LEFT,
+        MEMBER_REMOVED,
+        HAND_RAISED,
+        HAND_LOWERED,
+        INVITE_SENT,
+        INVITE_DECLINED,
+        ROLE_CHANGED,
+        MUTE_CHANGED,
+        REACTION,
+        LEVELS,
+        LISTENERS_COUNT,
+    }
+)
+
+
+class EventFormatError(ValueError):
+    """A serialised event could not be read back."""
+
+
+@dataclass(frozen=True)
+class Event:
+    """One change in one space. `seq` and `at` are set by the bus on publish."""
+
+    type: str
+    space_id: str
+    data: dict[str, Any] = field(default_factory=dict)
+    seq: int = 0
+    at: float = 0.0
+
+    def stamped(self, seq: int, at: float) -> Event:
+        """A copy carrying the sequence number and time the bus assigned."""
+        return replace(self, seq=seq, at=at)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls, raw: Any) -> Event:
+        if not isinstance(raw, dict):
+            raise EventFormatError("an event must be a JSON object")
+        try:
+            type_, space_id, data = raw["type"], raw["space_id"], raw.get("data", {})
+            seq, at = int(raw.get("seq", 0)), float(raw.get("at", 0.0))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise EventFormatError(f"malformed event: {exc}") from exc
+        if not isinstance(type_, str) or not isinstance(space_id, str):
+            raise EventFormatError("event type and space_id must be strings")
+        if not isinstance(data, dict):
+            raise EventFormatError("event data must be an object")
+        return cls(type=type_, space_id=space_id, data=data, seq=seq, at=at)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Event:
+        try:
+            raw = json.loads(text)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise EventFormatError(f"event is not valid JSON: {exc}") from exc
+        return cls.from_dict(raw)

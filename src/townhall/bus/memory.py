@@ -1,0 +1,131 @@
+"""The single-node bus: everything in this process's memory."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict, deque
+from typing import Any
+
+from townhall.bus.base import (
+    DEFAULT_PRESENCE_TTL,
+    REPLAY_BUFFER_SIZE,
+    Subscription,
+)
+from townhall.bus.events import Event
+
+
+class MemoryBus:
+    """In-process Bus. Sequence numbers restart with the process (clients then resnapshot)."""
+
+    def __init__(
+        self,
+        replay_size: int = REPLAY_BUFFER_SIZE,
+        presence_ttl: float = DEFAULT_PRESENCE_TTL,
+    ) -> None:
+        self.presence_ttl = presence_ttl
+        self._replay_size = replay_size
+        self._seq: dict[str, int] = defaultdict(int)
+        self._buffers: dict[str, deque[Event]] = {}
+        self._space_subs: dict[str, set[Subscription[Event]]] = defaultdict(set)
+        self._user_subs: dict[int, set[Subscription[dict[str, Any]]]] = defaultdict(set)
+        # space_id -> (user_id, client_id) -> expiry (monotonic clock)
+        self._presence: dict[str, dict[tuple[int, str], float]] = defaultdict(dict)
+
+    # -- space events -----------------------------------------------------
+
+    async def publish(self, event: Event) -> Event:
+        seq = self._seq[event.space_id] + 1
+        self._seq[event.space_id] = seq
+        stamped = event.stamped(seq, time.time())
+        buffer = self._buffers.get(event.space_id)
+        if buffer is None:
+            buffer = self._buffers[event.space_id] = deque(maxlen=self._replay_size)
+        buffer.append(stamped)
+        for sub in list(self._space_subs.get(event.space_id, ())):
+            sub.deliver(stamped)
+        return stamped
+
+    async def subscribe(self, space_id: str) -> Subscription[Event]:
+        sub: Subscription[Event] = Subscription(space_id, self._drop_space_sub)
+        self._space_subs[space_id].add(sub)
+        return sub
+
+    async def _drop_space_sub(self, sub: Subscription[Event]) -> None:
+        subs = self._space_subs.get(sub.channel)
+        if subs is not None:
+            subs.discard(sub)
+            if not subs:
+                del self._space_subs[sub.channel]
+
+    async def replay(self, space_id: str, after_seq: int) -> list[Event] | None:
+        last = self._seq.get(space_id, 0)
+        if after_seq > last or after_seq < 0:
+            return None
+        if after_seq == last:
+            return []
+        buffer = self._buffers.get(space_id)
+        if not buffer or buffer[0].seq > after_seq + 1:
+            return None
+        return [event for event in buffer if event.seq > after_seq]
+
+    async def last_seq(self, space_id: str) -> int:
+        return self._seq.get(space_id, 0)
+
+    # -- user channels ----------------------------------------------------
+
+    async def publish_user(self, user_id: int, payload: dict[str, Any]) -> None:
+        for sub in list(self._user_subs.get(user_id, ())):
+            sub.deliver(payload)
+
+    async def subscribe_user(self, user_id: int) -> Subscription[dict[str, Any]]:
+        sub: Subscription[dict[str, Any]] = Subscription(str(user_id), self._drop_user_sub)
+        self._user_subs[user_id].add(sub)
+        return sub
+
+    async def _drop_user_sub(self, sub: Subscription[dict[str, Any]]) -> None:
+        user_id = int(sub.channel)
+        subs = self._user_subs.get(user_id)
+        if subs is not None:
+            subs.discard(sub)
+            if not subs:
+                del self._user_subs[user_id]
+
+    # -- presence ---------------------------------------------------------
+
+    async def touch(
+        self, space_id: str, user_id: int, client_id: str = "", ttl: float | None = None
+    ) -> None:
+        lifetime = self.presence_ttl if ttl is None else ttl
+        self._presence[space_id][(user_id, client_id)] = time.monotonic() + lifetime
+
+    async def leave(self, space_id: str, user_id: int, client_id: str = "") -> None:
+        entries = self._presence.get(space_id)
+        if entries is not None:
+            entries.pop((user_id, client_id), None)
+            if not entries:
+                del self._presence[space_id]
+
+    async def present(self, space_id: str) -> set[int]:
+        entries = self._presence.get(space_id)
+        if not entries:
+            return set()
+        now = time.monotonic()
+        for key in [key for key, expiry in entries.items() if expiry <= now]:
+            del entries[key]
+        if not entries:
+            del self._presence[space_id]
+            return set()
+        return {user_id for user_id, _ in entries}
+
+    async def is_present(self, space_id: str, user_id: int) -> bool:
+        return user_id in await self.present(space_id)
+
+    async def close(self) -> None:
+        for subs in list(self._space_subs.values()):
+            for sub in list(subs):
+                sub.fail()
+        for user_subs in list(self._user_subs.values()):
+            for user_sub in list(user_subs):
+                user_sub.fail()
+        self._space_subs.clear()
+        self._user_subs.clear()

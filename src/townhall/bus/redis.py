@@ -1,0 +1,256 @@
+"""The many-node bus on Redis: INCR sequences, capped replay lists, pub/sub, presence zsets.
+
+Keys (all under `prefix`): `seq:{space}` counter, `log:{space}` list of the last
+events as JSON (oldest first), channels `space:{space}` and `user:{id}`, and
+`presence:{space}` a sorted set of "user_id:client_id" scored by expiry time.
+Publishing is one Lua script, so the counter, the log and the channel always
+agree on order across nodes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections import defaultdict
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from townhall.bus.base import DEFAULT_PRESENCE_TTL, REPLAY_BUFFER_SIZE, Subscription
+from townhall.bus.events import Event, EventFormatError
+
+log = logging.getLogger(__name__)
+
+KEY_TTL_SECONDS = 7 * 24 * 3600
+"""Idle spaces' counters and logs are forgotten after this long."""
+
+SUBSCRIBE_TIMEOUT = 5.0
+
+# KEYS: seq, log, channel. ARGV: event JSON without seq (starts with "{"), replay size, key ttl.
+_PUBLISH = """
+local seq = redis.call('INCR', KEYS[1])
+local body = '{"seq":' .. seq .. ',' .. string.sub(ARGV[1], 2)
+redis.call('RPUSH', KEYS[2], body)
+redis.call('LTRIM', KEYS[2], -tonumber(ARGV[2]), -1)
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+redis.call('PUBLISH', KEYS[3], body)
+return seq
+"""
+
+
+class RedisBus:
+    """Bus shared by every node connected to the same Redis (and key prefix)."""
+
+    def __init__(
+        self,
+        url: str,
+        prefix: str = "townhall:",
+        replay_size: int = REPLAY_BUFFER_SIZE,
+        presence_ttl: float = DEFAULT_PRESENCE_TTL,
+    ) -> None:
+        self.presence_ttl = presence_ttl
+        self.prefix = prefix
+        self._replay_size = replay_size
+        self._redis = aioredis.Redis.from_url(url, decode_responses=True)
+        self._publish_script = self._redis.register_script(_PUBLISH)
+        self._pubsub = self._redis.pubsub()
+        self._subs: dict[str, set[Subscription[Any]]] = defaultdict(set)
+        self._confirmations: dict[str, asyncio.Future[None]] = {}
+        self._reader: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        self._closed = False
+
+    # -- keys -------------------------------------------------------------
+
+    def _seq_key(self, space_id: str) -> str:
+        return f"{self.prefix}seq:{space_id}"
+
+    def _log_key(self, space_id: str) -> str:
+        return f"{self.prefix}log:{space_id}"
+
+    def _space_channel(self, space_id: str) -> str:
+        return f"{self.prefix}space:{space_id}"
+
+    def _user_channel(self, user_id: int) -> str:
+        return f"{self.prefix}user:{user_id}"
+
+    def _presence_key(self, space_id: str) -> str:
+        return f"{self.prefix}presence:{space_id}"
+
+    # -- space events -----------------------------------------------------
+
+    async def publish(self, event: Event) -> Event:
+        at = time.time()
+        body = json.dumps(
+            {"type": event.type, "space_id": event.space_id, "data": event.data, "at": at},
+            separators=(",", ":"),
+        )
+        seq = await self._publish_script(
+            keys=[
+                self._seq_key(event.space_id),
+                self._log_key(event.space_id),
+                self._space_channel(event.space_id),
+            ],
+            args=[body, self._replay_size, KEY_TTL_SECONDS],
+        )
+        return event.stamped(int(seq), at)
+
+    async def subscribe(self, space_id: str) -> Subscription[Event]:
+        return await self._subscribe(self._space_channel(space_id))
+
+    async def replay(self, space_id: str, after_seq: int) -> list[Event] | None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.get(self._seq_key(space_id))
+            pipe.lrange(self._log_key(space_id), 0, -1)
+            raw_last, raw_log = await pipe.execute()
+        last = int(raw_last or 0)
+        if after_seq > last or after_seq < 0:
+            return None
+        if after_seq == last:
+            return []
+        events = [Event.from_json(item) for item in raw_log]
+        if not events or events[0].seq > after_seq + 1:
+            return None
+        return [event for event in events if event.seq > after_seq]
+
+    async def last_seq(self, space_id: str) -> int:
+        return int(await self._redis.get(self._seq_key(space_id)) or 0)
+
+    # -- user channels ----------------------------------------------------
+
+    async def publish_user(self, user_id: int, payload: dict[str, Any]) -> None:
+        await self._redis.publish(self._user_channel(user_id), json.dumps(payload))
+
+    async def subscribe_user(self, user_id: int) -> Subscription[dict[str, Any]]:
+        return await self._subscribe(self._user_channel(user_id))
+
+    # -- presence ---------------------------------------------------------
+
+    async def touch(
+        self, space_id: str, user_id: int, client_id: str = "", ttl: float | None = None
+    ) -> None:
+        lifetime = self.presence_ttl if ttl is None else ttl
+        key = self._presence_key(space_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.zadd(key, {f"{user_id}:{client_id}": time.time() + lifetime})
+            # The set lives as long as its longest-lived entry.
+            pipe.expire(key, int(lifetime) + 1, nx=True)
+            pipe.expire(key, int(lifetime) + 1, gt=True)
+            await pipe.execute()
+
+    async def leave(self, space_id: str, user_id: int, client_id: str = "") -> None:
+        await self._redis.zrem(self._presence_key(space_id), f"{user_id}:{client_id}")
+
+    async def present(self, space_id: str) -> set[int]:
+        key = self._presence_key(space_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.zremrangebyscore(key, "-inf", time.time())
+            pipe.zrange(key, 0, -1)
+            _, members = await pipe.execute()
+        return {int(member.split(":", 1)[0]) for member in members}
+
+    async def is_present(self, space_id: str, user_id: int) -> bool:
+        return user_id in await self.present(space_id)
+
+    # -- pub/sub plumbing -------------------------------------------------
+
+    async def _subscribe(self, channel: str) -> Subscription[Any]:
+        if self._closed:
+            raise RuntimeError("the bus is closed")
+        sub: Subscription[Any] = Subscription(channel, self._unsubscribe)
+        async with self._lock:
+            first = not self._subs[channel]
+            self._subs[channel].add(sub)
+            if first:
+                confirmed = asyncio.get_running_loop().create_future()
+                self._confirmations[channel] = confirmed
+                await self._pubsub.subscribe(channel)
+                self._ensure_reader()
+            else:
+                confirmed = self._confirmations.get(channel) or _done_future()
+        # Events published after the confirmation are certain to reach this node.
+        try:
+            await asyncio.wait_for(asyncio.shield(confirmed), SUBSCRIBE_TIMEOUT)
+        except BaseException:
+            await sub.close()
+            raise
+        return sub
+
+    async def _unsubscribe(self, sub: Subscription[Any]) -> None:
+        async with self._lock:
+            subs = self._subs.get(sub.channel)
+            if subs is None:
+                return
+            subs.discard(sub)
+            if not subs:
+                del self._subs[sub.channel]
+                self._confirmations.pop(sub.channel, None)
+                if not self._closed:
+                    with contextlib.suppress(Exception):
+                        await self._pubsub.unsubscribe(sub.channel)
+
+    def _ensure_reader(self) -> None:
+        if self._reader is None or self._reader.done():
+            self._reader = asyncio.create_task(self._read_loop(), name="townhall-redis-bus")
+
+    async def _read_loop(self) -> None:
+        while not self._closed:
+            try:
+                message = await self._pubsub.get_message(timeout=1.0)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("redis bus: reading pub/sub failed; retrying")
+                await asyncio.sleep(0.5)
+                continue
+            if message is not None:
+                self._dispatch(message)
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        channel = message.get("channel")
+        if not isinstance(channel, str):
+            return
+        if message["type"] == "subscribe":
+            confirmed = self._confirmations.get(channel)
+            if confirmed is not None and not confirmed.done():
+                confirmed.set_result(None)
+            return
+        if message["type"] != "message":
+            return
+        try:
+            item: Any
+            if channel.startswith(f"{self.prefix}space:"):
+                item = Event.from_json(message["data"])
+            else:
+                item = json.loads(message["data"])
+        except (EventFormatError, json.JSONDecodeError):
+            log.warning("redis bus: dropped a malformed message on %s", channel)
+            return
+        for sub in list(self._subs.get(channel, ())):
+            sub.deliver(item)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for subs in list(self._subs.values()):
+            for sub in list(subs):
+                sub.fail()
+        self._subs.clear()
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._reader
+        with contextlib.suppress(Exception):
+            await self._pubsub.aclose()
+        await self._redis.aclose()
+
+
+def _done_future() -> asyncio.Future[None]:
+    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    future.set_result(None)
+    return future

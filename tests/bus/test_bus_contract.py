@@ -1,0 +1,154 @@
+"""The Bus contract, checked on every implementation with real components."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from townhall.bus import Bus, Event, EventFormatError, SubscriptionLagged
+from townhall.bus.base import Subscription
+
+BusFactory = Callable[..., Awaitable[Bus]]
+
+
+async def drain(sub: Subscription[Event], count: int, timeout: float = 3.0) -> list[Event]:
+    return [await sub.get(timeout) for _ in range(count)]
+
+
+def test_event_json_round_trip() -> None:
+    event = Event("hand.raised", "abcDEF123456", {"user_id": 7, "nested": [1, {}]}, 3, 1.5)
+    assert Event.from_json(event.to_json()) == event
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "not json",
+        "[]",
+        '{"type": 1, "space_id": "x"}',
+        '{"type":"a"}',
+        '{"type":"a","space_id":"b","data":[]}',
+    ],
+)
+def test_event_from_bad_json_raises(text: str) -> None:
+    with pytest.raises(EventFormatError):
+        Event.from_json(text)
+
+
+async def test_publish_assigns_increasing_seq_per_space(bus: Bus) -> None:
+    a1 = await bus.publish(Event("hand.raised", "space-a", {"user_id": 1}))
+    a2 = await bus.publish(Event("hand.lowered", "space-a", {"user_id": 1}))
+    b1 = await bus.publish(Event("reaction", "space-b", {"user_id": 2, "emoji": "👏"}))
+    assert (a1.seq, a2.seq, b1.seq) == (1, 2, 1)
+    assert a1.at > 0 and a2.at >= a1.at
+    assert await bus.last_seq("space-a") == 2
+    assert await bus.last_seq("never-used") == 0
+
+
+async def test_subscribers_get_only_their_space_in_order(bus: Bus) -> None:
+    sub_a1 = await bus.subscribe("space-a")
+    sub_a2 = await bus.subscribe("space-a")
+    sub_b = await bus.subscribe("space-b")
+    try:
+        for i in range(5):
+            await bus.publish(Event("reaction", "space-a", {"user_id": i, "emoji": "x"}))
+        await bus.publish(Event("hand.raised", "space-b", {"user_id": 9}))
+        for sub in (sub_a1, sub_a2):
+            got = await drain(sub, 5)
+            assert [e.seq for e in got] == [1, 2, 3, 4, 5]
+            assert [e.data["user_id"] for e in got] == [0, 1, 2, 3, 4]
+        only_b = await sub_b.get(3.0)
+        assert (only_b.type, only_b.data, only_b.seq) == ("hand.raised", {"user_id": 9}, 1)
+    finally:
+        for sub in (sub_a1, sub_a2, sub_b):
+            await sub.close()
+
+
+async def test_closed_subscription_stops_iterating_and_gets_nothing_more(bus: Bus) -> None:
+    sub = await bus.subscribe("space-a")
+    await sub.close()
+    await bus.publish(Event("hand.raised", "space-a", {"user_id": 1}))
+    got = [event async for event in sub]
+    assert got == []
+
+
+async def test_replay_returns_exactly_the_missed_events(bus: Bus) -> None:
+    for i in range(6):
+        await bus.publish(Event("reaction", "space-a", {"user_id": i, "emoji": "x"}))
+    missed = await bus.replay("space-a", 3)
+    assert missed is not None
+    assert [e.seq for e in missed] == [4, 5, 6]
+    assert [e.data["user_id"] for e in missed] == [3, 4, 5]
+    assert await bus.replay("space-a", 6) == []
+    full = await bus.replay("space-a", 0)
+    assert full is not None and [e.seq for e in full] == [1, 2, 3, 4, 5, 6]
+
+
+async def test_replay_is_none_when_too_old_or_ahead(bus_factory: BusFactory) -> None:
+    small = await bus_factory(replay_size=3)
+    for i in range(5):
+        await small.publish(Event("reaction", "space-a", {"user_id": i, "emoji": "x"}))
+    assert await small.replay("space-a", 1) is None  # seq 2 fell out of the buffer
+    kept = await small.replay("space-a", 2)
+    assert kept is not None and [e.seq for e in kept] == [3, 4, 5]
+    assert await small.replay("space-a", 9) is None  # ahead: the bus restarted
+    assert await small.replay("space-a", -1) is None
+    assert await small.replay("unknown", 4) is None
+    assert await small.replay("unknown", 0) == []
+
+
+async def test_user_channels_deliver_to_that_user_only(bus: Bus) -> None:
+    alice_tab1 = await bus.subscribe_user(1)
+    alice_tab2 = await bus.subscribe_user(1)
+    bob = await bus.subscribe_user(2)
+    try:
+        await bus.publish_user(1, {"kind": "space.started", "n": 1})
+        await bus.publish_user(2, {"kind": "invite", "n": 2})
+        assert await alice_tab1.get(3.0) == {"kind": "space.started", "n": 1}
+        assert await alice_tab2.get(3.0) == {"kind": "space.started", "n": 1}
+        assert await bob.get(3.0) == {"kind": "invite", "n": 2}
+        with pytest.raises(TimeoutError):
+            await alice_tab1.get(0.2)
+    finally:
+        for sub in (alice_tab1, alice_tab2, bob):
+            await sub.close()
+
+
+async def test_presence_touch_leave_and_expiry(bus_factory: BusFactory) -> None:
+    short = await bus_factory(presence_ttl=0.6)
+    await short.touch("space-a", 1, "tab1")
+    await short.touch("space-a", 1, "tab2")
+    await short.touch("space-a", 2, "c", ttl=30)
+    await short.touch("space-b", 3, "c")
+    assert await short.present("space-a") == {1, 2}
+    await short.leave("space-a", 1, "tab1")
+    assert await short.is_present("space-a", 1)  # tab2 still there
+    await short.leave("space-a", 1, "tab2")
+    assert not await short.is_present("space-a", 1)
+    await short.touch("space-a", 1, "tab1")
+    await asyncio.sleep(1.0)
+    # user 1 and 3 vanished without goodbye: their entries expired; 2 had a long ttl
+    assert await short.present("space-a") == {2}
+    assert await short.present("space-b") == set()
+    await short.touch("space-b", 3, "c")
+    assert await short.present("space-b") == {3}
+
+
+async def test_slow_subscriber_is_told_it_lagged(bus: Bus) -> None:
+    from townhall.bus import base
+
+    sub = await bus.subscribe("space-a")
+    try:
+        count = base.SUBSCRIPTION_QUEUE_SIZE + 5
+        for i in range(count):
+            await bus.publish(Event("levels", "space-a", {"levels": {"1": i / count}}))
+        received = 0
+        with pytest.raises(SubscriptionLagged):
+            for _ in range(count + 1):
+                await sub.get(5.0)
+                received += 1
+        assert received == base.SUBSCRIPTION_QUEUE_SIZE
+    finally:
+        await sub.close()
