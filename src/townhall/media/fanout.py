@@ -1,0 +1,193 @@
+"""Send one encoded payload to many listeners: per listener only a header patch, SRTP, sendto.
+
+The mixer encodes the full mix once per 20 ms; `FanOut.send` loops over every attached
+`RtpOut`. Per listener it writes payload type, sequence number, timestamp and SSRC into a
+shared packet buffer (one `pack_into`), protects it with that listener's SRTP session and sends it
+on that listener's ICE socket. Sequence numbers and packet/octet counts are derived from the
+fan-out's round counter, so the loop stores nothing per listener.
+
+A listener whose send fails (socket closed, SRTP error) is dropped after the round, logged,
+and passed to `on_drop`; the others still get the packet. A full socket buffer
+(`BlockingIOError`) loses that one packet only, as UDP would.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+import time
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+
+import pylibsrtp
+
+from townhall.media.rtp_out import RTP_HEADER_SIZE, Protect, RtpOut, Sendto
+
+logger = logging.getLogger(__name__)
+
+MAX_PAYLOAD_SIZE = 1200
+_VERSION_BYTE = 0x80
+_MARKER_BIT = 0x80
+
+OnDrop = Callable[[Hashable, BaseException], None]
+_LoopItem = tuple[Hashable, int, int, int, Protect, Sendto, tuple[object, ...]]
+
+
+@dataclass(frozen=True)
+class _Attachment:
+    """Where an out stood when it joined this fan-out, to derive its counters later."""
+
+    out: RtpOut
+    round_at_add: int
+    octets_at_add: int
+    sequence_offset: int
+
+
+class FanOut:
+    """Listeners of one mix: `add`, `remove`, and `send(payload, timestamp)` once per frame."""
+
+    def __init__(self, *, on_drop: OnDrop | None = None) -> None:
+        self._attached: dict[Hashable, _Attachment] = {}
+        self._by_out: dict[int, _Attachment] = {}
+        self._loop_items: list[_LoopItem] = []
+        self._dirty = False
+        self._on_drop = on_drop
+        self.rounds = 0
+        self.octets = 0
+        self.last_timestamp = 0
+        self.last_send_time = 0.0
+        self.packets_sent = 0
+        self.packets_lost_full_buffer = 0
+        self._packet = bytearray(RTP_HEADER_SIZE + MAX_PAYLOAD_SIZE)
+        self._packet[0] = _VERSION_BYTE
+        self._pack_listener = struct.Struct("!BHII").pack_into
+
+    def __len__(self) -> int:
+        return len(self._attached)
+
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._attached
+
+    def keys(self) -> list[Hashable]:
+        """Keys of the attached listeners."""
+        return list(self._attached)
+
+    def add(self, key: Hashable, out: RtpOut) -> None:
+        """Attach a connected out; it gets every payload from the next `send` on."""
+        if out.closed:
+            raise ValueError("cannot add a closed RtpOut")
+        if key in self._attached:
+            self.remove(key)
+        if out.fanout_owner is not None:
+            raise ValueError("RtpOut already belongs to a fan-out")
+        out.fanout_owner = self
+        attachment = _Attachment(
+            out=out,
+            round_at_add=self.rounds,
+            octets_at_add=self.octets,
+            sequence_offset=out.sequence_number - self.rounds,
+        )
+        self._attached[key] = attachment
+        self._by_out[id(out)] = attachment
+        self._dirty = True
+
+    def remove(self, key: Hashable) -> RtpOut | None:
+        """Detach a listener (no more packets); its out keeps its sequence and counters."""
+        attachment = self._attached.pop(key, None)
+        if attachment is None:
+            return None
+        out = attachment.out
+        del self._by_out[id(out)]
+        out.sequence_number = (attachment.sequence_offset + self.rounds) & 0xFFFF
+        out.note_sent(
+            self.rounds - attachment.round_at_add,
+            self.octets - attachment.octets_at_add,
+            self.last_timestamp,
+        )
+        out.fanout_owner = None
+        self._dirty = True
+        return out
+
+    def counters_for(self, out: RtpOut) -> tuple[int, int, int, float] | None:
+        """An attached out's packets, octets, last timestamp and its time (for RTCP SR)."""
+        attachment = self._by_out.get(id(out))
+        if attachment is None or attachment.out is not out:
+            return None
+        if self.rounds == attachment.round_at_add:
+            return None
+        return (
+            out.packets_sent + self.rounds - attachment.round_at_add,
+            out.octets_sent + self.octets - attachment.octets_at_add,
+            self.last_timestamp,
+            self.last_send_time,
+        )
+
+    def _rebuild(self) -> None:
+        self._loop_items = [
+            (
+                key,
+                a.sequence_offset,
+                a.out.payload_type,
+                a.out.ssrc,
+                a.out.protect,
+                a.out.path.sendto,
+                a.out.path.remote_addr,
+            )
+            for key, a in self._attached.items()
+        ]
+        self._dirty = False
+
+    def send(self, payload: bytes, timestamp: int, marker: bool = False) -> int:
+        """Send one encoded frame to every listener; returns how many it was sent to."""
+        size = len(payload)
+        if size > MAX_PAYLOAD_SIZE:
+            raise ValueError(f"payload of {size} bytes exceeds {MAX_PAYLOAD_SIZE}")
+        if self._dirty:
+            self._rebuild()
+        packet = self._packet
+        timestamp &= 0xFFFFFFFF
+        end = RTP_HEADER_SIZE + size
+        packet[RTP_HEADER_SIZE:end] = payload
+        view = memoryview(packet)[:end]
+        pack = self._pack_listener
+        rounds = self.rounds
+        marker_bit = _MARKER_BIT if marker else 0
+        sent = 0
+        failed: list[tuple[Hashable, BaseException]] | None = None
+        for key, seq_offset, payload_type, ssrc, protect, sendto, addr in self._loop_items:
+            pack(
+                packet,
+                1,
+                payload_type | marker_bit,
+                (seq_offset + rounds) & 0xFFFF,
+                timestamp,
+                ssrc,
+            )
+            try:
+                sendto(protect(bytes(view)), addr)
+                sent += 1
+            except BlockingIOError:
+                self.packets_lost_full_buffer += 1
+            except (OSError, pylibsrtp.Error) as exc:
+                if failed is None:
+                    failed = []
+                failed.append((key, exc))
+        view.release()
+        self.rounds = rounds + 1
+        self.octets += size
+        self.last_timestamp = timestamp
+        self.last_send_time = time.time()
+        self.packets_sent += sent
+        if failed:
+            self._drop(failed)
+        return sent
+
+    def _drop(self, failed: list[tuple[Hashable, BaseException]]) -> None:
+        for key, exc in failed:
+            self.remove(key)
+            logger.warning("fan-out dropped listener %r: %s", key, exc)
+            if self._on_drop is not None:
+                try:
+                    self._on_drop(key, exc)
+                except Exception:
+                    logger.exception("fan-out on_drop callback failed for %r", key)

@@ -1,0 +1,249 @@
+"""FanOut + RtpOut over real aiortc peer connections on loopback.
+
+Server side: aiortc peer connections with a send-only audio transceiver, taken over by
+`RtpOut`. Client side: stock aiortc peers whose receiver decodes what arrives. A 440 Hz
+tone is encoded once with PyAV's libopus and fanned out; clients must hear 440 Hz.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fractions
+from collections.abc import AsyncIterator, Hashable
+from dataclasses import dataclass, field
+
+import aioice.ice
+import av
+import numpy as np
+import pytest
+from aiortc import MediaStreamTrack, RTCPeerConnection
+from aiortc.mediastreams import MediaStreamError
+
+from townhall.media.fanout import FanOut
+from townhall.media.ice import rtc_configuration, use_host_addresses
+from townhall.media.rtp_out import RtpOut
+
+SAMPLE_RATE = 48000
+FRAME_SAMPLES = 960
+TONE_HZ = 440.0
+
+
+@pytest.fixture(autouse=True)
+def _loopback_only() -> None:
+    use_host_addresses(["127.0.0.1"])
+
+
+def encode_tone(frequency: float, frames: int) -> list[bytes]:
+    """`frames` 20 ms Opus packets of a sine tone, encoded by libopus (PyAV)."""
+    encoder = av.CodecContext.create("libopus", "w")
+    encoder.sample_rate = SAMPLE_RATE
+    encoder.layout = "stereo"
+    encoder.format = "s16"
+    encoder.time_base = fractions.Fraction(1, SAMPLE_RATE)
+    packets: list[bytes] = []
+    for index in range(frames + 4):
+        t = (np.arange(FRAME_SAMPLES) + index * FRAME_SAMPLES) / SAMPLE_RATE
+        mono = (0.4 * 32767 * np.sin(2 * np.pi * frequency * t)).astype(np.int16)
+        frame = av.AudioFrame.from_ndarray(
+            np.repeat(mono, 2).reshape(1, -1), format="s16", layout="stereo"
+        )
+        frame.sample_rate = SAMPLE_RATE
+        frame.pts = index * FRAME_SAMPLES
+        packets.extend(bytes(p) for p in encoder.encode(frame))
+    return packets[:frames]
+
+
+def dominant_frequency(samples: np.ndarray) -> float:
+    windowed = samples * np.hanning(len(samples))
+    spectrum = np.abs(np.fft.rfft(windowed))
+    return float(np.fft.rfftfreq(len(samples), 1 / SAMPLE_RATE)[int(np.argmax(spectrum))])
+
+
+@dataclass
+class Listener:
+    """A stock aiortc client that receives and decodes, plus the server side's RtpOut."""
+
+    server: RTCPeerConnection
+    client: RTCPeerConnection
+    out: RtpOut
+    samples: list[np.ndarray] = field(default_factory=list)
+    task: asyncio.Task[None] | None = None
+
+    async def inbound_packets(self) -> int:
+        stats = await self.client.getReceivers()[0].getStats()
+        return sum(s.packetsReceived for s in stats.values() if s.type == "inbound-rtp")
+
+    async def remote_outbound(self) -> tuple[int, int] | None:
+        """(packetsSent, bytesSent) from the last RTCP Sender Report the client got."""
+        stats = await self.client.getReceivers()[0].getStats()
+        for s in stats.values():
+            if s.type == "remote-outbound-rtp":
+                return s.packetsSent, s.bytesSent
+        return None
+
+    def audio(self) -> np.ndarray:
+        return np.concatenate(self.samples) if self.samples else np.zeros(0)
+
+
+async def _collect(track: MediaStreamTrack, samples: list[np.ndarray]) -> None:
+    with contextlib.suppress(MediaStreamError):
+        while True:
+            frame = await track.recv()
+            data = frame.to_ndarray().reshape(-1, 2)  # type: ignore[union-attr]
+            samples.append(data[:, 0].astype(np.float64))
+
+
+async def _wait_connected(*pcs: RTCPeerConnection, timeout: float = 10.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not all(pc.connectionState == "connected" for pc in pcs):
+            await asyncio.sleep(0.02)
+
+
+async def connect_listener(report_interval: float = 5.0) -> Listener:
+    """Client offers recvonly audio, server answers sendonly; RtpOut takes over the sender."""
+    config = rtc_configuration([])
+    server = RTCPeerConnection(config)
+    client = RTCPeerConnection(config)
+    client.addTransceiver("audio", direction="recvonly")
+    tracks: asyncio.Queue[MediaStreamTrack] = asyncio.Queue()
+    client.on("track", tracks.put_nowait)
+    await client.setLocalDescription(await client.createOffer())
+    await server.setRemoteDescription(client.localDescription)
+    transceiver = server.getTransceivers()[0]
+    transceiver.direction = "sendonly"
+    await server.setLocalDescription(await server.createAnswer())
+    await client.setRemoteDescription(server.localDescription)
+    await _wait_connected(server, client)
+    out = await RtpOut.from_connection(server, transceiver.sender, report_interval=report_interval)
+    listener = Listener(server=server, client=client, out=out)
+    track = await asyncio.wait_for(tracks.get(), 5)
+    listener.task = asyncio.create_task(_collect(track, listener.samples))
+    return listener
+
+
+async def close_listener(listener: Listener) -> None:
+    if listener.task is not None:
+        listener.task.cancel()
+    listener.out.close()
+    await listener.client.close()
+    await listener.server.close()
+
+
+@contextlib.asynccontextmanager
+async def listeners(count: int, report_interval: float = 5.0) -> AsyncIterator[list[Listener]]:
+    made = [await connect_listener(report_interval) for _ in range(count)]
+    try:
+        yield made
+    finally:
+        for listener in made:
+            await close_listener(listener)
+
+
+async def play(fanout: FanOut, packets: list[bytes], start_timestamp: int = 0) -> list[int]:
+    """Send packets at real-time pace (20 ms); returns how many listeners got each one."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    counts = []
+    for index, payload in enumerate(packets):
+        counts.append(fanout.send(payload, start_timestamp + index * FRAME_SAMPLES, index == 0))
+        await asyncio.sleep(max(0.0, start + (index + 1) * 0.02 - loop.time()))
+    return counts
+
+
+async def test_fanned_out_tone_decodes_to_440_hz_at_every_listener() -> None:
+    packets = encode_tone(TONE_HZ, 75)
+    fanout = FanOut()
+    async with listeners(3) as group:
+        for index, listener in enumerate(group):
+            fanout.add(index, listener.out)
+        counts = await play(fanout, packets)
+        await asyncio.sleep(0.3)
+        assert counts == [3] * len(packets)
+        for listener in group:
+            audio = listener.audio()
+            assert len(audio) >= SAMPLE_RATE // 2, "listener decoded less than 0.5 s of audio"
+            tail = audio[len(audio) // 3 :]
+            assert abs(dominant_frequency(tail) - TONE_HZ) < 5
+            assert np.sqrt(np.mean(tail**2)) > 1000, "decoded audio is near silence"
+            assert await listener.inbound_packets() >= len(packets) - 2
+
+
+async def test_removed_listener_gets_no_more_packets() -> None:
+    packets = encode_tone(TONE_HZ, 100)
+    fanout = FanOut()
+    async with listeners(2) as (kept, removed):
+        fanout.add("kept", kept.out)
+        fanout.add("removed", removed.out)
+        await play(fanout, packets[:25])
+        await asyncio.sleep(0.2)
+        assert fanout.remove("removed") is removed.out
+        await asyncio.sleep(0.2)
+        kept_before = await kept.inbound_packets()
+        removed_before = await removed.inbound_packets()
+        assert removed_before >= 20
+        counts = await play(fanout, packets[25:], start_timestamp=25 * FRAME_SAMPLES)
+        await asyncio.sleep(0.3)
+        assert counts == [1] * 75
+        assert await removed.inbound_packets() == removed_before
+        assert await kept.inbound_packets() >= kept_before + 70
+
+
+async def test_broken_listener_is_dropped_and_others_keep_hearing() -> None:
+    packets = encode_tone(TONE_HZ, 75)
+    dropped: list[tuple[Hashable, BaseException]] = []
+    fanout = FanOut(on_drop=lambda key, exc: dropped.append((key, exc)))
+    async with listeners(3) as group:
+        for index, listener in enumerate(group):
+            fanout.add(index, listener.out)
+        # Break the middle listener: its server connection (and ICE socket) goes away.
+        await group[1].server.close()
+        counts = await play(fanout, packets)
+        await asyncio.sleep(0.3)
+        assert counts[0] == 2 and counts[-1] == 2
+        assert [key for key, _ in dropped] == [1]
+        assert isinstance(dropped[0][1], OSError)
+        assert fanout.keys() == [0, 2]
+        for listener in (group[0], group[2]):
+            tail = listener.audio()[SAMPLE_RATE // 4 :]
+            assert len(tail) >= SAMPLE_RATE // 2
+            assert abs(dominant_frequency(tail) - TONE_HZ) < 5
+            assert await listener.inbound_packets() >= len(packets) - 2
+
+
+async def test_sender_report_carries_true_counts() -> None:
+    packets = encode_tone(TONE_HZ, 40)
+    fanout = FanOut()
+    async with listeners(1, report_interval=0.2) as (listener,):
+        # 10 packets sent directly, then 40 through the fan-out: SR counts must cover both.
+        for index, payload in enumerate(packets[:10]):
+            listener.out.send(payload, index * FRAME_SAMPLES)
+            await asyncio.sleep(0.02)
+        fanout.add("a", listener.out)
+        await play(fanout, packets, start_timestamp=10 * FRAME_SAMPLES)
+        expected = (50, sum(map(len, packets[:10])) + sum(map(len, packets)))
+        async with asyncio.timeout(5):
+            while await listener.remote_outbound() != expected:
+                await asyncio.sleep(0.05)
+        fanout.remove("a")
+        assert listener.out.packets_sent == 50
+        assert listener.out.octets_sent == expected[1]
+        assert await listener.inbound_packets() >= 48
+
+
+async def test_connection_outlives_consent_timeout_while_only_fanout_sends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # aioice's consent freshness, shortened: a check every ~0.1 s, closed after 3 failures.
+    monkeypatch.setattr(aioice.ice, "CONSENT_INTERVAL", 0.1)
+    monkeypatch.setattr(aioice.ice, "CONSENT_FAILURES", 3)
+    packets = encode_tone(TONE_HZ, 100)
+    fanout = FanOut()
+    async with listeners(1) as (listener,):
+        fanout.add("a", listener.out)
+        counts = await play(fanout, packets)
+        assert counts == [1] * len(packets)
+        assert listener.server.connectionState == "connected"
+        assert listener.client.connectionState == "connected"
+        tail = listener.audio()[SAMPLE_RATE // 4 :]
+        assert abs(dominant_frequency(tail) - TONE_HZ) < 5
