@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Hashable
 from dataclasses import dataclass, field
 
 import aioice.ice
+import aioice.stun
 import av
 import numpy as np
 import pytest
@@ -234,9 +235,12 @@ async def test_sender_report_carries_true_counts() -> None:
 async def test_connection_outlives_consent_timeout_while_only_fanout_sends(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # aioice's consent freshness, shortened: a check every ~0.1 s, closed after 3 failures.
+    # aioice's consent freshness, shortened: a check every ~0.1 s that times out after
+    # 0.1 s, connection closed after 3 failures (~0.6 s). With consent unanswered (e.g. the
+    # server no longer reading its socket) this test sees "closed" within the 2 s it plays.
     monkeypatch.setattr(aioice.ice, "CONSENT_INTERVAL", 0.1)
     monkeypatch.setattr(aioice.ice, "CONSENT_FAILURES", 3)
+    monkeypatch.setattr(aioice.stun, "RETRY_RTO", 0.1)
     packets = encode_tone(TONE_HZ, 100)
     fanout = FanOut()
     async with listeners(1) as (listener,):
