@@ -6,11 +6,10 @@ import json
 import secrets
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing_extensions import Annotated
 
 
 class ConfigError(Exception):
@@ -36,6 +35,8 @@ class Settings(BaseSettings):
     port: int = Field(8080, ge=1, le=65535)
     data_dir: Path = Path("data")
     database_url: str = ""
+    # PostgreSQL only: the schema to use (search_path); empty for the default.
+    database_schema: str = Field("", pattern=r"^[a-z_][a-z0-9_]*$|^$")
     redis_url: str = ""
     public_url: str = ""
     secret_key: str = ""
@@ -49,6 +50,13 @@ class Settings(BaseSettings):
     cohost_limit: int = Field(2, ge=0, le=10)
     host_grace_seconds: float = Field(300.0, ge=0)
     cookie_secure: bool = False
+    session_days: int = Field(30, ge=1, le=365)
+    # argon2id cost; tests lower it, production keeps the defaults.
+    password_time_cost: int = Field(3, ge=1, le=10)
+    password_memory_kib: int = Field(65536, ge=1024, le=1048576)
+    # Attempts per window (seconds) for signup and login, per address and per handle.
+    auth_rate_limit: int = Field(10, ge=1)
+    auth_rate_window: float = Field(60.0, gt=0)
     log_level: str = "info"
 
     @field_validator("ice_servers", mode="before")

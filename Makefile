@@ -1,0 +1,39 @@
+# townhall: `make run` starts the server, `make test` runs every test.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
+
+.PHONY: run test lint bench clean setup
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/townhall db upgrade
+	$(BIN)/townhall serve
+
+# PostgreSQL and Redis tests run when the local servers answer, and are skipped otherwise.
+test: $(STAMP)
+	@export TOWNHALL_TEST_POSTGRES_URL="$${TOWNHALL_TEST_POSTGRES_URL:-$$( $(BIN)/python -c 'import socket; socket.create_connection(("127.0.0.1", 5432), 1); print("$(PG_URL)")' 2>/dev/null)}"; \
+	 export TOWNHALL_TEST_REDIS_URL="$${TOWNHALL_TEST_REDIS_URL:-$$( $(BIN)/python -c 'import socket; socket.create_connection(("127.0.0.1", 6379), 1); print("redis://127.0.0.1:6379/15")' 2>/dev/null)}"; \
+	 $(BIN)/ruff check src tests bench && \
+	 $(BIN)/mypy && \
+	 $(BIN)/pytest -n auto -q $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.run_all
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,63 @@
+"""The ASGI application: routers, error handlers, and what lives for the app's lifetime."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from townhall import __version__
+from townhall.api.errors import install_error_handlers
+from townhall.api.routers import auth, health, users
+from townhall.api.services.accounts import AuthGuard
+from townhall.config import Settings
+from townhall.store.db import Database
+
+log = logging.getLogger("townhall")
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+
+
+def _bus_for(settings: Settings) -> object:
+    from townhall.bus import create_bus
+
+    return create_bus(settings)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the app for these settings; the database must already be migrated."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.db = Database(settings.effective_database_url, schema=settings.database_schema)
+        app.state.bus = _bus_for(settings)
+        start = getattr(app.state.bus, "start", None)
+        if start is not None:
+            await start()
+        try:
+            yield
+        finally:
+            close = getattr(app.state.bus, "close", None)
+            if close is not None:
+                await close()
+            await app.state.db.dispose()
+
+    app = FastAPI(
+        title="townhall",
+        version=__version__,
+        description="Live audio rooms: host, speak, listen, moderate.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.secret_key = settings.load_secret_key()
+    app.state.auth_guard = AuthGuard(settings)
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(auth.router)
+    app.include_router(users.router)
+    if (WEB_DIR / "index.html").exists():
+        app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
+    return app

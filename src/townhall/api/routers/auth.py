@@ -1,0 +1,69 @@
+"""Sign up, sign in, sign out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response, status
+
+from townhall.api.auth_tokens import COOKIE_NAME
+from townhall.api.deps import CurrentAuth, DbSession, SettingsDep, client_address
+from townhall.api.schemas import LoginIn, SignupIn
+from townhall.api.services import accounts
+from townhall.config import Settings
+
+router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+
+
+def _set_cookie(response: Response, settings: Settings, token: str) -> None:
+    response.set_cookie(
+        COOKIE_NAME,
+        token,
+        max_age=settings.session_days * 86400,
+        httponly=True,
+        samesite="lax",
+        secure=settings.cookie_secure,
+        path="/",
+    )
+
+
+@router.post("/signup", status_code=status.HTTP_201_CREATED)
+async def signup(
+    body: SignupIn, request: Request, response: Response, session: DbSession, settings: SettingsDep
+) -> dict[str, Any]:
+    """Create an account; answers the user, a bearer token, and sets the session cookie."""
+    done = await accounts.signup(
+        session,
+        settings,
+        request.app.state.auth_guard,
+        client_address(request),
+        body.handle,
+        body.display_name,
+        body.password,
+    )
+    _set_cookie(response, settings, done.token)
+    return {"user": accounts.user_json(done.user), "token": done.token}
+
+
+@router.post("/login")
+async def login(
+    body: LoginIn, request: Request, response: Response, session: DbSession, settings: SettingsDep
+) -> dict[str, Any]:
+    """Sign in with handle and password."""
+    done = await accounts.login(
+        session,
+        settings,
+        request.app.state.auth_guard,
+        client_address(request),
+        body.handle,
+        body.password,
+    )
+    _set_cookie(response, settings, done.token)
+    return {"user": accounts.user_json(done.user), "token": done.token}
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+async def logout(auth: CurrentAuth, session: DbSession, response: Response) -> None:
+    """Revoke the token this request used and clear the cookie."""
+    await accounts.logout(session, auth.token)
+    response.delete_cookie(COOKIE_NAME, path="/")

@@ -1,0 +1,94 @@
+"""My account, my tokens, other people's profiles, follows and blocks."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request, Response, status
+
+from townhall.api.auth_tokens import COOKIE_NAME
+from townhall.api.deps import CurrentAuth, CurrentUser, DbSession
+from townhall.api.schemas import DeleteAccountIn, ProfileIn, TokenIn
+from townhall.api.services import accounts
+
+router = APIRouter(prefix="/api/v1", tags=["users"])
+
+Cursor = Annotated[str | None, Query(max_length=20)]
+Limit = Annotated[int, Query(ge=1, le=100)]
+
+
+@router.get("/me")
+async def get_me(user: CurrentUser, session: DbSession) -> dict[str, Any]:
+    return await accounts.me(session, user)
+
+
+@router.patch("/me")
+async def edit_me(body: ProfileIn, user: CurrentUser, session: DbSession) -> dict[str, Any]:
+    return await accounts.edit_profile(session, user, body.display_name, body.bio)
+
+
+@router.delete("/me", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_me(
+    body: DeleteAccountIn,
+    request: Request,
+    response: Response,
+    user: CurrentUser,
+    session: DbSession,
+) -> None:
+    """Delete my account and everything that is mine (password required)."""
+    await accounts.delete_account(session, request.app.state.auth_guard, user, body.password)
+    response.delete_cookie(COOKIE_NAME, path="/")
+
+
+@router.get("/me/tokens")
+async def list_tokens(auth: CurrentAuth, session: DbSession) -> dict[str, Any]:
+    return {"tokens": await accounts.list_tokens(session, auth.user, auth.token)}
+
+
+@router.post("/me/tokens", status_code=status.HTTP_201_CREATED)
+async def create_token(body: TokenIn, user: CurrentUser, session: DbSession) -> dict[str, Any]:
+    """A bearer token for a bot or script; shown once."""
+    return await accounts.create_api_token(session, user, body.name, body.expires_in_days)
+
+
+@router.delete("/me/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def revoke_token(token_id: int, user: CurrentUser, session: DbSession) -> None:
+    await accounts.revoke_token(session, user, token_id)
+
+
+@router.get("/users/{handle}")
+async def get_user(handle: str, viewer: CurrentUser, session: DbSession) -> dict[str, Any]:
+    return await accounts.profile(session, viewer, handle)
+
+
+@router.post("/users/{handle}/follow")
+async def follow(handle: str, user: CurrentUser, session: DbSession) -> dict[str, Any]:
+    return await accounts.follow(session, user, handle)
+
+
+@router.delete("/users/{handle}/follow")
+async def unfollow(handle: str, user: CurrentUser, session: DbSession) -> dict[str, Any]:
+    return await accounts.unfollow(session, user, handle)
+
+
+@router.post("/users/{handle}/block")
+async def block(handle: str, user: CurrentUser, session: DbSession) -> dict[str, Any]:
+    return await accounts.block(session, user, handle)
+
+
+@router.delete("/users/{handle}/block")
+async def unblock(handle: str, user: CurrentUser, session: DbSession) -> dict[str, Any]:
+    return await accounts.unblock(session, user, handle)
+
+
+@router.get("/users/{handle}/{direction}")
+async def follow_list(
+    handle: str,
+    direction: Literal["followers", "following"],
+    session: DbSession,
+    viewer: CurrentUser,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> dict[str, Any]:
+    """Followers or following, newest first; pass `next_cursor` back for the next page."""
+    return await accounts.follow_list(session, handle, direction, cursor, limit)

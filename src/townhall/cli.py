@@ -1,0 +1,140 @@
+"""The `townhall` command: serve, db, bot."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from townhall import __version__
+from townhall.config import ConfigError, Settings, load_settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    for name in ("host", "port", "data_dir"):
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[name] = value
+    return load_settings(**overrides)
+
+
+async def _upgrade(settings: Settings) -> None:
+    from townhall.store.db import Database
+    from townhall.store.migrate import upgrade
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.effective_database_url, schema=settings.database_schema)
+    try:
+        await upgrade(db, settings.database_schema)
+    finally:
+        await db.dispose()
+
+
+async def _check_schema(settings: Settings) -> None:
+    from townhall.store.db import Database
+    from townhall.store.migrate import pending
+
+    db = Database(settings.effective_database_url, schema=settings.database_schema)
+    try:
+        current, head = await pending(db)
+    except Exception as exc:
+        raise ConfigError(f"TOWNHALL_DATABASE_URL: cannot open the database ({exc})") from exc
+    finally:
+        await db.dispose()
+    if current != head:
+        raise ConfigError(
+            f"the database is at migration {current or 'none'}, the code needs {head}: "
+            "run `townhall db upgrade` (or start with --migrate)"
+        )
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from townhall.api.app import create_app
+
+    settings = _settings(args)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if args.migrate:
+        asyncio.run(_upgrade(settings))
+    asyncio.run(_check_schema(settings))
+    app = create_app(settings)
+    print(f"townhall {__version__} on http://{settings.host}:{settings.port}", flush=True)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    asyncio.run(_upgrade(settings))
+    print("database is up to date")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="townhall", description="Self-hostable live audio rooms.")
+    parser.add_argument("--version", action="version", version=f"townhall {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the server", description="Run the townhall server.")
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default 8080)")
+    serve.add_argument("--data-dir", type=Path, help="folder for the SQLite file and secret key")
+    serve.add_argument(
+        "--migrate", action="store_true", help="apply database migrations before starting"
+    )
+    serve.set_defaults(func=cmd_serve)
+
+    db = sub.add_parser("db", help="database maintenance", description="Database maintenance.")
+    db_sub = db.add_subparsers(dest="db_command", metavar="COMMAND")
+    up = db_sub.add_parser(
+        "upgrade", help="apply migrations", description="Apply all pending migrations."
+    )
+    up.add_argument("--data-dir", type=Path, help="folder for the SQLite file")
+    up.set_defaults(func=cmd_db_upgrade)
+    db.set_defaults(func=lambda _a: _usage(db))
+
+    _add_bot(sub)
+    return parser
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return 2
+
+
+def _add_bot(sub: Any) -> None:
+    try:
+        from townhall.client.bot import add_bot_commands
+    except ImportError:
+        return
+    add_bot_commands(sub)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(func(args) or 0)
+    except ConfigError as exc:
+        print(f"townhall: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
