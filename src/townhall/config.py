@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     stage_limit: int = Field(13, ge=1, le=100)
     cohost_limit: int = Field(2, ge=0, le=10)
     host_grace_seconds: float = Field(300.0, ge=0)
+    # Seconds a WebSocket client stays present in a space after its last ping/subscribe.
+    presence_ttl_seconds: float = Field(60.0, gt=0, le=3600)
     cookie_secure: bool = False
     session_days: int = Field(30, ge=1, le=365)
     # argon2id cost; tests lower it, production keeps the defaults.

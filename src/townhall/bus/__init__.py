@@ -30,7 +30,7 @@ __all__ = [
 
 def create_bus(settings: Settings) -> Bus:
     """The Redis bus when settings.redis_url is set, else the in-memory one."""
-    ttl = float(getattr(settings, "presence_ttl_seconds", 60.0))
+    ttl = settings.presence_ttl_seconds
     if settings.redis_url:
         from townhall.bus.redis import RedisBus
 
