@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 
 from townhall import __version__
 from townhall.api.errors import install_error_handlers
-from townhall.api.routers import auth, health, users
+from townhall.api.routers import auth, health, notifications, users
 from townhall.api.services.accounts import AuthGuard
 from townhall.config import Settings
 from townhall.store.db import Database
@@ -58,6 +58,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(users.router)
+    app.include_router(notifications.router)
     if (WEB_DIR / "index.html").exists():
         app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
     return app

@@ -1,0 +1,42 @@
+"""My notifications: list, unread count, mark read."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+
+from townhall.api.deps import CurrentUser, DbSession
+from townhall.api.services import notifications
+
+router = APIRouter(prefix="/api/v1/notifications", tags=["notifications"])
+
+
+class MarkReadIn(BaseModel):
+    """Either the ids to mark read, or all: true."""
+
+    model_config = ConfigDict(extra="forbid")
+    ids: list[Annotated[StrictInt, Field(ge=1)]] | None = Field(default=None, max_length=500)
+    all: StrictBool = False
+
+
+@router.get("")
+async def list_notifications(
+    user: CurrentUser,
+    session: DbSession,
+    cursor: Annotated[str | None, Query(max_length=20)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> dict[str, Any]:
+    """Newest first; pass `next_cursor` back as `cursor` for the next page."""
+    return await notifications.list_page(session, user.id, cursor, limit)
+
+
+@router.get("/unread_count")
+async def unread_count(user: CurrentUser, session: DbSession) -> dict[str, int]:
+    return await notifications.unread_count(session, user.id)
+
+
+@router.post("/read")
+async def mark_read(body: MarkReadIn, user: CurrentUser, session: DbSession) -> dict[str, int]:
+    return await notifications.mark_read(session, user.id, body.ids, body.all)
