@@ -10,6 +10,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
+
 from tests.support.server import running_server
 
 # Operations that would end the fuzzing user's own session; tested directly elsewhere.

@@ -1,0 +1,89 @@
+"""The `townhall` command line: version, help, db upgrade, serve and its config errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from tests.support.server import running_server
+
+CLI = [sys.executable, "-m", "townhall.cli"]
+
+
+def run(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=os.environ | (env or {}),
+        cwd=cwd,
+    )
+
+
+def test_version_and_help() -> None:
+    from townhall import __version__
+
+    r = run("--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"townhall {__version__}"
+    for args in (["--help"], ["serve", "--help"], ["db", "--help"], ["db", "upgrade", "--help"]):
+        r = run(*args)
+        assert r.returncode == 0, args
+        assert "usage: townhall" in r.stdout
+    assert "--data-dir" in run("serve", "--help").stdout
+    r = run()
+    assert r.returncode == 2 and "usage" in r.stderr
+
+
+def test_wrong_setting_stops_start_with_its_name(tmp_path: Path) -> None:
+    cases = {
+        "TOWNHALL_PORT": "eighty",
+        "TOWNHALL_DATABASE_URL": "mysql://x",
+        "TOWNHALL_REDIS_URL": "http://nope",
+        "TOWNHALL_ICE_SERVERS": "[{bad json",
+        "TOWNHALL_SECRET_KEY": "short",
+    }
+    for name, value in cases.items():
+        r = run("serve", "--data-dir", str(tmp_path / "d"), env={name: value})
+        assert r.returncode == 2, (name, r.stderr)
+        assert name in r.stderr, (name, r.stderr)
+        assert "Traceback" not in r.stderr
+
+
+def test_serve_refuses_unmigrated_database_then_db_upgrade_fixes_it(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    r = run("serve", "--data-dir", str(data), "--port", "1")
+    assert r.returncode == 2 and "townhall db upgrade" in r.stderr
+    r = run("db", "upgrade", "--data-dir", str(data))
+    assert r.returncode == 0, r.stderr
+    assert (data / "townhall.db").exists()
+    r = run("db", "upgrade", "--data-dir", str(data))  # idempotent
+    assert r.returncode == 0
+
+
+def test_serve_keeps_generated_secret_key(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with running_server(data, {"TOWNHALL_LOG_LEVEL": "debug"}) as base:
+        assert httpx.get(base + "/healthz").json()["database"] == "up"
+        key = (data / "secret_key").read_text()
+        assert len(key) >= 32
+        r = httpx.post(
+            base + "/api/v1/auth/signup",
+            json={"handle": "keeper", "display_name": "K", "password": "long enough"},
+        )
+        assert r.status_code == 201
+    with running_server(data, {"TOWNHALL_LOG_LEVEL": "debug"}) as base:
+        assert (data / "secret_key").read_text() == key
+        r = httpx.post(
+            base + "/api/v1/auth/login", json={"handle": "keeper", "password": "long enough"}
+        )
+        assert r.status_code == 200  # the data survived a restart
+    logs = "".join(p.read_text(errors="replace") for p in tmp_path.glob("server-*.log"))
+    assert "/api/v1/auth/login" in logs  # the access log was written...
+    assert "long enough" not in logs  # ...and the password is in none of it
