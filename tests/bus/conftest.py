@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
+from tests.bus.redis_helpers import REDIS_URL, delete_test_keys, redis_unreachable_reason
 from townhall.bus import Bus, MemoryBus
 
-REDIS_URL = os.environ.get("TOWNHALL_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-
-
-async def redis_unreachable_reason() -> str | None:
-    """None when the test Redis answers PING, else why not."""
-    import redis.asyncio as aioredis
-
-    client = aioredis.Redis.from_url(REDIS_URL, socket_connect_timeout=1.0)
-    try:
-        await client.ping()
-    except Exception as exc:  # any failure means: skip
-        return f"Redis at {REDIS_URL} unreachable ({exc.__class__.__name__}: {exc})"
-    finally:
-        await client.aclose()
-    return None
+BusFactory = Callable[..., Awaitable[Bus]]
 
 
 async def make_bus(
@@ -46,9 +32,6 @@ def bus_kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-BusFactory = Callable[..., Awaitable[Bus]]
-
-
 @pytest.fixture
 async def bus_factory(bus_kind: str) -> AsyncIterator[BusFactory]:
     """Makes buses of this test's kind (keyword args as for make_bus); closes them after."""
@@ -64,22 +47,6 @@ async def bus_factory(bus_kind: str) -> AsyncIterator[BusFactory]:
         await instance.close()
     if bus_kind == "redis":
         await delete_test_keys(made)
-
-
-async def delete_test_keys(buses: list[Bus]) -> None:
-    """Remove the keys a test's Redis buses wrote (each has its own prefix)."""
-    import redis.asyncio as aioredis
-
-    client = aioredis.Redis.from_url(REDIS_URL)
-    try:
-        for instance in buses:
-            prefix = getattr(instance, "prefix", "")
-            if prefix.startswith("townhall-test-"):
-                keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
-                if keys:
-                    await client.delete(*keys)
-    finally:
-        await client.aclose()
 
 
 @pytest.fixture
