@@ -1,0 +1,130 @@
+"""Fan-out benchmark: one space's mix to N listeners; server CPU per listener-packet, RSS.
+
+The server (bench/server.py) runs in its own process: a 20 ms loop sends one pre-encoded
+Opus mix packet (synthetic, ~40 kbit/s) through `FanOut` to every listener. The load
+generator (this process) opens N real aiortc listeners and counts packets at their sockets.
+Figures are taken over a window after all listeners joined:
+
+- server CPU µs per listener-packet: the server process's CPU (all of it: event loop, RTCP
+  receiver reports, ICE consent, the fan-out loop) / listener-packets sent in the window;
+- fan-out loop alone: CPU inside `FanOut.send` / listener-packets;
+- packets sent vs expected (rounds x listeners), received at the sockets, SRTP samples verified;
+- RSS per listener: (server RSS with N listeners - RSS before any joined) / N.
+
+    python -m bench.fanout --listeners 500 --seconds 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from typing import Any
+
+from bench.common import load_average, process_cpu_seconds, write_result
+from bench.loadgen import LoadGenerator
+from bench.process import bench_server
+from townhall.media.ice import use_host_addresses
+
+TARGET_US_PER_LISTENER_PACKET = 20.0
+TARGET_RSS_PER_LISTENER = 250 * 1024
+
+
+async def wait_attached(server: Any, count: int, timeout: float = 60.0) -> dict[str, Any]:
+    async with asyncio.timeout(timeout):
+        while True:
+            stats = await server.channel.request({"op": "stats"})
+            if stats["listeners"] + stats["attach_failures"] >= count:
+                return stats
+            await asyncio.sleep(0.2)
+
+
+async def run(listeners: int, seconds: float, settle: float) -> dict[str, Any]:
+    use_host_addresses(["127.0.0.1"])
+    async with bench_server() as server:
+        await asyncio.sleep(1.0)
+        idle = await server.channel.request({"op": "stats"})
+        generator = LoadGenerator(server.channel)
+        join_start = time.perf_counter()
+        await generator.join_many(listeners, concurrency=8, timeout=150)
+        joined_seconds = time.perf_counter() - join_start
+        await wait_attached(server, len(generator.listeners))
+        await asyncio.sleep(settle)
+
+        load_cpu_0 = process_cpu_seconds(_self_pid())
+        before = await server.channel.request({"op": "stats"})
+        got_before = generator.totals()
+        wall_0 = time.perf_counter()
+        await asyncio.sleep(seconds)
+        after = await server.channel.request({"op": "stats"})
+        got_after = generator.totals()
+        wall = time.perf_counter() - wall_0
+        load_cpu = process_cpu_seconds(_self_pid()) - load_cpu_0
+
+        sent = after["packets_sent"] - before["packets_sent"]
+        rounds = after["rounds"] - before["rounds"]
+        expected = rounds * after["listeners"]
+        received = got_after["packets"] - got_before["packets"]
+        cpu = after["cpu_seconds"] - before["cpu_seconds"]
+        send_cpu = after["send_cpu_seconds"] - before["send_cpu_seconds"]
+        per_packet_us = cpu / sent * 1e6 if sent else float("nan")
+        result = {
+            "listeners_requested": listeners,
+            "listeners_attached": after["listeners"],
+            "join_failures": generator.failures,
+            "join_all_seconds": round(joined_seconds, 1),
+            "window_seconds": round(wall, 2),
+            "mixer_rounds": rounds,
+            "packets_expected": expected,
+            "packets_sent": sent,
+            "packets_received_at_sockets": received,
+            "srtp_samples_verified": got_after["verified"],
+            "srtp_sample_failures": got_after["verify_failures"],
+            "still_connected": got_after["connected"],
+            "payload_bytes_mean": round(after["payload_bytes_mean"], 1),
+            "server_cpu_seconds": round(cpu, 3),
+            "server_cpu_percent_of_one_core": round(cpu / wall * 100, 1),
+            "server_cpu_us_per_listener_packet": round(per_packet_us, 2),
+            "fanout_loop_cpu_us_per_listener_packet": round(send_cpu / sent * 1e6, 2)
+            if sent
+            else None,
+            "listeners_per_core_at_this_cost": int(1e6 / (per_packet_us * 50)) if sent else None,
+            "server_rss_idle_mb": round(idle["rss_bytes"] / 2**20, 1),
+            "server_rss_mb": round(after["rss_bytes"] / 2**20, 1),
+            "server_rss_per_listener_kb": round(
+                (after["rss_bytes"] - idle["rss_bytes"]) / max(1, after["listeners"]) / 1024, 1
+            ),
+            "mixer_late_ticks": after["late_ticks"] - before["late_ticks"],
+            "mixer_max_lag_ms": round(after["max_lag_seconds"] * 1000, 1),
+            "loadgen_cpu_percent_of_one_core": round(load_cpu / wall * 100, 1),
+            "targets": {
+                "us_per_listener_packet": TARGET_US_PER_LISTENER_PACKET,
+                "rss_per_listener_kb": TARGET_RSS_PER_LISTENER / 1024,
+            },
+            "load_average_before_window": before.get("load_average") or load_average(),
+        }
+        await generator.close()
+        return result
+
+
+def _self_pid() -> int:
+    import os
+
+    return os.getpid()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--listeners", type=int, default=500)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--settle", type=float, default=2.0)
+    args = parser.parse_args()
+    result = asyncio.run(run(args.listeners, args.seconds, args.settle))
+    path = write_result("fanout", result)
+    for key, value in result.items():
+        print(f"{key}: {value}")
+    print(f"written to {path}")
+
+
+if __name__ == "__main__":
+    main()
