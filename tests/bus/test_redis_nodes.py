@@ -107,3 +107,44 @@ async def test_unsubscribing_the_last_local_subscriber_stops_delivery_on_that_no
         assert (got.seq, got.data) == (2, {"user_id": 2})
     finally:
         await again.close()
+
+
+async def test_losing_the_pubsub_connection_makes_subscribers_resynchronise(
+    two_nodes: tuple[RedisBus, RedisBus],
+) -> None:
+    import redis.asyncio as aioredis
+
+    from townhall.bus import SubscriptionLagged
+
+    a, b = two_nodes
+    sub = await b.subscribe("s5")
+    admin = aioredis.Redis.from_url(REDIS_URL, decode_responses=True)
+    try:
+        await a.publish(Event("hand.raised", "s5", {"user_id": 1}))
+        assert (await sub.get(3.0)).seq == 1
+        clients = await admin.client_list()
+        pubsub_ids = [
+            c["id"] for c in clients if c.get("name") == f"{b.prefix}bus" and c.get("sub") != "0"
+        ]
+        assert len(pubsub_ids) == 1
+        await admin.client_kill_filter(_id=pubsub_ids[0])
+        with pytest.raises(SubscriptionLagged):
+            await sub.get(5.0)
+        # A fresh subscription works again once the connection is back, and replay
+        # gives what was missed in between.
+        await a.publish(Event("hand.lowered", "s5", {"user_id": 1}))
+        fresh = await b.subscribe("s5")
+        try:
+            missed = await b.replay("s5", 1)
+            assert missed is not None and [e.type for e in missed] == ["hand.lowered"]
+            await a.publish(Event("reaction", "s5", {"user_id": 1, "emoji": "x"}))
+            # An event in flight when it subscribed (seq 2) may arrive too; seq 3 must.
+            seqs = [(await fresh.get(5.0)).seq]
+            if seqs[0] == 2:
+                seqs.append((await fresh.get(5.0)).seq)
+            assert seqs[-1] == 3
+        finally:
+            await fresh.close()
+    finally:
+        await sub.close()
+        await admin.aclose()

@@ -67,6 +67,13 @@ class Subscription(Generic[T]):
             return
         self._queue.put_nowait(item)
 
+    def interrupt(self) -> None:
+        """Declare the stream broken (e.g. the bus lost its connection): the subscriber
+        gets SubscriptionLagged after the queued items and must resynchronise."""
+        if not self._closed and not self._lagged and not self._failed:
+            self._lagged = True
+            self._queue.put_nowait(_DONE)
+
     def fail(self) -> None:
         """End the stream with SubscriptionClosed (the bus is closing)."""
         if not self._closed and not self._failed:
@@ -117,7 +124,10 @@ class Bus(Protocol):
         ...
 
     async def subscribe(self, space_id: str) -> Subscription[Event]:
-        """Events of one space published from now on (on every node sharing the bus)."""
+        """Events of one space published from now on (on every node sharing the bus).
+
+        A few events published just before may arrive too (in flight on a shared
+        connection): consumers skip seqs they already have."""
         ...
 
     async def replay(self, space_id: str, after_seq: int) -> list[Event] | None:

@@ -55,7 +55,9 @@ class RedisBus:
         self.presence_ttl = presence_ttl
         self.prefix = prefix
         self._replay_size = replay_size
-        self._redis = aioredis.Redis.from_url(url, decode_responses=True)
+        self._redis = aioredis.Redis.from_url(
+            url, decode_responses=True, client_name=f"{prefix}bus"
+        )
         self._publish_script = self._redis.register_script(_PUBLISH)
         self._pubsub = self._redis.pubsub()
         self._subs: dict[str, set[Subscription[Any]]] = defaultdict(set)
@@ -205,6 +207,10 @@ class RedisBus:
                 raise
             except Exception:
                 log.exception("redis bus: reading pub/sub failed; retrying")
+                # Messages may have been lost: every local subscriber must resynchronise.
+                for subs in list(self._subs.values()):
+                    for sub in list(subs):
+                        sub.interrupt()
                 await asyncio.sleep(0.5)
                 continue
             if message is not None:
