@@ -1,0 +1,271 @@
+"""One live space's audio: its participants, its 20 ms mix, and its outputs.
+
+The room is the authority on who is heard: only participants on stage and not muted are
+mixed, whatever their client sends. Listeners share one encoded mix; each on-stage
+participant gets mix-minus-self from an encoder of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpTransceiver
+from aiortc.mediastreams import MediaStreamError
+
+from townhall.media.audio import FRAME_SAMPLES, MonoConverter, OpusEncoder, Pcm, level
+from townhall.media.jitter import JitterBuffer
+from townhall.media.levels import LevelReporter, Publisher
+from townhall.media.mixer import SILENT_MIX, FrameClock, Mix, mix
+from townhall.media.output import AudioOut, OutputFactory
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(eq=False)
+class Participant:
+    """One member's connection to the room and what the server allows it to do."""
+
+    user_id: int
+    pc: RTCPeerConnection
+    transceiver: RTCRtpTransceiver
+    on_stage: bool
+    muted: bool
+    jitter: JitterBuffer = field(default_factory=JitterBuffer)
+    out: AudioOut | None = None
+    encoder: OpusEncoder | None = None
+    ingest: asyncio.Task[None] | None = None
+    closed: bool = False
+
+    @property
+    def audible(self) -> bool:
+        """May this participant's audio be mixed right now?"""
+        return self.on_stage and not self.muted and not self.closed
+
+
+def _set_receiving(transceiver: RTCRtpTransceiver, receiving: bool) -> None:
+    """Skip decoding (and queueing) audio from participants who may not be heard."""
+    receiver = transceiver.receiver
+    if hasattr(receiver, "_enabled"):  # aiortc 1.16: drops packets before the decoder
+        receiver._enabled = receiving
+
+
+class Room:
+    """The audio of one space; created on the first join, closed on end or when empty."""
+
+    def __init__(self, space_id: str, bus: Publisher | None, outputs: OutputFactory) -> None:
+        self.space_id = space_id
+        self.participants: dict[int, Participant] = {}
+        self._outputs = outputs
+        self._fanout = outputs.fanout()
+        self._listening: set[int] = set()
+        self._listener_encoder = OpusEncoder()
+        self._clock = FrameClock(self._tick)
+        self._levels = LevelReporter(space_id, bus)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.closed = False
+        self.last_mix: Mix = SILENT_MIX
+        self.listener_packets = 0
+
+    def start(self) -> None:
+        self._clock.start()
+        self._levels.start()
+
+    @property
+    def clock(self) -> FrameClock:
+        return self._clock
+
+    # -- membership -----------------------------------------------------
+
+    def add(self, participant: Participant) -> Participant | None:
+        """Register a participant; returns the connection it replaces (to be closed)."""
+        old = self.participants.get(participant.user_id)
+        if old is not None:
+            self._detach(old)
+        self.participants[participant.user_id] = participant
+        pc = participant.pc
+
+        @pc.on("track")
+        def _on_track(track: MediaStreamTrack) -> None:
+            if track.kind == "audio" and participant.ingest is None and not participant.closed:
+                participant.ingest = asyncio.create_task(
+                    self._ingest(participant, track), name=f"townhall-ingest-{participant.user_id}"
+                )
+
+        @pc.on("connectionstatechange")
+        def _on_state() -> None:
+            state = pc.connectionState
+            if state == "connected":
+                self._connect_output(participant)
+            elif (
+                state in ("failed", "closed")
+                and self.participants.get(participant.user_id) is participant
+            ):
+                self._spawn(self.remove(participant.user_id))
+
+        return old
+
+    async def remove(self, user_id: int) -> bool:
+        """Close one participant's connection; False when it was not here."""
+        participant = self.participants.get(user_id)
+        if participant is None:
+            return False
+        self._detach(participant)
+        await close_participant(participant)
+        return True
+
+    def is_current(self, participant: Participant) -> bool:
+        return self.participants.get(participant.user_id) is participant
+
+    def set_on_stage(self, user_id: int, on_stage: bool) -> bool:
+        participant = self.participants.get(user_id)
+        if participant is None:
+            return False
+        if participant.on_stage != on_stage:
+            participant.on_stage = on_stage
+            self._apply_permissions(participant)
+            if participant.out is not None:
+                if on_stage:
+                    self._unlisten(user_id)
+                else:
+                    participant.encoder = None
+                    self._listen(user_id, participant.out)
+        return True
+
+    def set_muted(self, user_id: int, muted: bool) -> bool:
+        participant = self.participants.get(user_id)
+        if participant is None:
+            return False
+        participant.muted = muted
+        self._apply_permissions(participant)
+        return True
+
+    async def close(self) -> None:
+        """Stop the clock and close every connection."""
+        self.closed = True
+        await self._clock.stop()
+        await self._levels.stop()
+        participants = list(self.participants.values())
+        for participant in participants:
+            self._detach(participant)
+        await asyncio.gather(*(close_participant(p) for p in participants))
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=5.0)
+        for task in list(self._tasks):
+            task.cancel()
+
+    # -- internals --------------------------------------------------------
+
+    def _spawn(self, coro: Coroutine[Any, Any, object]) -> None:
+        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _detach(self, participant: Participant) -> None:
+        if self.participants.get(participant.user_id) is participant:
+            del self.participants[participant.user_id]
+            self._unlisten(participant.user_id)
+        participant.closed = True
+        out, participant.out = participant.out, None
+        if out is not None:
+            with contextlib.suppress(Exception):
+                out.close()
+        participant.jitter.clear()
+
+    def _apply_permissions(self, participant: Participant) -> None:
+        if not participant.audible:
+            participant.jitter.clear()
+        _set_receiving(participant.transceiver, participant.audible)
+
+    def _connect_output(self, participant: Participant) -> None:
+        if participant.closed or participant.out is not None or not self.is_current(participant):
+            return
+        self._spawn(self._attach_output(participant))
+
+    async def _attach_output(self, participant: Participant) -> None:
+        try:
+            out = await self._outputs.out_for(participant.pc, participant.transceiver.sender)
+        except Exception:
+            log.exception("no output for user %s in %s", participant.user_id, self.space_id)
+            self._spawn(self.remove(participant.user_id))
+            return
+        if participant.closed or participant.out is not None or not self.is_current(participant):
+            out.close()
+            return
+        participant.out = out
+        if not participant.on_stage:
+            self._listen(participant.user_id, participant.out)
+
+    def _listen(self, user_id: int, out: AudioOut) -> None:
+        self._fanout.add(user_id, out)
+        self._listening.add(user_id)
+
+    def _unlisten(self, user_id: int) -> None:
+        if user_id in self._listening:
+            self._listening.discard(user_id)
+            self._fanout.remove(user_id)
+
+    async def _ingest(self, participant: Participant, track: MediaStreamTrack) -> None:
+        converter = MonoConverter()
+        while not participant.closed:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                return
+            if not participant.audible:
+                continue
+            try:
+                pcm = converter.convert(frame)  # type: ignore[arg-type]
+            except Exception:
+                log.warning("unreadable audio frame from user %s", participant.user_id)
+                continue
+            pts = frame.pts if frame.sample_rate == 48_000 else None  # type: ignore[union-attr]
+            participant.jitter.push(pcm, pts)
+
+    def _tick(self, index: int, skipped: int) -> None:
+        frames: dict[int, Pcm] = {}
+        levels: dict[int, float] = {}
+        for participant in list(self.participants.values()):
+            if skipped:
+                participant.jitter.skip(skipped)
+            if not participant.audible:
+                continue
+            pcm = participant.jitter.pop()
+            levels[participant.user_id] = level(pcm) if pcm is not None else 0.0
+            if pcm is not None:
+                frames[participant.user_id] = pcm
+        current = mix(frames)
+        self.last_mix = current
+        self._levels.add(levels)
+        timestamp = (index * FRAME_SAMPLES) & 0xFFFFFFFF
+        if self._listening:
+            payload = self._listener_encoder.encode(current.full)
+            self.listener_packets += self._fanout.send(payload, timestamp)
+        for participant in list(self.participants.values()):
+            if not participant.on_stage or participant.out is None:
+                continue
+            if participant.encoder is None:
+                participant.encoder = OpusEncoder()
+            payload = participant.encoder.encode(current.minus(participant.user_id))
+            try:
+                participant.out.send(payload, timestamp)
+            except (OSError, ConnectionError):
+                self._spawn(self.remove(participant.user_id))
+
+
+async def close_participant(participant: Participant) -> None:
+    """Close one connection and its ingest task; safe to call twice."""
+    participant.closed = True
+    task, participant.ingest = participant.ingest, None
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+    # Shielded: cancelling a second closer would cancel aiortc's shared "closed" future
+    # and make the first closer fail.
+    with contextlib.suppress(Exception):
+        await asyncio.shield(participant.pc.close())

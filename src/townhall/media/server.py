@@ -1,0 +1,160 @@
+"""The media server: answers participants' offers and keeps one `Room` per live space."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+
+from townhall.config import Settings
+from townhall.domain.errors import Conflict, Invalid, RateLimited
+from townhall.media.ice import rtc_configuration, use_host_addresses
+from townhall.media.levels import Publisher
+from townhall.media.offer import check_offer
+from townhall.media.output import OutputFactory
+from townhall.media.room import Participant, Room, close_participant
+
+log = logging.getLogger(__name__)
+
+MAX_PENDING_OFFERS = 32
+
+
+class MediaServer:
+    """All live rooms of this node. Every method is safe to call for unknown spaces/users."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        bus: Publisher | None,
+        *,
+        output: str = "auto",
+        max_pending_offers: int = MAX_PENDING_OFFERS,
+    ) -> None:
+        self._settings = settings
+        self._bus = bus
+        self._outputs = OutputFactory(output)
+        self._max_pending = max_pending_offers
+        self._pending = 0
+        self._rooms: dict[str, Room] = {}
+        self._closed = False
+        use_host_addresses(settings.effective_media_addresses or None)
+
+    @property
+    def output_mode(self) -> str:
+        return self._outputs.mode
+
+    def room(self, space_id: str) -> Room | None:
+        """The live room of a space, if anyone is connected to it."""
+        return self._rooms.get(space_id)
+
+    async def answer(
+        self,
+        space_id: str,
+        user_id: int,
+        sdp: object,
+        type: object,
+        *,
+        on_stage: bool,
+        muted: bool,
+    ) -> tuple[str, str]:
+        """Connect (or reconnect) a member; returns the answer's (sdp, type).
+
+        Raises `Invalid` for a bad offer, `RateLimited` when too many offers are being
+        answered, `Conflict` when a newer offer of the same user replaced this one.
+        """
+        if self._closed:
+            raise Conflict("media_closed", "the media server is shutting down")
+        check_offer(sdp, type)
+        assert isinstance(sdp, str)
+        if self._pending >= self._max_pending:
+            raise RateLimited("too_many_offers", "too many connections are being set up")
+        self._pending += 1
+        try:
+            return await self._answer(space_id, user_id, sdp, on_stage=on_stage, muted=muted)
+        finally:
+            self._pending -= 1
+
+    async def _answer(
+        self, space_id: str, user_id: int, sdp: str, *, on_stage: bool, muted: bool
+    ) -> tuple[str, str]:
+        pc = RTCPeerConnection(rtc_configuration(self._settings.ice_servers))
+        transceiver = pc.addTransceiver("audio", direction="sendrecv")
+        opus = [c for c in RTCRtpSender.getCapabilities("audio").codecs if c.name.lower() == "opus"]
+        transceiver.setCodecPreferences(opus)
+        track = self._outputs.track_for_sender()
+        if track is not None:
+            transceiver.sender.replaceTrack(track)
+        participant = Participant(
+            user_id=user_id, pc=pc, transceiver=transceiver, on_stage=on_stage, muted=muted
+        )
+        room = self._rooms.get(space_id)
+        if room is None:
+            room = Room(space_id, self._bus, self._outputs)
+            self._rooms[space_id] = room
+            room.start()
+        replaced = room.add(participant)
+        if replaced is not None:
+            await close_participant(replaced)
+        try:
+            try:
+                await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+            except Exception as exc:
+                raise Invalid("bad_sdp", f"the offer was refused ({exc})", field="sdp") from exc
+            answer = await pc.createAnswer()
+            await pc.setLocalDescription(answer)
+            if not room.is_current(participant) or room.closed:
+                raise Conflict("superseded", "a newer connection of this user replaced this one")
+            room.set_muted(user_id, muted)  # applies receive permissions now that it is set up
+        except BaseException:
+            await self._drop(room, participant)
+            raise
+        local = pc.localDescription
+        return local.sdp, local.type
+
+    def set_on_stage(self, space_id: str, user_id: int, on_stage: bool) -> None:
+        """Promote (mixed from the next tick) or demote (silent from the next tick)."""
+        room = self._rooms.get(space_id)
+        if room is not None:
+            room.set_on_stage(user_id, on_stage)
+
+    def set_muted(self, space_id: str, user_id: int, muted: bool) -> None:
+        """Mute (silent from the next tick) or unmute."""
+        room = self._rooms.get(space_id)
+        if room is not None:
+            room.set_muted(user_id, muted)
+
+    async def disconnect(self, space_id: str, user_id: int) -> None:
+        """Close one member's connection; the room closes when its last member leaves."""
+        room = self._rooms.get(space_id)
+        if room is None:
+            return
+        await room.remove(user_id)
+        await self._close_if_empty(room)
+
+    async def end_space(self, space_id: str) -> None:
+        """Close every connection of a space and stop its clock."""
+        room = self._rooms.pop(space_id, None)
+        if room is not None:
+            await room.close()
+
+    async def close(self) -> None:
+        """End every room (server shutdown)."""
+        self._closed = True
+        rooms = list(self._rooms.values())
+        self._rooms.clear()
+        await asyncio.gather(*(room.close() for room in rooms), return_exceptions=True)
+
+    async def _drop(self, room: Room, participant: Participant) -> None:
+        if room.is_current(participant):
+            await room.remove(participant.user_id)
+        else:
+            await close_participant(participant)
+        await self._close_if_empty(room)
+
+    async def _close_if_empty(self, room: Room) -> None:
+        if not room.participants and self._rooms.get(room.space_id) is room:
+            del self._rooms[room.space_id]
+            with contextlib.suppress(Exception):
+                await room.close()
