@@ -1,0 +1,149 @@
+"""Python SDK: the townhall HTTP API, live events and media for scripts, bots and tests."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import websockets
+from aiortc.mediastreams import MediaStreamTrack
+
+from townhall.client.media import MediaClient, connect
+
+
+class ApiError(Exception):
+    """The server said no: `status`, and the JSON error's `code` and `message`."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{message} ({code}, HTTP {status})")
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+class Townhall:
+    """A signed-in client of one townhall server.
+
+    >>> async with Townhall("http://127.0.0.1:8080", token) as th:
+    ...     space = await th.create_space("Hello")
+    """
+
+    def __init__(self, server: str, token: str | None = None, *, timeout: float = 15.0) -> None:
+        self.server = server.rstrip("/")
+        self.token = token
+        self.http = httpx.AsyncClient(base_url=self.server, timeout=timeout)
+
+    async def __aenter__(self) -> Townhall:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+    # -- plumbing --------------------------------------------------------
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    async def call(self, method: str, path: str, body: Any = None, **params: Any) -> Any:
+        """One API call; JSON in, JSON out, errors as ApiError."""
+        try:
+            r = await self.http.request(
+                method,
+                path if path.startswith("/") else f"/api/v1/{path}",
+                json=body,
+                params={k: v for k, v in params.items() if v is not None} or None,
+                headers=self.headers,
+            )
+        except httpx.HTTPError as exc:
+            raise ApiError(0, "unreachable", f"cannot reach {self.server}: {exc}") from exc
+        if r.status_code >= 400:
+            try:
+                err = r.json()["error"]
+                raise ApiError(r.status_code, err.get("code", "error"), err.get("message", ""))
+            except (ValueError, KeyError, TypeError):
+                raise ApiError(r.status_code, "error", r.text[:200]) from None
+        return r.json() if r.content else None
+
+    # -- accounts --------------------------------------------------------
+
+    async def signup(self, handle: str, password: str, display_name: str | None = None) -> Any:
+        out = await self.call(
+            "POST",
+            "auth/signup",
+            {"handle": handle, "display_name": display_name or handle, "password": password},
+        )
+        self.token = out["token"]
+        return out["user"]
+
+    async def login(self, handle: str, password: str) -> Any:
+        out = await self.call("POST", "auth/login", {"handle": handle, "password": password})
+        self.token = out["token"]
+        return out["user"]
+
+    async def me(self) -> Any:
+        return await self.call("GET", "me")
+
+    async def follow(self, handle: str) -> Any:
+        return await self.call("POST", f"users/{handle}/follow")
+
+    # -- spaces ----------------------------------------------------------
+
+    async def create_space(self, title: str, visibility: str = "public", **fields: Any) -> Any:
+        return await self.call(
+            "POST", "spaces", {"title": title, "visibility": visibility} | fields
+        )
+
+    async def space(self, space_id: str) -> Any:
+        return await self.call("GET", f"spaces/{space_id}")
+
+    async def spaces(self, state: str = "live", q: str | None = None) -> Any:
+        return await self.call("GET", "spaces", state=state, q=q)
+
+    async def join(self, space_id: str) -> Any:
+        return await self.call("POST", f"spaces/{space_id}/join")
+
+    async def leave(self, space_id: str) -> Any:
+        return await self.call("POST", f"spaces/{space_id}/leave")
+
+    async def end(self, space_id: str) -> Any:
+        return await self.call("POST", f"spaces/{space_id}/end")
+
+    async def act(self, space_id: str, action: str, body: Any = None) -> Any:
+        """Any other space action: `await th.act(sid, "hand")`, see docs/SPACES.md."""
+        return await self.call("POST", f"spaces/{space_id}/{action}", body)
+
+    # -- media and events ------------------------------------------------
+
+    async def connect_media(
+        self, space_id: str, track: MediaStreamTrack | None = None
+    ) -> MediaClient:
+        """One WebRTC connection to the space's mixer: send `track`, record what it sends."""
+        config = await self.call("GET", "media/config")
+
+        async def answer(sdp: str, type_: str) -> tuple[str, str]:
+            out = await self.call("POST", f"spaces/{space_id}/media", {"sdp": sdp, "type": type_})
+            return out["sdp"], out["type"]
+
+        return await connect(answer, track=track, ice_servers=config.get("ice_servers", []))
+
+    async def events(
+        self, space_id: str, last_seq: int | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The space's snapshot, then its live events, as dicts (see docs/EVENTS.md)."""
+        parts = urlsplit(self.server)
+        scheme = "wss" if parts.scheme == "https" else "ws"
+        url = f"{scheme}://{parts.netloc}/api/v1/ws"
+        async with websockets.connect(url, additional_headers=self.headers) as ws:
+            msg: dict[str, Any] = {"op": "subscribe", "space_id": space_id}
+            if last_seq is not None:
+                msg["last_seq"] = last_seq
+            await ws.send(json.dumps(msg))
+            async for raw in ws:
+                yield json.loads(raw)
