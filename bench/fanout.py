@@ -1,8 +1,11 @@
 """Fan-out benchmark: one space's mix to N listeners; server CPU per listener-packet, RSS.
 
-The server (bench/server.py) runs in its own process: a 20 ms loop sends one pre-encoded
-Opus mix packet (synthetic, ~40 kbit/s) through `FanOut` to every listener. The load
-generator (this process) opens N real aiortc listeners and counts packets at their sockets.
+The server (bench/server.py) runs in its own process. By default it is townhall's
+`MediaServer` with one space: 3 speakers (aiortc clients in this process sending tones)
+are decoded, mixed every 20 ms, the mix is encoded once and fanned out to every listener
+(`--mix synthetic`: a pre-encoded Opus loop through `FanOut`, no MediaServer, no speakers:
+the fan-out's cost alone). The load generator (this process) opens N real aiortc
+listeners and counts packets at their sockets.
 Figures are taken over a window after all listeners joined:
 
 - server CPU µs per listener-packet: the server process's CPU (all of it: event loop, RTCP
@@ -12,12 +15,14 @@ Figures are taken over a window after all listeners joined:
 - RSS per listener: (server RSS with N listeners - RSS before any joined) / N.
 
     python -m bench.fanout --listeners 500 --seconds 10
+    python -m bench.fanout --listeners 500 --seconds 10 --mix synthetic
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import time
 from typing import Any
 
@@ -39,16 +44,31 @@ async def wait_attached(server: Any, count: int, timeout: float = 60.0) -> dict[
             await asyncio.sleep(0.2)
 
 
-async def run(listeners: int, seconds: float, settle: float) -> dict[str, Any]:
+SPEAKER_TONES = [330.0, 440.0, 550.0, 660.0, 770.0, 880.0, 990.0, 1100.0, 1210.0, 1320.0]
+
+
+async def run(
+    listeners: int, seconds: float, settle: float, mix: str, speakers: int, baseline: float
+) -> dict[str, Any]:
     use_host_addresses(["127.0.0.1"])
-    async with bench_server() as server:
-        await asyncio.sleep(1.0)
-        idle = await server.channel.request({"op": "stats"})
+    async with bench_server("--mix", mix) as server:
         generator = LoadGenerator(server.channel)
+        if mix == "mediaserver" and speakers:
+            tones = [SPEAKER_TONES[i % len(SPEAKER_TONES)] + 7 * i for i in range(speakers)]
+            await generator.join_speakers(tones)
+        await asyncio.sleep(1.0)
+        # Baseline: the server's CPU with its speakers but no listeners (decode, mix, encode).
+        idle = await server.channel.request({"op": "stats"})
+        idle_wall = time.perf_counter()
+        await asyncio.sleep(baseline)
+        idle_end = await server.channel.request({"op": "stats"})
+        idle_rate = (idle_end["cpu_seconds"] - idle["cpu_seconds"]) / (
+            time.perf_counter() - idle_wall
+        )
         join_start = time.perf_counter()
         await generator.join_many(listeners, concurrency=8, timeout=150)
         joined_seconds = time.perf_counter() - join_start
-        await wait_attached(server, len(generator.listeners))
+        await wait_attached(server, generator.totals()["listeners"])
         await asyncio.sleep(settle)
 
         load_cpu_0 = process_cpu_seconds(_self_pid())
@@ -66,9 +86,13 @@ async def run(listeners: int, seconds: float, settle: float) -> dict[str, Any]:
         expected = rounds * after["listeners"]
         received = got_after["packets"] - got_before["packets"]
         cpu = after["cpu_seconds"] - before["cpu_seconds"]
-        send_cpu = after["send_cpu_seconds"] - before["send_cpu_seconds"]
+        send_cpu = after["fanout_send_cpu_seconds"] - before["fanout_send_cpu_seconds"]
         per_packet_us = cpu / sent * 1e6 if sent else float("nan")
+        speakers_got = generator.totals("speaker")
         result = {
+            "mix": mix,
+            "speakers": speakers if mix == "mediaserver" else 0,
+            "speakers_connected": speakers_got["connected"],
             "listeners_requested": listeners,
             "listeners_attached": after["listeners"],
             "join_failures": generator.failures,
@@ -85,31 +109,34 @@ async def run(listeners: int, seconds: float, settle: float) -> dict[str, Any]:
             "server_cpu_seconds": round(cpu, 3),
             "server_cpu_percent_of_one_core": round(cpu / wall * 100, 1),
             "server_cpu_us_per_listener_packet": round(per_packet_us, 2),
+            "server_cpu_percent_without_listeners": round(idle_rate * 100, 1),
+            "server_marginal_cpu_us_per_listener_packet": round(
+                (cpu - idle_rate * wall) / sent * 1e6, 2
+            )
+            if sent
+            else None,
             "fanout_loop_cpu_us_per_listener_packet": round(send_cpu / sent * 1e6, 2)
             if sent
             else None,
-            "listeners_per_core_at_this_cost": int(1e6 / (per_packet_us * 50)) if sent else None,
+            "listeners_per_core_at_total_cost": int(1e6 / (per_packet_us * 50)) if sent else None,
             "server_rss_idle_mb": round(idle["rss_bytes"] / 2**20, 1),
             "server_rss_mb": round(after["rss_bytes"] / 2**20, 1),
             "server_rss_per_listener_kb": round(
                 (after["rss_bytes"] - idle["rss_bytes"]) / max(1, after["listeners"]) / 1024, 1
             ),
-            "mixer_late_ticks": after["late_ticks"] - before["late_ticks"],
-            "mixer_max_lag_ms": round(after["max_lag_seconds"] * 1000, 1),
+            "mixer_late_or_skipped_ticks": after["late_ticks"] - before["late_ticks"],
             "loadgen_cpu_percent_of_one_core": round(load_cpu / wall * 100, 1),
             "targets": {
                 "us_per_listener_packet": TARGET_US_PER_LISTENER_PACKET,
                 "rss_per_listener_kb": TARGET_RSS_PER_LISTENER / 1024,
             },
-            "load_average_before_window": before.get("load_average") or load_average(),
+            "load_average_at_end_of_window": load_average(),
         }
         await generator.close()
         return result
 
 
 def _self_pid() -> int:
-    import os
-
     return os.getpid()
 
 
@@ -118,9 +145,16 @@ def main() -> None:
     parser.add_argument("--listeners", type=int, default=500)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--settle", type=float, default=2.0)
+    parser.add_argument("--mix", choices=["mediaserver", "synthetic"], default="mediaserver")
+    parser.add_argument("--speakers", type=int, default=3)
+    parser.add_argument("--baseline", type=float, default=3.0, help="seconds, no listeners")
+    parser.add_argument("--name", default=None, help="result name")
     args = parser.parse_args()
-    result = asyncio.run(run(args.listeners, args.seconds, args.settle))
-    path = write_result("fanout", result)
+    result = asyncio.run(
+        run(args.listeners, args.seconds, args.settle, args.mix, args.speakers, args.baseline)
+    )
+    name = args.name or ("fanout" if args.mix == "mediaserver" else "fanout-synthetic")
+    path = write_result(name, result)
     for key, value in result.items():
         print(f"{key}: {value}")
     print(f"written to {path}")

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pylibsrtp
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 
 from bench.signalling import Channel
 from townhall.media.ice import rtc_configuration, use_host_addresses
@@ -34,27 +34,39 @@ _OPUS_LINE = re.compile(r"^a=rtpmap:(\d+) opus/48000", re.MULTILINE | re.IGNOREC
 
 @dataclass
 class SocketTap:
-    """Counts and samples SRTP on a peer connection's ICE sockets; passes the rest to aiortc."""
+    """Counts and samples SRTP on a peer connection's ICE sockets.
+
+    `consume=True` (listeners of the load): RTP stops here, aiortc never sees it.
+    `consume=False`: RTP also goes on to aiortc (decoding clients, server-side recording).
+    `record=True` keeps (arrival time, RTP timestamp) of every RTP packet (bounded).
+    STUN, DTLS and RTCP always go to aiortc.
+    """
 
     pc: RTCPeerConnection
+    consume: bool = True
+    record: bool = False
     sample_every: int = 50
+    max_records: int = 20000
     expected_ssrc: int | None = None
     expected_payload_type: int | None = None
     packets: int = 0
     octets: int = 0
     verified: int = 0
     verify_failures: int = 0
+    stun: int = 0
     first_packet_time: float | None = None
     last_packet_time: float | None = None
+    arrivals: list[tuple[float, int]] = field(default_factory=list)
     _dtls: Any = None
 
-    def install(self) -> None:
+    def install(self) -> SocketTap:
         """Wrap `datagram_received` of every ICE protocol of the connection (after gathering)."""
         transceiver = self.pc.getTransceivers()[0]
         self._dtls = transceiver.receiver.transport
         connection = self._dtls.transport._connection
         for protocol in connection._protocols:
             protocol.datagram_received = self._wrap(protocol.datagram_received)
+        return self
 
     def _wrap(self, original: Any) -> Any:
         def datagram_received(data: bytes, addr: tuple[Any, ...]) -> None:
@@ -66,9 +78,14 @@ class SocketTap:
                 self.last_packet_time = now
                 self.packets += 1
                 self.octets += len(data)
-                if self.packets % self.sample_every == 1:
-                    self._verify(data)
-                return
+                if self.record and len(self.arrivals) < self.max_records:
+                    self.arrivals.append((now, int.from_bytes(data[4:8], "big")))
+                if self.consume:
+                    if self.packets % self.sample_every == 1:
+                        self._verify(data)
+                    return
+            elif first < 4:
+                self.stun += 1
             original(data, addr)
 
         return datagram_received
@@ -92,14 +109,24 @@ class SocketTap:
             self.verify_failures += 1
 
 
+class ArrivalRecorder:
+    """Server side: record arrival times of a participant's RTP, passing everything on."""
+
+    @staticmethod
+    def install(pc: RTCPeerConnection) -> SocketTap:
+        return SocketTap(pc, consume=False, record=True).install()
+
+
 @dataclass
 class LoadListener:
-    user: str
+    user: int
     pc: RTCPeerConnection
     tap: SocketTap
     offer_time: float
     connected_time: float | None = None
     answer_time: float | None = None
+    remote_track: MediaStreamTrack | None = None
+    role: str = "listener"
 
     @property
     def join_seconds(self) -> float | None:
@@ -114,18 +141,30 @@ class LoadGenerator:
     """Opens listeners against a bench server and keeps them until `close()`."""
 
     channel: Channel
-    prefix: str = "listener"
+    first_user: int = 1000
     listeners: list[LoadListener] = field(default_factory=list)
     failures: int = 0
 
-    async def join(self, user: str, timeout: float = 30.0) -> LoadListener:
+    async def join(
+        self,
+        user: int,
+        *,
+        role: str = "listener",
+        track: MediaStreamTrack | None = None,
+        consume: bool = True,
+        record: bool = False,
+        timeout: float = 30.0,
+    ) -> LoadListener:
+        """Connect one participant; a speaker sends `track`. Returns once connected."""
         pc = RTCPeerConnection(rtc_configuration([]))
         offer_time = time.perf_counter()
-        pc.addTransceiver("audio", direction="recvonly")
+        if track is not None:
+            pc.addTrack(track)
+        else:
+            pc.addTransceiver("audio", direction="recvonly")
         await pc.setLocalDescription(await pc.createOffer())
-        tap = SocketTap(pc)
-        tap.install()
-        listener = LoadListener(user=user, pc=pc, tap=tap, offer_time=offer_time)
+        tap = SocketTap(pc, consume=consume, record=record).install()
+        listener = LoadListener(user=user, pc=pc, tap=tap, offer_time=offer_time, role=role)
         connected = asyncio.Event()
 
         @pc.on("connectionstatechange")
@@ -135,8 +174,18 @@ class LoadGenerator:
             if pc.connectionState in ("connected", "failed", "closed"):
                 connected.set()
 
+        @pc.on("track")
+        def _on_track(remote: MediaStreamTrack) -> None:
+            listener.remote_track = remote
+
         answer = await self.channel.request(
-            {"op": "offer", "user": user, "sdp": pc.localDescription.sdp, "type": "offer"}
+            {
+                "op": "offer",
+                "user": user,
+                "role": role,
+                "sdp": pc.localDescription.sdp,
+                "type": "offer",
+            }
         )
         listener.answer_time = time.perf_counter()
         if match := _SSRC_LINE.search(answer["sdp"]):
@@ -159,26 +208,33 @@ class LoadGenerator:
         async def one(index: int) -> None:
             async with semaphore:
                 try:
-                    await self.join(f"{self.prefix}-{index}")
+                    await self.join(self.first_user + index)
                 except Exception:
                     self.failures += 1
 
         async with asyncio.timeout(timeout):
             await asyncio.gather(*(one(start + i) for i in range(count)))
 
-    def totals(self) -> dict[str, int]:
-        taps = [listener.tap for listener in self.listeners]
+    def totals(self, role: str = "listener") -> dict[str, int]:
+        """Sums over the participants of one role."""
+        chosen = [lst for lst in self.listeners if lst.role == role]
+        taps = [lst.tap for lst in chosen]
         return {
             "listeners": len(taps),
             "packets": sum(t.packets for t in taps),
             "octets": sum(t.octets for t in taps),
             "verified": sum(t.verified for t in taps),
             "verify_failures": sum(t.verify_failures for t in taps),
-            "connected": sum(1 for lst in self.listeners if lst.pc.connectionState == "connected"),
+            "stun_received": sum(t.stun for t in taps),
+            "connected": sum(1 for lst in chosen if lst.pc.connectionState == "connected"),
         }
 
-    def per_listener_packets(self) -> list[int]:
-        return [listener.tap.packets for listener in self.listeners]
+    async def join_speakers(self, frequencies: list[float], first_user: int = 1) -> None:
+        """Speakers sending continuous tones (stock aiortc sender with its own encoder)."""
+        from townhall.client.media import ToneTrack
+
+        for index, frequency in enumerate(frequencies):
+            await self.join(first_user + index, role="speaker", track=ToneTrack(frequency))
 
     async def close(self, concurrency: int = 32) -> None:
         semaphore = asyncio.Semaphore(concurrency)

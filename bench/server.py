@@ -1,16 +1,20 @@
 """The media-server side of the benchmarks, run as its own process.
 
-`python -m bench.server --port 0` prints `READY <port> <pid>` and then serves JSON-lines
-signalling on 127.0.0.1 (see bench/signalling.py):
+`python -m bench.server [--mix mediaserver|synthetic] --port 0` prints `READY <port> <pid>`
+and serves JSON-lines signalling on 127.0.0.1 (see bench/signalling.py):
 
-- {"op": "offer", "user": str, "sdp": str, "type": "offer"} -> {"sdp", "type"}: a listener.
-  Its connection is added to the fan-out once connected (RtpOut + FanOut).
-- {"op": "leave", "user": str} -> {}: remove and close a listener.
-- {"op": "stats"} -> CPU seconds, RSS, packets sent, listeners, mixer lateness.
+- {"op": "offer", "user": int, "role": "listener"|"speaker", "sdp", "type"} -> {"sdp", "type"}
+- {"op": "leave", "user": int} -> {}
+- {"op": "stats"} -> CPU seconds, RSS, listeners attached, packets sent, mixer rounds/lag
+- {"op": "record_arrivals", "user": int} / {"op": "arrivals", "user": int}: arrival times
+  (CLOCK_MONOTONIC) and RTP timestamps of that participant's packets at the server socket
 - {"op": "quit"} -> {} and the process exits.
 
-The synthetic mix is a pre-encoded Opus stream (three tones, ~100-byte packets) sent to
-the fan-out every 20 ms on an absolute schedule, as a mixer would after encoding once.
+Mixes:
+- `mediaserver` (default): townhall's `MediaServer` (one space "bench"): speakers are
+  decoded, mixed every 20 ms, the mix is encoded once and fanned out (RtpOut + FanOut).
+- `synthetic`: no MediaServer; a pre-encoded Opus loop (~100-byte packets) is sent through
+  `FanOut` every 20 ms: the fan-out's cost alone.
 """
 
 from __future__ import annotations
@@ -23,43 +27,52 @@ import os
 import random
 import sys
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from bench.common import FRAME_SAMPLES, encode_tone, process_rss_bytes
+from bench.loadgen import ArrivalRecorder, SocketTap
 from bench.signalling import serve
+from townhall.config import load_settings
 from townhall.media.fanout import FanOut
 from townhall.media.ice import rtc_configuration, use_host_addresses
 from townhall.media.rtp_out import RtpOut
 
 logger = logging.getLogger("bench.server")
 TICK_SECONDS = 0.02
+SPACE = "bench"
 
 
-def synthetic_mix(frames: int = 250) -> list[bytes]:
-    """A 5 s loop of encoded 'mix' packets (~100 bytes, like a voice mix)."""
-    return encode_tone(440.0, frames, amplitude=0.3, bit_rate=24000)
+class Backend(Protocol):
+    async def offer(self, message: dict[str, Any]) -> dict[str, Any]: ...
+    async def leave(self, message: dict[str, Any]) -> dict[str, Any]: ...
+    def stats(self) -> dict[str, Any]: ...
+    def pc_of(self, user: int) -> RTCPeerConnection | None: ...
+    async def close(self) -> None: ...
 
 
-class FanOutServer:
-    """Listeners' peer connections, one FanOut, and a 20 ms send loop."""
+class SyntheticBackend:
+    """Listeners' peer connections, one FanOut, and a 20 ms send loop of pre-encoded packets."""
 
-    def __init__(self, packets: list[bytes]) -> None:
-        self.packets = packets
+    def __init__(self) -> None:
+        self.packets = encode_tone(440.0, 250, amplitude=0.3, bit_rate=24000)
         self.fanout = FanOut(on_drop=lambda key, exc: self.dropped.append(str(key)))
         self.dropped: list[str] = []
-        self.pcs: dict[str, RTCPeerConnection] = {}
+        self.pcs: dict[int, RTCPeerConnection] = {}
         self.attach_failures = 0
         self.ticks = 0
         self.late_ticks = 0
         self.max_lag = 0.0
         self.send_cpu = 0.0
-        self.send_wall = 0.0
         self._tasks: set[asyncio.Task[None]] = set()
+        self._mixer = asyncio.create_task(self._run_mixer())
+
+    def pc_of(self, user: int) -> RTCPeerConnection | None:
+        return self.pcs.get(user)
 
     async def offer(self, message: dict[str, Any]) -> dict[str, Any]:
-        user = str(message["user"])
+        user = int(message["user"])
         pc = RTCPeerConnection(rtc_configuration([]))
         self.pcs[user] = pc
         connected = asyncio.Event()
@@ -79,20 +92,19 @@ class FanOutServer:
         return {"sdp": pc.localDescription.sdp, "type": pc.localDescription.type}
 
     async def _attach(
-        self, user: str, pc: RTCPeerConnection, sender: Any, connected: asyncio.Event
+        self, user: int, pc: RTCPeerConnection, sender: Any, connected: asyncio.Event
     ) -> None:
         try:
             await asyncio.wait_for(connected.wait(), 30)
             if pc.connectionState != "connected":
                 raise ConnectionError(pc.connectionState)
-            out = await RtpOut.from_connection(pc, sender)
-            self.fanout.add(user, out)
+            self.fanout.add(user, await RtpOut.from_connection(pc, sender))
         except Exception as exc:
             self.attach_failures += 1
             logger.warning("listener %s not attached: %r", user, exc)
 
     async def leave(self, message: dict[str, Any]) -> dict[str, Any]:
-        user = str(message["user"])
+        user = int(message["user"])
         out = self.fanout.remove(user)
         if out is not None:
             out.close()
@@ -101,11 +113,10 @@ class FanOutServer:
             await pc.close()
         return {}
 
-    async def run_mixer(self) -> None:
+    async def _run_mixer(self) -> None:
         loop = asyncio.get_running_loop()
         timestamp = random.getrandbits(32)
         start = loop.time()
-        packets = self.packets
         while True:
             self.ticks += 1
             deadline = start + self.ticks * TICK_SECONDS
@@ -116,74 +127,174 @@ class FanOutServer:
             if lag > TICK_SECONDS:
                 self.late_ticks += 1
             self.max_lag = max(self.max_lag, lag)
-            cpu0, wall0 = time.process_time(), time.perf_counter()
-            self.fanout.send(packets[self.ticks % len(packets)], timestamp)
+            cpu0 = time.process_time()
+            self.fanout.send(self.packets[self.ticks % len(self.packets)], timestamp)
             self.send_cpu += time.process_time() - cpu0
-            self.send_wall += time.perf_counter() - wall0
             timestamp = (timestamp + FRAME_SAMPLES) & 0xFFFFFFFF
 
     def stats(self) -> dict[str, Any]:
-        times = os.times()
         return {
-            "pid": os.getpid(),
-            "cpu_seconds": times.user + times.system,
-            "rss_bytes": process_rss_bytes(os.getpid()),
             "listeners": len(self.fanout),
             "connections": len(self.pcs),
             "attach_failures": self.attach_failures,
             "dropped": len(self.dropped),
             "rounds": self.fanout.rounds,
             "packets_sent": self.fanout.packets_sent,
-            "packets_lost_full_buffer": self.fanout.packets_lost_full_buffer,
-            "send_cpu_seconds": self.send_cpu,
-            "send_wall_seconds": self.send_wall,
-            "ticks": self.ticks,
+            "fanout_send_cpu_seconds": self.send_cpu,
             "late_ticks": self.late_ticks,
+            "skipped_ticks": 0,
             "max_lag_seconds": self.max_lag,
             "payload_bytes_mean": sum(map(len, self.packets)) / len(self.packets),
         }
 
     async def close(self) -> None:
+        self._mixer.cancel()
         for pc in list(self.pcs.values()):
             with contextlib.suppress(Exception):
                 await pc.close()
 
 
-async def main(port: int) -> None:
+class MediaServerBackend:
+    """townhall's MediaServer with one space; the listeners' fan-out is timed in place."""
+
+    def __init__(self) -> None:
+        from townhall.media.server import MediaServer
+
+        self.media = MediaServer(load_settings(media_addresses=["127.0.0.1"]), None)
+        self.send_cpu = 0.0
+        self.payload_bytes = 0
+        self.payload_count = 0
+        self._timed_fanout: object | None = None
+
+    def _room(self) -> Any:
+        return self.media.room(SPACE)
+
+    def pc_of(self, user: int) -> RTCPeerConnection | None:
+        room = self._room()
+        participant = room.participants.get(user) if room is not None else None
+        return participant.pc if participant is not None else None
+
+    def _time_fanout(self) -> None:
+        """Wrap the room's FanOut.send to add up its CPU time and payload sizes."""
+        room = self._room()
+        fanout = getattr(room, "_fanout", None) if room is not None else None
+        if fanout is None or fanout is self._timed_fanout:
+            return
+        self._timed_fanout = fanout
+        send = fanout.send
+
+        def timed_send(payload: bytes, timestamp: int, marker: bool = False) -> int:
+            cpu0 = time.process_time()
+            sent: int = send(payload, timestamp)
+            self.send_cpu += time.process_time() - cpu0
+            self.payload_bytes += len(payload)
+            self.payload_count += 1
+            return sent
+
+        fanout.send = timed_send
+
+    async def offer(self, message: dict[str, Any]) -> dict[str, Any]:
+        speaker = message.get("role") == "speaker"
+        sdp, kind = await self.media.answer(
+            SPACE,
+            int(message["user"]),
+            message["sdp"],
+            message["type"],
+            on_stage=speaker,
+            muted=False,
+        )
+        self._time_fanout()
+        return {"sdp": sdp, "type": kind}
+
+    async def leave(self, message: dict[str, Any]) -> dict[str, Any]:
+        await self.media.disconnect(SPACE, int(message["user"]))
+        return {}
+
+    def stats(self) -> dict[str, Any]:
+        room = self._room()
+        if room is None:
+            return {
+                "listeners": 0,
+                "speakers": 0,
+                "rounds": 0,
+                "packets_sent": 0,
+                "attach_failures": 0,
+                "late_ticks": 0,
+                "skipped_ticks": 0,
+                "max_lag_seconds": 0.0,
+                "fanout_send_cpu_seconds": 0.0,
+                "payload_bytes_mean": 0.0,
+                "connections": 0,
+            }
+        participants = list(room.participants.values())
+        return {
+            "listeners": sum(1 for p in participants if p.out is not None and not p.on_stage),
+            "speakers": sum(1 for p in participants if p.on_stage),
+            "connections": len(participants),
+            "attach_failures": 0,
+            "rounds": room.clock.ticks,
+            "packets_sent": room.listener_packets,
+            "fanout_send_cpu_seconds": self.send_cpu,
+            "late_ticks": room.clock.skipped,
+            "skipped_ticks": room.clock.skipped,
+            "max_lag_seconds": float("nan"),
+            "payload_bytes_mean": self.payload_bytes / max(1, self.payload_count),
+        }
+
+    async def close(self) -> None:
+        await self.media.close()
+
+
+async def main(mix: str, port: int) -> None:
     use_host_addresses(["127.0.0.1"])
-    server = FanOutServer(synthetic_mix())
+    backend: Backend = SyntheticBackend() if mix == "synthetic" else MediaServerBackend()
+    recorders: dict[int, SocketTap] = {}
     stop = asyncio.Event()
 
     async def handle(message: dict[str, Any]) -> dict[str, Any]:
         op = message.get("op")
         if op == "offer":
-            return await server.offer(message)
+            return await backend.offer(message)
         if op == "leave":
-            return await server.leave(message)
+            return await backend.leave(message)
         if op == "stats":
-            return server.stats()
+            times = os.times()
+            return {
+                "pid": os.getpid(),
+                "cpu_seconds": times.user + times.system,
+                "rss_bytes": process_rss_bytes(os.getpid()),
+                "monotonic": time.perf_counter(),
+                **backend.stats(),
+            }
+        if op == "record_arrivals":
+            pc = backend.pc_of(int(message["user"]))
+            if pc is None:
+                raise KeyError(f"no connection for user {message['user']}")
+            recorders[int(message["user"])] = ArrivalRecorder.install(pc)
+            return {}
+        if op == "arrivals":
+            return {"arrivals": recorders[int(message["user"])].arrivals}
         if op == "quit":
             stop.set()
             return {}
         raise ValueError(f"unknown op {op!r}")
 
     listener = await serve(handle, port=port)
-    mixer = asyncio.create_task(server.run_mixer())
     bound = listener.sockets[0].getsockname()[1]
     print(f"READY {bound} {os.getpid()}", flush=True)
     try:
         await asyncio.wait_for(stop.wait(), timeout=1800)
     finally:
-        mixer.cancel()
         listener.close()
-        await server.close()
+        await backend.close()
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--mix", choices=["mediaserver", "synthetic"], default="mediaserver")
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     # Listeners closing at the end of a run are dropped by the fan-out; stats count them.
     logging.getLogger("townhall.media.fanout").setLevel(logging.ERROR)
-    asyncio.run(main(args.port))
+    asyncio.run(main(args.mix, args.port))

@@ -138,8 +138,13 @@ class FanOut:
         self._dirty = False
 
     def send(self, payload: bytes, timestamp: int, marker: bool = False) -> int:
-        """Send one encoded frame to every listener; returns how many it was sent to."""
+        """Send one encoded frame to every listener; returns how many it was sent to.
+
+        An empty payload (an encoder still priming) sends nothing and returns 0.
+        """
         size = len(payload)
+        if not size:
+            return 0
         if size > MAX_PAYLOAD_SIZE:
             raise ValueError(f"payload of {size} bytes exceeds {MAX_PAYLOAD_SIZE}")
         if self._dirty:

@@ -229,9 +229,14 @@ class RtpOut:
     # -- media ------------------------------------------------------------
 
     def send(self, payload: bytes, timestamp: int, marker: bool = False) -> None:
-        """Send one encoded frame. Raises OSError if the connection's socket is gone."""
+        """Send one encoded frame (nothing for an empty payload).
+
+        Raises OSError if the connection's socket is gone, ConnectionError once closed.
+        """
         if self.closed:
             raise ConnectionError("RtpOut is closed")
+        if not payload:
+            return
         seq = self.sequence_number
         header = self._header
         self._pack_header(
