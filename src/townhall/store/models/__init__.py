@@ -1,5 +1,28 @@
 """Every table, importable from one place (Alembic and repositories use this)."""
 
 from townhall.store.models.accounts import Block, Follow, Token, User
+from townhall.store.models.spaces import (
+    Space,
+    SpaceAttendance,
+    SpaceGuest,
+    SpaceMember,
+    SpaceReminder,
+    SpaceRemoval,
+    SpaceReport,
+    SpaceTopic,
+)
 
-__all__ = ["Block", "Follow", "Token", "User"]
+__all__ = [
+    "Block",
+    "Follow",
+    "Space",
+    "SpaceAttendance",
+    "SpaceGuest",
+    "SpaceMember",
+    "SpaceReminder",
+    "SpaceRemoval",
+    "SpaceReport",
+    "SpaceTopic",
+    "Token",
+    "User",
+]
