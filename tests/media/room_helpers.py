@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from typing import Any
 
@@ -25,3 +26,14 @@ async def join(
     clients.append(client)
     await client.wait_connected()
     return client
+
+
+async def server_side_connected(server: MediaServer, space_id: str, user_id: int) -> None:
+    """Wait (bounded) until the server's end of a member's connection is connected too."""
+    for _ in range(100):
+        room = server.room(space_id)
+        participant = room.participants.get(user_id) if room else None
+        if participant is not None and participant.pc.connectionState == "connected":
+            return
+        await asyncio.sleep(0.02)
+    raise TimeoutError(f"user {user_id} never connected on the server side")

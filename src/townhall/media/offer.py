@@ -31,7 +31,7 @@ def check_offer(offer_sdp: object, offer_type: object) -> sdp.SessionDescription
     media = audio[0]
     if not any(c.mimeType.lower() == "audio/opus" for c in media.rtp.codecs):
         raise Invalid("no_opus", "the audio stream must offer the Opus codec", field="sdp")
-    if media.direction not in ("sendrecv", "recvonly"):
+    if (media.direction or "sendrecv") not in ("sendrecv", "recvonly"):
         raise Invalid("bad_direction", "the audio stream must be sendrecv or recvonly", "sdp")
     if media.ice is None or not media.ice.usernameFragment or not media.ice.password:
         raise Invalid("bad_sdp", "the offer has no ICE credentials", field="sdp")

@@ -100,18 +100,25 @@ class MediaServer:
         try:
             try:
                 await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+                await pc.setLocalDescription(await pc.createAnswer())
             except Exception as exc:
+                if participant.closed:  # replaced by a newer offer, or the space ended
+                    raise self._superseded(room) from exc
                 raise Invalid("bad_sdp", f"the offer was refused ({exc})", field="sdp") from exc
-            answer = await pc.createAnswer()
-            await pc.setLocalDescription(answer)
-            if not room.is_current(participant) or room.closed:
-                raise Conflict("superseded", "a newer connection of this user replaced this one")
+            if participant.closed or not room.is_current(participant):
+                raise self._superseded(room)
             room.set_muted(user_id, muted)  # applies receive permissions now that it is set up
         except BaseException:
             await self._drop(room, participant)
             raise
         local = pc.localDescription
         return local.sdp, local.type
+
+    @staticmethod
+    def _superseded(room: Room) -> Conflict:
+        if room.closed:
+            return Conflict("space_ended", "the space's audio ended while connecting")
+        return Conflict("superseded", "a newer connection of this user replaced this one")
 
     def set_on_stage(self, space_id: str, user_id: int, on_stage: bool) -> None:
         """Promote (mixed from the next tick) or demote (silent from the next tick)."""

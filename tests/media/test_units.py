@@ -1,0 +1,149 @@
+"""The media plane's pure parts: jitter buffer, mixing arithmetic, clock, level reports."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import numpy as np
+
+from townhall.media.audio import FRAME_SAMPLES, OpusEncoder, level, silence
+from townhall.media.jitter import JitterBuffer
+from townhall.media.levels import LevelReporter, changed_meaningfully
+from townhall.media.mixer import FrameClock, mix
+
+N = FRAME_SAMPLES
+
+
+def frame(value: int) -> np.ndarray:
+    return np.full(N, value, dtype=np.int16)
+
+
+def test_jitter_prefetches_then_plays_in_order():
+    jb = JitterBuffer(prefetch=2 * N, max_delay=6 * N)
+    jb.push(frame(1), 0)
+    assert jb.pop() is None  # still prefetching
+    jb.push(frame(2), N)
+    assert jb.pop()[0] == 1 and jb.pop()[0] == 2
+
+
+def test_jitter_drops_late_frames_and_fills_gaps():
+    jb = JitterBuffer(prefetch=N, max_delay=6 * N)
+    jb.push(frame(1), 0)
+    jb.push(frame(3), 2 * N)  # frame at N was lost
+    assert jb.pop()[0] == 1
+    assert not jb.pop().any()  # the hole is silence
+    assert jb.pop()[0] == 3
+    jb.push(frame(9), N)  # arrives after its time was played: late
+    assert jb.stats.late == 1
+    assert jb.depth == 0
+
+
+def test_jitter_delay_never_grows_beyond_its_bound():
+    jb = JitterBuffer(prefetch=2 * N, max_delay=4 * N)
+    for i in range(50):  # a sender running far ahead of the mixer
+        jb.push(frame(i % 100), i * N)
+        assert jb.depth <= 4 * N
+    assert jb.pop()[0] == 46  # oldest kept frame: 50 - 4
+    assert jb.stats.overflow_samples == 46 * N
+
+
+def test_jitter_conceals_by_fading_repeat_then_silence_then_goes_idle():
+    jb = JitterBuffer(prefetch=N, max_delay=6 * N, idle_after_frames=3)
+    jb.push(frame(1000), 0)
+    assert jb.pop()[0] == 1000
+    repeat = jb.pop()
+    assert 0 < abs(int(repeat[0])) <= 500 and repeat[-1] == 0
+    assert not jb.pop().any() and not jb.pop().any()
+    assert jb.pop() is None  # idle: the next frame re-anchors
+    jb.push(frame(7), 123_456 * N)
+    assert jb.pop()[0] == 7
+
+
+def test_jitter_resyncs_on_a_timestamp_jump():
+    jb = JitterBuffer(prefetch=N, max_delay=6 * N)
+    jb.push(frame(1), 0)
+    jb.push(frame(2), 10 * 48_000)
+    assert jb.stats.resets == 1 and jb.pop()[0] == 2
+
+
+def test_mix_saturates_and_subtracts_self():
+    loud = frame(30_000)
+    result = mix({1: loud, 2: loud, 3: frame(-100)})
+    assert result.full[0] == 32767  # clipped, never wrapped
+    assert result.minus(1)[0] == 30_000 - 100
+    assert result.minus(99)[0] == 32767  # not a contributor: the full mix
+    assert mix({1: frame(-30_000), 2: frame(-30_000)}).full[0] == -32768
+
+
+def test_level_is_zero_for_silence_and_grows_with_loudness():
+    assert level(silence()) == 0.0
+    quiet, loud = level(frame(100)), level(frame(10_000))
+    assert 0 < quiet < loud <= 1
+
+
+def test_opus_encoder_makes_one_packet_per_frame():
+    encoder = OpusEncoder()
+    sizes = [len(encoder.encode(frame(1000))) for _ in range(5)]
+    assert all(s > 0 for s in sizes)
+
+
+async def test_clock_skips_instead_of_bursting_when_the_loop_is_blocked():
+    ticks: list[tuple[int, int, float]] = []
+    clock = FrameClock(lambda i, s: ticks.append((i, s, time.monotonic())))
+    clock.start()
+    await asyncio.sleep(0.2)
+    time.sleep(0.2)  # block the event loop for 10 periods
+    await asyncio.sleep(0.2)
+    await clock.stop()
+    assert not clock.running
+    indexes = [i for i, _, _ in ticks]
+    assert indexes == sorted(set(indexes))  # strictly increasing
+    assert sum(s for _, s, _ in ticks) >= 8  # the blocked periods were skipped...
+    after_block = [t for _, s, t in ticks if s]
+    assert after_block
+    # ...not replayed: no more than 2 ticks within one period right after the block
+    burst = [t for _, _, t in ticks if after_block[0] <= t < after_block[0] + 0.02]
+    assert len(burst) <= 2
+    # Index tracks wall time: the last index is about elapsed / 20 ms.
+    elapsed = ticks[-1][2] - ticks[0][2]
+    assert abs(indexes[-1] - indexes[0] - elapsed / 0.02) <= 2
+
+
+class Collector:
+    def __init__(self) -> None:
+        self.events: list = []
+
+    async def publish(self, event):
+        self.events.append(event)
+        return event
+
+
+def test_level_changes_threshold():
+    assert not changed_meaningfully({1: 0.5}, {1: 0.53})
+    assert changed_meaningfully({1: 0.5}, {1: 0.56})
+    assert changed_meaningfully({1: 0.0}, {1: 0.01})  # crossing silence
+    assert changed_meaningfully({}, {1: 0.2})
+    assert not changed_meaningfully({1: 0.0}, {})
+
+
+async def test_levels_are_published_at_most_ten_times_a_second_and_only_on_change():
+    bus = Collector()
+    reporter = LevelReporter("space-l", bus)
+    reporter.start()
+    for tick in range(50):  # one second of ticks: loud and changing every tick
+        reporter.add({1: 0.2 + 0.7 * (tick % 2), 2: 0.0})
+        await asyncio.sleep(0)
+    for _ in range(50):  # another second, steady
+        reporter.add({1: 0.9, 2: 0.0})
+        await asyncio.sleep(0)
+    reporter.add({})  # speaker 1 left the stage
+    for _ in range(4):
+        reporter.add({})
+    await asyncio.sleep(0.01)
+    await reporter.stop()
+    assert 1 <= len(bus.events) <= 11
+    first = bus.events[0]
+    assert first.type == "levels" and first.space_id == "space-l"
+    assert first.data == {"levels": {"1": 0.9, "2": 0.0}}
+    assert bus.events[-1].data == {"levels": {"1": 0.0, "2": 0.0}}
