@@ -177,11 +177,3 @@ async def test_push_happens_after_commit_and_never_on_rollback(app: Any, make_us
         page = await notifications.list_page(session, bob.id, None, 10)
     assert [i["data"] for i in page["items"]] == [{"n": "kept"}]
 
-
-@pytest.fixture(autouse=True)
-async def _notifications_table(app: Any) -> None:
-    """TEMPORARY until migration 0003_notifications can land after 0002_spaces."""
-    from townhall.store.models.notifications import Notification
-
-    async with app.state.db.engine.begin() as conn:
-        await conn.run_sync(Notification.__table__.create, checkfirst=True)

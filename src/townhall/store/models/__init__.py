@@ -1,6 +1,7 @@
 """Every table, importable from one place (Alembic and repositories use this)."""
 
 from townhall.store.models.accounts import Block, Follow, Token, User
+from townhall.store.models.notifications import Notification
 from townhall.store.models.spaces import (
     Space,
     SpaceAttendance,
@@ -15,6 +16,7 @@ from townhall.store.models.spaces import (
 __all__ = [
     "Block",
     "Follow",
+    "Notification",
     "Space",
     "SpaceAttendance",
     "SpaceGuest",
