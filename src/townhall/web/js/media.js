@@ -1,0 +1,318 @@
+// The audio link of one space: one RTCPeerConnection to the media server with one audio
+// transceiver (sendrecv from the start). The mic is attached with replaceTrack while the
+// user is on stage. If the connection fails, a new one is made (the server replaces the
+// old one for this user); no page reload.
+
+import { get, post } from './api.js';
+
+const GATHER_TIMEOUT_MS = 5000;
+const DISCONNECTED_GRACE_MS = 4000;
+const RETRY_MS = [500, 1000, 2000, 4000, 8000];
+
+let iceConfig = null;
+
+async function iceServers() {
+  if (iceConfig) return iceConfig;
+  try {
+    const out = await get('/media/config');
+    iceConfig = Array.isArray(out.ice_servers) ? out.ice_servers : Array.isArray(out.iceServers) ? out.iceServers : [];
+  } catch (err) {
+    if (err.status === 404) iceConfig = [];
+    else throw err;
+  }
+  return iceConfig;
+}
+
+function waitForGathering(pc) {
+  if (pc.iceGatheringState === 'complete') return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      pc.removeEventListener('icegatheringstatechange', check);
+      clearTimeout(timer);
+      resolve();
+    };
+    const check = () => {
+      if (pc.iceGatheringState === 'complete') done();
+    };
+    const timer = setTimeout(done, GATHER_TIMEOUT_MS);
+    pc.addEventListener('icegatheringstatechange', check);
+  });
+}
+
+export class MicError extends Error {
+  constructor(kind, message) {
+    super(message);
+    this.kind = kind; // denied | missing | busy | insecure | other
+  }
+}
+
+export function micErrorFrom(err) {
+  const name = err && err.name;
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    return new MicError('insecure', 'This browser cannot use a microphone here (it needs HTTPS or localhost).');
+  }
+  if (name === 'NotAllowedError' || name === 'SecurityError' || name === 'PermissionDeniedError') {
+    return new MicError('denied', 'Microphone access was denied. Allow the microphone for this site in your browser settings, then press the mic button again.');
+  }
+  if (name === 'NotFoundError' || name === 'DevicesNotFoundError' || name === 'OverconstrainedError') {
+    return new MicError('missing', 'No microphone was found. Connect one and press the mic button again.');
+  }
+  if (name === 'NotReadableError' || name === 'TrackStartError' || name === 'AbortError') {
+    return new MicError('busy', 'Your microphone could not be started. Is another app using it?');
+  }
+  return new MicError('other', `The microphone could not be used: ${(err && err.message) || name || 'unknown error'}`);
+}
+
+export class AudioLink extends EventTarget {
+  constructor(spaceId, audioElement) {
+    super();
+    this.spaceId = spaceId;
+    this.audio = audioElement;
+    this.pc = null;
+    this.sender = null;
+    this.micStream = null;
+    this.micTrack = null;
+    this.wantMic = false;
+    this.micMuted = false;
+    this.closed = false;
+    this.state = 'idle';
+    this.retry = 0;
+    this.retryTimer = null;
+    this.graceTimer = null;
+    this.connections = 0;
+    this.context = null;
+    this.analyser = null;
+    this.source = null;
+    this.remoteStream = null;
+  }
+
+  /** Must run inside a user gesture (the Join click) so that audio may play. */
+  unlockAudio() {
+    if (!this.context) {
+      const Ctx = window.AudioContext || window.webkitAudioContext;
+      this.context = new Ctx();
+      this.analyser = this.context.createAnalyser();
+      this.analyser.fftSize = 8192;
+      this.analyser.smoothingTimeConstant = 0;
+    }
+    if (this.context.state === 'suspended') this.context.resume();
+    this.audio.muted = false;
+    const p = this.audio.play();
+    if (p && p.catch) p.catch(() => {});
+  }
+
+  _setState(state, detail = {}) {
+    this.state = state;
+    this.dispatchEvent(new CustomEvent('state', { detail: { state, ...detail } }));
+  }
+
+  async connect() {
+    if (this.closed) return;
+    clearTimeout(this.retryTimer);
+    clearTimeout(this.graceTimer);
+    this._closePc();
+    this._setState(this.connections ? 'reconnecting' : 'connecting');
+    let pc;
+    try {
+      const servers = await iceServers();
+      pc = new RTCPeerConnection({ iceServers: servers });
+      this.pc = pc;
+      const transceiver = pc.addTransceiver('audio', { direction: 'sendrecv' });
+      this.sender = transceiver.sender;
+      if (this.wantMic && this.micTrack) await this.sender.replaceTrack(this.micTrack);
+      pc.addEventListener('track', (ev) => this._onTrack(ev));
+      pc.addEventListener('connectionstatechange', () => this._onConnectionState(pc));
+      const offer = await pc.createOffer();
+      await pc.setLocalDescription(offer);
+      await waitForGathering(pc);
+      if (this.pc !== pc || this.closed) return;
+      const local = pc.localDescription;
+      const answer = await post(`/spaces/${encodeURIComponent(this.spaceId)}/media`, { sdp: local.sdp, type: local.type });
+      if (this.pc !== pc || this.closed) return;
+      await pc.setRemoteDescription(answer);
+      this.connections += 1;
+    } catch (err) {
+      if (this.pc === pc) this._closePc();
+      if (this.closed) return;
+      if (err && (err.status === 403 || err.status === 404 || err.status === 409)) {
+        this._setState('refused', { error: err });
+        return;
+      }
+      this._setState('failed', { error: err });
+      this._scheduleRetry();
+    }
+  }
+
+  _onTrack(ev) {
+    const stream = ev.streams && ev.streams[0] ? ev.streams[0] : new MediaStream([ev.track]);
+    this.remoteStream = stream;
+    // WebAudio hears silence on a remote stream unless it also plays in a media element.
+    this.audio.srcObject = stream;
+    const p = this.audio.play();
+    if (p && p.catch) p.catch(() => {});
+    if (this.context) {
+      if (this.source) this.source.disconnect();
+      this.source = this.context.createMediaStreamSource(stream);
+      this.source.connect(this.analyser);
+    }
+  }
+
+  _onConnectionState(pc) {
+    if (pc !== this.pc || this.closed) return;
+    const s = pc.connectionState;
+    if (s === 'connected') {
+      clearTimeout(this.graceTimer);
+      this.retry = 0;
+      this._setState('connected');
+    } else if (s === 'failed') {
+      this._setState('failed');
+      this._scheduleRetry();
+    } else if (s === 'disconnected') {
+      this._setState('interrupted');
+      clearTimeout(this.graceTimer);
+      this.graceTimer = setTimeout(() => {
+        if (this.pc === pc && pc.connectionState !== 'connected') this.reconnect();
+      }, DISCONNECTED_GRACE_MS);
+    } else if (s === 'closed') {
+      this._setState('failed');
+      this._scheduleRetry();
+    }
+  }
+
+  _scheduleRetry() {
+    if (this.closed) return;
+    clearTimeout(this.retryTimer);
+    const delay = RETRY_MS[Math.min(this.retry, RETRY_MS.length - 1)];
+    this.retry += 1;
+    this.retryTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  /** A new connection now (after the network came back, or on request). */
+  reconnect() {
+    if (this.closed) return;
+    this.retry = 0;
+    this.connect();
+  }
+
+  /** Put the mic on the sender (on stage) or take it off (listener). Throws MicError. */
+  async setMic(on) {
+    this.wantMic = on;
+    if (!on) {
+      if (this.sender) await this.sender.replaceTrack(null);
+      this._stopMic();
+      return;
+    }
+    if (!this.micTrack || this.micTrack.readyState === 'ended') {
+      if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) throw micErrorFrom(null);
+      try {
+        this.micStream = await navigator.mediaDevices.getUserMedia({
+          audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
+          video: false,
+        });
+      } catch (err) {
+        this.wantMic = false;
+        throw micErrorFrom(err);
+      }
+      this.micTrack = this.micStream.getAudioTracks()[0];
+      this.micTrack.addEventListener('ended', () => {
+        this.dispatchEvent(new CustomEvent('mic-ended'));
+      });
+    }
+    this.micTrack.enabled = !this.micMuted;
+    if (!this.wantMic) return; // demoted while the permission prompt was open
+    if (this.sender) await this.sender.replaceTrack(this.micTrack);
+  }
+
+  /** Mute locally (the server also stops mixing a muted speaker). */
+  setMuted(muted) {
+    this.micMuted = muted;
+    if (this.micTrack) this.micTrack.enabled = !muted;
+  }
+
+  get micActive() {
+    return Boolean(this.wantMic && this.micTrack && this.micTrack.readyState === 'live');
+  }
+
+  _stopMic() {
+    if (this.micStream) this.micStream.getTracks().forEach((t) => t.stop());
+    this.micStream = null;
+    this.micTrack = null;
+  }
+
+  _closePc() {
+    if (this.pc) {
+      const pc = this.pc;
+      this.pc = null;
+      this.sender = null;
+      try {
+        pc.close();
+      } catch {
+        /* closed already */
+      }
+    }
+  }
+
+  close() {
+    this.closed = true;
+    clearTimeout(this.retryTimer);
+    clearTimeout(this.graceTimer);
+    this._closePc();
+    this._stopMic();
+    if (this.source) this.source.disconnect();
+    this.audio.srcObject = null;
+    if (this.context) this.context.close().catch(() => {});
+    this.context = null;
+    this._setState('closed');
+  }
+
+  /**
+   * Measure the received audio for `ms`: RMS, the strongest spectral peaks and the level at
+   * chosen frequencies (dBFS, averaged power over the window). Used by the end-to-end tests.
+   */
+  async analyse({ ms = 800, freqs = [] } = {}) {
+    if (!this.analyser) return { rms: 0, peaks: [], levels: {}, frames: 0, connected: this.state === 'connected' };
+    const a = this.analyser;
+    const bins = a.frequencyBinCount;
+    const power = new Float64Array(bins);
+    const spectrum = new Float32Array(bins);
+    const wave = new Float32Array(a.fftSize);
+    let frames = 0;
+    let sumSquares = 0;
+    let samples = 0;
+    const until = performance.now() + ms;
+    while (performance.now() < until) {
+      a.getFloatFrequencyData(spectrum);
+      for (let i = 0; i < bins; i++) power[i] += Math.pow(10, spectrum[i] / 10);
+      a.getFloatTimeDomainData(wave);
+      for (let i = 0; i < wave.length; i++) sumSquares += wave[i] * wave[i];
+      samples += wave.length;
+      frames += 1;
+      await new Promise((r) => setTimeout(r, 60));
+    }
+    const hz = this.context.sampleRate / a.fftSize;
+    const db = Array.from(power, (p) => 10 * Math.log10(p / frames + 1e-20));
+    const peaks = [];
+    for (let i = 2; i < bins - 2; i++) {
+      if (db[i] > -80 && db[i] >= db[i - 1] && db[i] >= db[i + 1] && db[i] >= db[i - 2] && db[i] >= db[i + 2]) {
+        peaks.push({ freq: Math.round(i * hz), db: Math.round(db[i] * 10) / 10 });
+      }
+    }
+    peaks.sort((x, y) => y.db - x.db);
+    const levels = {};
+    for (const f of freqs) {
+      const c = Math.round(f / hz);
+      let best = -200;
+      for (let i = Math.max(0, c - 3); i <= Math.min(bins - 1, c + 3); i++) best = Math.max(best, db[i]);
+      levels[f] = Math.round(best * 10) / 10;
+    }
+    return {
+      rms: Math.sqrt(sumSquares / Math.max(1, samples)),
+      peaks: peaks.slice(0, 8),
+      levels,
+      frames,
+      connected: this.state === 'connected',
+      connections: this.connections,
+      sampleRate: this.context.sampleRate,
+    };
+  }
+}

@@ -1,0 +1,95 @@
+// Home: live now (people I follow first), upcoming, search.
+
+import { get } from '../api.js';
+import { currentUser } from '../session.js';
+import { items, listSpaces } from '../spaces.js';
+import { clear, h } from '../ui.js';
+import { live } from '../ws.js';
+import { loading, mount } from './common.js';
+import { listenerCount, spaceCard } from './spacecard.js';
+
+const REFRESH_MS = 20000;
+
+async function followedIds(me) {
+  const ids = new Set();
+  let cursor = null;
+  for (let page = 0; page < 5; page++) {
+    const out = await get(`/users/${encodeURIComponent(me.handle)}/following?limit=100${cursor ? `&cursor=${cursor}` : ''}`);
+    for (const u of out.users || out.items || []) ids.add(u.id);
+    cursor = out.next_cursor;
+    if (!cursor) break;
+  }
+  return ids;
+}
+
+export async function homeView(_params, query) {
+  const me = currentUser();
+  const q = query.q || '';
+  const search = h(
+    'form',
+    { class: 'search', role: 'search', onsubmit: (ev) => {
+      ev.preventDefault();
+      const value = input.value.trim();
+      location.hash = value ? `#/?q=${encodeURIComponent(value)}` : '#/';
+    } },
+    h('label', { for: 'search-q', class: 'sr-only' }, 'Search spaces'),
+    h('input', { id: 'search-q', name: 'q', type: 'search', placeholder: 'Search spaces by title or topic', value: q }),
+    h('button', { type: 'submit', class: 'btn' }, 'Search'),
+  );
+  const input = search.querySelector('input');
+  const liveSection = h('section', { class: 'section', 'aria-labelledby': 'h-live', 'aria-busy': 'true' }, h('h2', { id: 'h-live' }, q ? `Live now matching “${q}”` : 'Live now'), loading());
+  const upSection = h('section', { class: 'section', 'aria-labelledby': 'h-up', 'aria-busy': 'true' }, h('h2', { id: 'h-up' }, q ? `Upcoming matching “${q}”` : 'Upcoming'), loading());
+  mount(
+    q ? `Search: ${q}` : 'Home',
+    h('div', { class: 'home-head' }, h('h1', { class: 'sr-only' }, 'Home'), search, q ? h('a', { href: '#/', class: 'btn btn-ghost btn-small' }, 'Clear search') : null),
+    liveSection,
+    upSection,
+  );
+
+  let follows = new Set();
+  async function refresh() {
+    try {
+      const [liveOut, upOut, f] = await Promise.all([
+        listSpaces({ state: 'live', q }),
+        listSpaces({ state: 'scheduled', q }),
+        followedIds(me).catch(() => follows),
+      ]);
+      follows = f;
+      const liveSpaces = items(liveOut);
+      // People I follow first (keeping the server's order within each group).
+      const ranked = liveSpaces
+        .map((s, i) => ({ s, i, f: s.host && follows.has(s.host.id) ? 0 : 1 }))
+        .sort((a, b) => a.f - b.f || listenerCount(b.s) - listenerCount(a.s) || a.i - b.i)
+        .map((x) => x.s);
+      fill(liveSection, ranked, q ? 'No live space matches.' : 'Nobody is live right now. Start a space!');
+      fill(upSection, items(upOut), q ? 'No upcoming space matches.' : 'Nothing scheduled yet.');
+    } catch (err) {
+      fill(liveSection, [], err.message || 'Could not load spaces.');
+      fill(upSection, [], '');
+    }
+  }
+
+  function fill(section, list, empty) {
+    const heading = section.querySelector('h2');
+    const focused = section.contains(document.activeElement) ? document.activeElement : null;
+    if (focused) return; // do not yank the list from under a keyboard user; next refresh will do
+    clear(section).append(heading);
+    section.setAttribute('aria-busy', 'false');
+    if (!list.length) {
+      if (empty) section.append(h('p', { class: 'muted empty' }, empty));
+      return;
+    }
+    section.append(h('ul', { class: 'space-list' }, list.map((s) => h('li', {}, spaceCard(s, { onChange: refresh })))));
+  }
+
+  await refresh();
+  const timer = setInterval(refresh, REFRESH_MS);
+  const onNotification = (ev) => {
+    if (ev.detail && ['space.started', 'space.reminder'].includes(ev.detail.kind)) refresh();
+  };
+  live.addEventListener('notification', onNotification);
+  return () => {
+    clearInterval(timer);
+    live.removeEventListener('notification', onNotification);
+  };
+}

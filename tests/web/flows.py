@@ -1,0 +1,85 @@
+"""Steps the browser tests share: signing up, starting a space, reading the page."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from typing import Any
+
+_counter = itertools.count(1)
+
+
+def unique(prefix: str) -> str:
+    """A handle unique within this test run (3 to 15 characters)."""
+    return f"{prefix[:6]}{os.getpid() % 1000}{next(_counter)}"[:15]
+
+
+def open_app(page: Any, path: str = "/") -> None:
+    page.goto("/#" + path)
+    page.wait_for_selector("body[data-ready=true]")
+
+
+def signup(page: Any, handle: str, display_name: str, password: str = "correct horse") -> None:
+    open_app(page, "/signup")
+    page.get_by_label("Handle").fill(handle)
+    page.get_by_label("Display name").fill(display_name)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign up").click()
+    page.get_by_role("link", name=f"Your profile (@{handle})").wait_for()
+
+
+def login(page: Any, handle: str, password: str = "correct horse") -> None:
+    open_app(page, "/login")
+    page.get_by_label("Handle").fill(handle)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("link", name=f"Your profile (@{handle})").wait_for()
+
+
+def start_space(
+    page: Any,
+    title: str,
+    topics: str = "",
+    *,
+    private: bool = False,
+    policy: str = "Everyone",
+) -> str:
+    """Start a space now through the form; returns its id (from the room's address)."""
+    page.get_by_role("link", name="Start a space").click()
+    page.get_by_label("Title").fill(title)
+    if topics:
+        page.get_by_label("Topics").fill(topics)
+    if private:
+        page.get_by_label("Private: only people I invite").check()
+    page.get_by_label("Who can request to speak").select_option(label=policy)
+    page.get_by_role("button", name="Start space now").click()
+    page.wait_for_url("**/#/space/*")
+    page.get_by_role("heading", name=title, level=1).wait_for()
+    return str(page.url.split("#/space/")[1])
+
+
+def no_overflow(page: Any) -> list[str]:
+    """Visible elements that stick out past the right edge of the viewport (or page scroll)."""
+    return list(
+        page.evaluate(
+            """() => {
+              const w = document.documentElement.clientWidth;
+              const out = [];
+              if (document.documentElement.scrollWidth > w) {
+                out.push(`page scrollWidth ${document.documentElement.scrollWidth} > ${w}`);
+              }
+              for (const el of document.querySelectorAll('body *')) {
+                if (el.closest('.sr-only, [hidden], .float-layer')) continue;
+                const r = el.getBoundingClientRect();
+                if (r.width === 0 || r.height === 0) continue;
+                if (r.right > w + 0.5 || r.left < -0.5) {
+                  const id = el.id ? '#' + el.id : '';
+                  const cls = el.className && el.className.baseVal === undefined
+                    ? '.' + String(el.className).split(' ').join('.') : '';
+                  out.push(`${el.tagName.toLowerCase()}${id}${cls} [${r.left|0}, ${r.right|0}]`);
+                }
+              }
+              return out;
+            }"""
+        )
+    )
