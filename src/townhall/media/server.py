@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+from collections.abc import Callable
 
 from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 
@@ -39,7 +39,12 @@ class MediaServer:
         self._pending = 0
         self._rooms: dict[str, Room] = {}
         self._closed = False
+        self._room_closed_callbacks: list[Callable[[str], None]] = []
         use_host_addresses(settings.effective_media_addresses or None)
+
+    def on_room_closed(self, callback: Callable[[str], None]) -> None:
+        """Call `callback(space_id)` whenever a room closes (ended, or its last member left)."""
+        self._room_closed_callbacks.append(callback)
 
     @property
     def output_mode(self) -> str:
@@ -144,14 +149,14 @@ class MediaServer:
         """Close every connection of a space and stop its clock."""
         room = self._rooms.pop(space_id, None)
         if room is not None:
-            await room.close()
+            await self._close_room(room)
 
     async def close(self) -> None:
         """End every room (server shutdown)."""
         self._closed = True
         rooms = list(self._rooms.values())
         self._rooms.clear()
-        await asyncio.gather(*(room.close() for room in rooms), return_exceptions=True)
+        await asyncio.gather(*(self._close_room(room) for room in rooms), return_exceptions=True)
 
     async def _drop(self, room: Room, participant: Participant) -> None:
         if room.is_current(participant):
@@ -163,5 +168,15 @@ class MediaServer:
     async def _close_if_empty(self, room: Room) -> None:
         if not room.participants and self._rooms.get(room.space_id) is room:
             del self._rooms[room.space_id]
-            with contextlib.suppress(Exception):
-                await room.close()
+            await self._close_room(room)
+
+    async def _close_room(self, room: Room) -> None:
+        try:
+            await room.close()
+        except Exception:
+            log.exception("closing the room of %s failed", room.space_id)
+        for callback in self._room_closed_callbacks:
+            try:
+                callback(room.space_id)
+            except Exception:
+                log.exception("room-closed callback failed for %s", room.space_id)
