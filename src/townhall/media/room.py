@@ -60,6 +60,7 @@ class Room:
     def __init__(self, space_id: str, bus: Publisher | None, outputs: OutputFactory) -> None:
         self.space_id = space_id
         self.participants: dict[int, Participant] = {}
+        self._stage: dict[int, Participant] = {}  # on stage: mixed when unmuted, own encoder
         self._outputs = outputs
         self._fanout = outputs.fanout()
         self._listening: set[int] = set()
@@ -87,6 +88,8 @@ class Room:
         if old is not None:
             self._detach(old)
         self.participants[participant.user_id] = participant
+        if participant.on_stage:
+            self._stage[participant.user_id] = participant
         pc = participant.pc
 
         @pc.on("track")
@@ -127,6 +130,10 @@ class Room:
             return False
         if participant.on_stage != on_stage:
             participant.on_stage = on_stage
+            if on_stage:
+                self._stage[user_id] = participant
+            else:
+                self._stage.pop(user_id, None)
             self._apply_permissions(participant)
             if participant.out is not None:
                 if on_stage:
@@ -168,6 +175,7 @@ class Room:
     def _detach(self, participant: Participant) -> None:
         if self.participants.get(participant.user_id) is participant:
             del self.participants[participant.user_id]
+            self._stage.pop(participant.user_id, None)
             self._unlisten(participant.user_id)
         participant.closed = True
         out, participant.out = participant.out, None
@@ -229,7 +237,8 @@ class Room:
     def _tick(self, index: int, skipped: int) -> None:
         frames: dict[int, Pcm] = {}
         levels: dict[int, float] = {}
-        for participant in list(self.participants.values()):
+        stage = list(self._stage.values())
+        for participant in stage:
             if skipped:
                 participant.jitter.skip(skipped)
             if not participant.audible:
@@ -245,8 +254,8 @@ class Room:
         if self._listening:
             payload = self._listener_encoder.encode(current.full)
             self.listener_packets += self._fanout.send(payload, timestamp)
-        for participant in list(self.participants.values()):
-            if not participant.on_stage or participant.out is None:
+        for participant in stage:
+            if participant.out is None:
                 continue
             if participant.encoder is None:
                 participant.encoder = OpusEncoder()
