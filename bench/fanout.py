@@ -74,10 +74,12 @@ async def run(
         load_cpu_0 = process_cpu_seconds(_self_pid())
         before = await server.channel.request({"op": "stats"})
         got_before = generator.totals()
+        speakers_before = generator.totals("speaker")
         wall_0 = time.perf_counter()
         await asyncio.sleep(seconds)
         after = await server.channel.request({"op": "stats"})
         got_after = generator.totals()
+        speakers_after = generator.totals("speaker")
         wall = time.perf_counter() - wall_0
         load_cpu = process_cpu_seconds(_self_pid()) - load_cpu_0
 
@@ -88,17 +90,21 @@ async def run(
         cpu = after["cpu_seconds"] - before["cpu_seconds"]
         send_cpu = after["fanout_send_cpu_seconds"] - before["fanout_send_cpu_seconds"]
         per_packet_us = cpu / sent * 1e6 if sent else float("nan")
-        speakers_got = generator.totals("speaker")
+        speaker_packets = speakers_after["packets"] - speakers_before["packets"]
         result = {
             "mix": mix,
             "speakers": speakers if mix == "mediaserver" else 0,
-            "speakers_connected": speakers_got["connected"],
+            "speakers_connected": speakers_after["connected"],
+            "mix_minus_packets_per_speaker_second": round(
+                speaker_packets / wall / max(1, speakers_after["listeners"]), 1
+            ),
             "listeners_requested": listeners,
             "listeners_attached": after["listeners"],
             "join_failures": generator.failures,
             "join_all_seconds": round(joined_seconds, 1),
             "window_seconds": round(wall, 2),
             "mixer_rounds": rounds,
+            "mixer_rounds_per_second": round(rounds / wall, 2),
             "packets_expected": expected,
             "packets_sent": sent,
             "packets_received_at_sockets": received,

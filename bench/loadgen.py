@@ -17,19 +17,65 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import fractions
 import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import av
 import pylibsrtp
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError
 
+from bench.common import FRAME_SAMPLES, SAMPLE_RATE, encode_tone
 from bench.signalling import Channel
 from townhall.media.ice import rtc_configuration, use_host_addresses
 
+FRAME_SECONDS = FRAME_SAMPLES / SAMPLE_RATE
+TIME_BASE = fractions.Fraction(1, SAMPLE_RATE)
 _SSRC_LINE = re.compile(r"^a=ssrc:(\d+) ", re.MULTILINE)
 _OPUS_LINE = re.compile(r"^a=rtpmap:(\d+) opus/48000", re.MULTILINE | re.IGNORECASE)
+
+
+class EncodedTrack(MediaStreamTrack):
+    """An audio track of pre-encoded 20 ms Opus packets at real-time pace (looped).
+
+    aiortc's sender only packetises `av.Packet`s (no encode, no level computation), so
+    many speakers cost the load generator little. `sent_at[i]` is when packet i was handed
+    to the sender (CLOCK_MONOTONIC), for end-to-end latency.
+    """
+
+    kind = "audio"
+
+    def __init__(self, packets: list[bytes], *, loop: bool = True) -> None:
+        super().__init__()
+        self._packets = packets
+        self._repeat = loop
+        self._index = 0
+        self._start: float | None = None
+        self.sent_at: list[float] = []
+
+    async def recv(self) -> av.Packet:
+        if self.readyState != "live":
+            raise MediaStreamError
+        if not self._repeat and self._index >= len(self._packets):
+            self.stop()
+            raise MediaStreamError
+        now = time.perf_counter()
+        if self._start is None:
+            self._start = now
+        else:
+            due = self._start + self._index * FRAME_SECONDS
+            if due > now:
+                await asyncio.sleep(due - now)
+        packet = av.Packet(self._packets[self._index % len(self._packets)])
+        packet.pts = self._index * FRAME_SAMPLES
+        packet.time_base = TIME_BASE
+        if len(self.sent_at) < 100_000:
+            self.sent_at.append(time.perf_counter())
+        self._index += 1
+        return packet
 
 
 @dataclass
@@ -230,11 +276,10 @@ class LoadGenerator:
         }
 
     async def join_speakers(self, frequencies: list[float], first_user: int = 1) -> None:
-        """Speakers sending continuous tones (stock aiortc sender with its own encoder)."""
-        from townhall.client.media import ToneTrack
-
+        """Speakers sending continuous tones (pre-encoded Opus, ~32 kbit/s)."""
         for index, frequency in enumerate(frequencies):
-            await self.join(first_user + index, role="speaker", track=ToneTrack(frequency))
+            track = EncodedTrack(encode_tone(frequency, 250))
+            await self.join(first_user + index, role="speaker", track=track)
 
     async def close(self, concurrency: int = 32) -> None:
         semaphore = asyncio.Semaphore(concurrency)
