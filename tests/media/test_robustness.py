@@ -173,3 +173,20 @@ async def test_garbage_media_does_not_break_the_room(
     assert band_rms(heard_other, 660) > 0.05
     room = media.room("space-x")
     assert room is not None and room.clock.running and set(room.participants) == {1, 2, 3}
+
+
+async def test_offers_that_never_connect_are_dropped(media_settings: Settings):
+    media = MediaServer(media_settings, None, connect_timeout=1.0)
+    try:
+        offers = [await make_offer(audio_only) for _ in range(3)]  # their peers are gone
+        for uid, sdp in enumerate(offers):
+            await media.answer("space-ghost", uid, sdp, "offer", on_stage=uid == 0, muted=False)
+        room = media.room("space-ghost")
+        assert room is not None and len(room.participants) == 3
+        for _ in range(100):
+            if media.room("space-ghost") is None:
+                break
+            await asyncio.sleep(0.05)
+        assert media.room("space-ghost") is None
+    finally:
+        await media.close()

@@ -9,12 +9,13 @@ import contextlib
 import fractions
 import time
 import wave
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import av
+import httpx
 import numpy as np
 import numpy.typing as npt
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
@@ -280,6 +281,50 @@ class MediaClient:
     async def close(self) -> None:
         await self.recorder.stop()
         await self.pc.close()
+
+
+class SignalingError(Exception):
+    """The server refused an offer; `status` and `code` come from its JSON error."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+
+
+def http_answer(
+    http: httpx.AsyncClient, space_id: str, headers: Mapping[str, str] | None = None
+) -> AnswerFn:
+    """An offer→answer function that posts to `POST /api/v1/spaces/{space_id}/media`."""
+
+    async def answer(sdp: str, type_: str) -> tuple[str, str]:
+        response = await http.post(
+            f"/api/v1/spaces/{space_id}/media",
+            json={"sdp": sdp, "type": type_},
+            headers=dict(headers or {}),
+        )
+        if response.status_code != 200:
+            try:
+                error = response.json().get("error", {})
+            except ValueError:
+                error = {}
+            raise SignalingError(
+                response.status_code, str(error.get("code", "")), str(error.get("message", ""))
+            )
+        body = response.json()
+        return str(body["sdp"]), str(body["type"])
+
+    return answer
+
+
+async def http_ice_servers(
+    http: httpx.AsyncClient, headers: Mapping[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """The ICE servers the server hands to clients (`GET /api/v1/media/config`)."""
+    response = await http.get("/api/v1/media/config", headers=dict(headers or {}))
+    response.raise_for_status()
+    servers = response.json()["ice_servers"]
+    return list(servers)
 
 
 async def connect(

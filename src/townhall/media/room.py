@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +24,8 @@ from townhall.media.mixer import SILENT_MIX, FrameClock, Mix, mix
 from townhall.media.output import AudioOut, OutputFactory
 
 log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT = 20.0  # seconds from answer to "connected" before a connection is dropped
 
 
 @dataclass(eq=False)
@@ -39,6 +41,7 @@ class Participant:
     out: AudioOut | None = None
     encoder: OpusEncoder | None = None
     ingest: asyncio.Task[None] | None = None
+    watchdog: asyncio.TimerHandle | None = None
     closed: bool = False
 
     @property
@@ -57,8 +60,18 @@ def _set_receiving(transceiver: RTCRtpTransceiver, receiving: bool) -> None:
 class Room:
     """The audio of one space; created on the first join, closed on end or when empty."""
 
-    def __init__(self, space_id: str, bus: Publisher | None, outputs: OutputFactory) -> None:
+    def __init__(
+        self,
+        space_id: str,
+        bus: Publisher | None,
+        outputs: OutputFactory,
+        *,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        on_empty: Callable[[Room], Awaitable[None]] | None = None,
+    ) -> None:
         self.space_id = space_id
+        self._on_empty = on_empty
+        self._connect_timeout = connect_timeout
         self.participants: dict[int, Participant] = {}
         self._stage: dict[int, Participant] = {}  # on stage: mixed when unmuted, own encoder
         self._outputs = outputs
@@ -90,6 +103,9 @@ class Room:
         self.participants[participant.user_id] = participant
         if participant.on_stage:
             self._stage[participant.user_id] = participant
+        participant.watchdog = asyncio.get_running_loop().call_later(
+            self._connect_timeout, self._drop_if_unconnected, participant
+        )
         pc = participant.pc
 
         @pc.on("track")
@@ -119,6 +135,8 @@ class Room:
             return False
         self._detach(participant)
         await close_participant(participant)
+        if not self.participants and self._on_empty is not None and not self.closed:
+            await self._on_empty(self)
         return True
 
     def is_current(self, participant: Participant) -> bool:
@@ -160,9 +178,10 @@ class Room:
         for participant in participants:
             self._detach(participant)
         await asyncio.gather(*(close_participant(p) for p in participants))
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=5.0)
-        for task in list(self._tasks):
+        others = [t for t in self._tasks if t is not asyncio.current_task()]
+        if others:
+            await asyncio.wait(others, timeout=5.0)
+        for task in others:
             task.cancel()
 
     # -- internals --------------------------------------------------------
@@ -172,12 +191,21 @@ class Room:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def _drop_if_unconnected(self, participant: Participant) -> None:
+        participant.watchdog = None
+        if participant.out is None and self.is_current(participant):
+            log.info("user %s never connected to %s; dropping", participant.user_id, self.space_id)
+            self._spawn(self.remove(participant.user_id))
+
     def _detach(self, participant: Participant) -> None:
         if self.participants.get(participant.user_id) is participant:
             del self.participants[participant.user_id]
             self._stage.pop(participant.user_id, None)
             self._unlisten(participant.user_id)
         participant.closed = True
+        if participant.watchdog is not None:
+            participant.watchdog.cancel()
+            participant.watchdog = None
         out, participant.out = participant.out, None
         if out is not None:
             with contextlib.suppress(Exception):

@@ -14,7 +14,7 @@ from townhall.media.ice import rtc_configuration, use_host_addresses
 from townhall.media.levels import Publisher
 from townhall.media.offer import check_offer
 from townhall.media.output import OutputFactory
-from townhall.media.room import Participant, Room, close_participant
+from townhall.media.room import CONNECT_TIMEOUT, Participant, Room, close_participant
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +31,13 @@ class MediaServer:
         *,
         output: str = "auto",
         max_pending_offers: int = MAX_PENDING_OFFERS,
+        connect_timeout: float = CONNECT_TIMEOUT,
     ) -> None:
         self._settings = settings
         self._bus = bus
         self._outputs = OutputFactory(output)
         self._max_pending = max_pending_offers
+        self._connect_timeout = connect_timeout
         self._pending = 0
         self._rooms: dict[str, Room] = {}
         self._closed = False
@@ -96,7 +98,13 @@ class MediaServer:
         )
         room = self._rooms.get(space_id)
         if room is None:
-            room = Room(space_id, self._bus, self._outputs)
+            room = Room(
+                space_id,
+                self._bus,
+                self._outputs,
+                connect_timeout=self._connect_timeout,
+                on_empty=self._close_if_empty,
+            )
             self._rooms[space_id] = room
             room.start()
         replaced = room.add(participant)
