@@ -59,29 +59,43 @@ def summary_ms(values: list[float]) -> dict[str, float]:
     }
 
 
-def encode_tone(
-    frequency: float, frames: int, amplitude: float = 0.3, bit_rate: int = 32000
-) -> list[bytes]:
-    """`frames` 20 ms stereo Opus packets of a sine tone, encoded by libopus (PyAV)."""
+def tone(frequency: float, samples: int, amplitude: float = 0.3) -> np.ndarray:
+    """A sine tone as int16 samples at 48 kHz."""
+    t = np.arange(samples) / SAMPLE_RATE
+    return (amplitude * 32767 * np.sin(2 * np.pi * frequency * t)).astype(np.int16)
+
+
+def encode_pcm(pcm: np.ndarray, bit_rate: int = 32000) -> list[bytes]:
+    """Mono int16 samples -> 20 ms stereo Opus packets (libopus via PyAV), one per frame.
+
+    Packet i carries input frame i (decoded 312 samples later: libopus's lookahead);
+    trailing silence flushes the encoder so every frame gets its packet.
+    """
     encoder = av.CodecContext.create("libopus", "w")
     encoder.sample_rate = SAMPLE_RATE
     encoder.layout = "stereo"
     encoder.format = "s16"
     encoder.bit_rate = bit_rate
     encoder.time_base = fractions.Fraction(1, SAMPLE_RATE)
+    frames = len(pcm) // FRAME_SAMPLES
+    padded = np.concatenate([pcm[: frames * FRAME_SAMPLES], np.zeros(4 * FRAME_SAMPLES, np.int16)])
     packets: list[bytes] = []
-    index = 0
-    while len(packets) < frames:
-        t = (np.arange(FRAME_SAMPLES) + index * FRAME_SAMPLES) / SAMPLE_RATE
-        mono = (amplitude * 32767 * np.sin(2 * np.pi * frequency * t)).astype(np.int16)
+    for index in range(frames + 4):
+        mono = padded[index * FRAME_SAMPLES : (index + 1) * FRAME_SAMPLES]
         frame = av.AudioFrame.from_ndarray(
             np.repeat(mono, 2).reshape(1, -1), format="s16", layout="stereo"
         )
         frame.sample_rate = SAMPLE_RATE
         frame.pts = index * FRAME_SAMPLES
         packets.extend(bytes(p) for p in encoder.encode(frame))
-        index += 1
     return packets[:frames]
+
+
+def encode_tone(
+    frequency: float, frames: int, amplitude: float = 0.3, bit_rate: int = 32000
+) -> list[bytes]:
+    """`frames` 20 ms stereo Opus packets of a sine tone, encoded by libopus (PyAV)."""
+    return encode_pcm(tone(frequency, frames * FRAME_SAMPLES, amplitude), bit_rate)
 
 
 def write_result(name: str, result: dict[str, Any]) -> Path:
