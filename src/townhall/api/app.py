@@ -12,8 +12,11 @@ from fastapi.staticfiles import StaticFiles
 
 from townhall import __version__
 from townhall.api.errors import install_error_handlers
-from townhall.api.routers import auth, health, notifications, users
+from townhall.api.routers import auth, health, notifications, spaces, users, ws
+from townhall.api.routers import media as media_router
+from townhall.api.services import media as media_service
 from townhall.api.services.accounts import AuthGuard
+from townhall.api.services.host_grace import HostGraceWatcher
 from townhall.config import Settings
 from townhall.store.db import Database
 
@@ -37,9 +40,16 @@ def create_app(settings: Settings) -> FastAPI:
         start = getattr(app.state.bus, "start", None)
         if start is not None:
             await start()
+        app.state.host_grace = HostGraceWatcher(
+            app.state.db, app.state.bus, settings.host_grace_seconds
+        )
+        app.state.host_grace.start()
+        media_service.start(app.state, settings)
         try:
             yield
         finally:
+            await media_service.stop(app.state)
+            await app.state.host_grace.stop()
             close = getattr(app.state.bus, "close", None)
             if close is not None:
                 await close()
@@ -59,6 +69,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(auth.router)
     app.include_router(users.router)
     app.include_router(notifications.router)
+    app.include_router(media_router.router)
+    app.include_router(spaces.router)
+    app.include_router(ws.router)
     if (WEB_DIR / "index.html").exists():
         app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
     return app

@@ -1,0 +1,383 @@
+"""Spaces: create, discover, join and leave, the stage, moderation, reactions, history.
+
+Each handler parses its input and calls one function of `townhall.api.services.spaces`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query, status
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+
+from townhall.api.deps import BusDep, CurrentUser, DbSession, SettingsDep
+from townhall.api.services import spaces
+
+router = APIRouter(prefix="/api/v1/spaces", tags=["spaces"])
+
+SpaceId = Annotated[str, Path(max_length=64, description="the space's 12-character id")]
+UserId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+Id = Annotated[StrictInt, Field(ge=1, le=2**31 - 1)]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CreateSpaceIn(Body):
+    title: StrictStr = Field(max_length=200)
+    visibility: Literal["public", "private"]
+    speaker_policy: Literal["everyone", "followed", "invited"] = "everyone"
+    topics: list[Annotated[StrictStr, Field(max_length=100)]] = Field(
+        default_factory=list, max_length=10
+    )
+    scheduled_for: datetime | None = Field(
+        default=None, description="start time (ISO 8601 with offset), up to 30 days ahead"
+    )
+    followers_may_join: StrictBool = Field(
+        default=False, description="private spaces: the host's followers may join too"
+    )
+    guest_ids: list[Id] = Field(
+        default_factory=list, max_length=500, description="private spaces: who may join"
+    )
+
+
+class EditSpaceIn(Body):
+    title: StrictStr | None = Field(default=None, max_length=200)
+    topics: list[Annotated[StrictStr, Field(max_length=100)]] | None = Field(
+        default=None, max_length=10
+    )
+    speaker_policy: Literal["everyone", "followed", "invited"] | None = None
+
+
+class GuestsIn(Body):
+    user_ids: list[Id] = Field(min_length=1, max_length=500)
+
+
+class UserIn(Body):
+    user_id: Id
+
+
+class InviteIn(Body):
+    user_id: Id
+    role: Literal["speaker", "cohost"] = "speaker"
+
+
+class RoleIn(Body):
+    role: Literal["host", "cohost", "speaker", "listener"]
+
+
+class MuteIn(Body):
+    user_id: Id | None = Field(default=None, description="someone else (moderators); default: me")
+
+
+class ReactionIn(Body):
+    emoji: StrictStr = Field(max_length=16)
+
+
+class ReportIn(Body):
+    user_id: Id | None = Field(default=None, description="a participant; omit to report the space")
+    reason: StrictStr = Field(max_length=2000)
+
+
+# -- lifecycle ---------------------------------------------------------------------
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create_space(
+    body: CreateSpaceIn, user: CurrentUser, session: DbSession, bus: BusDep, settings: SettingsDep
+) -> dict[str, Any]:
+    """Start a space now (state live), or schedule it (state scheduled)."""
+    return await spaces.create_space(
+        session,
+        bus,
+        settings,
+        user,
+        title=body.title,
+        visibility=body.visibility,
+        speaker_policy=body.speaker_policy,
+        topics=body.topics,
+        scheduled_for=body.scheduled_for,
+        followers_may_join=body.followers_may_join,
+        guest_ids=body.guest_ids,
+    )
+
+
+@router.get("")
+async def list_spaces(
+    user: CurrentUser,
+    session: DbSession,
+    state: Annotated[Literal["live", "scheduled"], Query()] = "live",
+    q: Annotated[str | None, Query(max_length=100, description="title or topic")] = None,
+) -> dict[str, Any]:
+    """Live spaces (people I follow first, then by listeners) or upcoming ones."""
+    return await spaces.discover(session, user, state, q)
+
+
+@router.get("/{space_id}")
+async def get_space(space_id: SpaceId, user: CurrentUser, session: DbSession) -> dict[str, Any]:
+    """One space with its counts (and its history summary once ended)."""
+    return await spaces.get_space(session, user, space_id)
+
+
+@router.patch("/{space_id}")
+async def edit_space(
+    space_id: SpaceId, body: EditSpaceIn, user: CurrentUser, session: DbSession, bus: BusDep
+) -> dict[str, Any]:
+    """The host edits title, topics or speaker policy."""
+    return await spaces.edit_space(
+        session,
+        bus,
+        user,
+        space_id,
+        title=body.title,
+        topics=body.topics,
+        speaker_policy=body.speaker_policy,
+    )
+
+
+@router.post("/{space_id}/start")
+async def start_space(
+    space_id: SpaceId, user: CurrentUser, session: DbSession, bus: BusDep, settings: SettingsDep
+) -> dict[str, Any]:
+    return await spaces.start_space(session, bus, settings, user, space_id)
+
+
+@router.post("/{space_id}/cancel")
+async def cancel_space(
+    space_id: SpaceId, user: CurrentUser, session: DbSession, bus: BusDep
+) -> dict[str, Any]:
+    return await spaces.cancel_space(session, bus, user, space_id)
+
+
+@router.post("/{space_id}/end")
+async def end_space(
+    space_id: SpaceId, user: CurrentUser, session: DbSession, bus: BusDep
+) -> dict[str, Any]:
+    return await spaces.end_by_host(session, bus, user, space_id)
+
+
+@router.post("/{space_id}/guests")
+async def add_guests(
+    space_id: SpaceId, body: GuestsIn, user: CurrentUser, session: DbSession, bus: BusDep
+) -> dict[str, Any]:
+    """The host lets more people into a private space."""
+    return await spaces.add_guests(session, bus, user, space_id, body.user_ids)
+
+
+@router.get("/{space_id}/history")
+async def space_history(space_id: SpaceId, user: CurrentUser, session: DbSession) -> dict[str, Any]:
+    """Who joined and left when, peak and total listeners, duration (ended spaces)."""
+    return await spaces.history(session, user, space_id)
+
+
+# -- joining ---------------------------------------------------------------------
+
+
+@router.post("/{space_id}/join")
+async def join_space(
+    space_id: SpaceId, user: CurrentUser, session: DbSession, bus: BusDep, settings: SettingsDep
+) -> dict[str, Any]:
+    """Join as a listener (the host as host); returns the space's snapshot."""
+    return await spaces.join(session, bus, settings, user, space_id)
+
+
+@router.post("/{space_id}/leave")
+async def leave_space(
+    space_id: SpaceId, user: CurrentUser, session: DbSession, bus: BusDep, settings: SettingsDep
+) -> dict[str, Any]:
+    return await spaces.leave(session, bus, settings, user, space_id)
+
+
+# -- hands and invitations ------------------------------------------------------------
+
+
+@router.post("/{space_id}/hand")
+async def raise_hand(
+    space_id: SpaceId, user: CurrentUser, session: DbSession, bus: BusDep, settings: SettingsDep
+) -> dict[str, Any]:
+    return await spaces.raise_hand(session, bus, settings, user, space_id)
+
+
+@router.post("/{space_id}/hand/lower")
+async def lower_hand(
+    space_id: SpaceId, user: CurrentUser, session: DbSession, bus: BusDep, settings: SettingsDep
+) -> dict[str, Any]:
+    return await spaces.lower_hand(session, bus, settings, user, space_id)
+
+
+@router.post("/{space_id}/hands/{user_id}/approve")
+async def approve_hand(
+    space_id: SpaceId,
+    user_id: UserId,
+    user: CurrentUser,
+    session: DbSession,
+    bus: BusDep,
+    settings: SettingsDep,
+) -> dict[str, Any]:
+    """A host or co-host brings a raised hand on stage as a speaker."""
+    return await spaces.answer_hand(session, bus, settings, user, space_id, user_id, True)
+
+
+@router.post("/{space_id}/hands/{user_id}/decline")
+async def decline_hand(
+    space_id: SpaceId,
+    user_id: UserId,
+    user: CurrentUser,
+    session: DbSession,
+    bus: BusDep,
+    settings: SettingsDep,
+) -> dict[str, Any]:
+    return await spaces.answer_hand(session, bus, settings, user, space_id, user_id, False)
+
+
+@router.post("/{space_id}/invite")
+async def invite(
+    space_id: SpaceId,
+    body: InviteIn,
+    user: CurrentUser,
+    session: DbSession,
+    bus: BusDep,
+    settings: SettingsDep,
+) -> dict[str, Any]:
+    """Invite someone to speak, or (host only) to co-host."""
+    return await spaces.invite(session, bus, settings, user, space_id, body.user_id, body.role)
+
+
+@router.post("/{space_id}/invitation/accept")
+async def accept_invitation(
+    space_id: SpaceId, user: CurrentUser, session: DbSession, bus: BusDep, settings: SettingsDep
+) -> dict[str, Any]:
+    return await spaces.answer_invitation(session, bus, settings, user, space_id, True)
+
+
+@router.post("/{space_id}/invitation/decline")
+async def decline_invitation(
+    space_id: SpaceId, user: CurrentUser, session: DbSession, bus: BusDep, settings: SettingsDep
+) -> dict[str, Any]:
+    return await spaces.answer_invitation(session, bus, settings, user, space_id, False)
+
+
+# -- roles and moderation -------------------------------------------------------------
+
+
+@router.post("/{space_id}/step-down")
+async def step_down(
+    space_id: SpaceId, user: CurrentUser, session: DbSession, bus: BusDep, settings: SettingsDep
+) -> dict[str, Any]:
+    """A speaker or co-host goes back to the audience."""
+    return await spaces.step_down(session, bus, settings, user, space_id)
+
+
+@router.post("/{space_id}/members/{user_id}/role")
+async def set_role(
+    space_id: SpaceId,
+    user_id: UserId,
+    body: RoleIn,
+    user: CurrentUser,
+    session: DbSession,
+    bus: BusDep,
+    settings: SettingsDep,
+) -> dict[str, Any]:
+    """Move someone down: speaker to listener; co-host to speaker or listener (host)."""
+    return await spaces.set_role(session, bus, settings, user, space_id, user_id, body.role)
+
+
+@router.post("/{space_id}/host")
+async def transfer_host(
+    space_id: SpaceId,
+    body: UserIn,
+    user: CurrentUser,
+    session: DbSession,
+    bus: BusDep,
+    settings: SettingsDep,
+) -> dict[str, Any]:
+    """The host hands the host role to a co-host."""
+    return await spaces.transfer_host(session, bus, settings, user, space_id, body.user_id)
+
+
+@router.post("/{space_id}/mute")
+async def mute(
+    space_id: SpaceId,
+    user: CurrentUser,
+    session: DbSession,
+    bus: BusDep,
+    settings: SettingsDep,
+    body: MuteIn | None = None,
+) -> dict[str, Any]:
+    """Mute myself, or (host, co-hosts) a speaker."""
+    target = body.user_id if body else None
+    return await spaces.set_mute(session, bus, settings, user, space_id, target, True)
+
+
+@router.post("/{space_id}/unmute")
+async def unmute(
+    space_id: SpaceId,
+    user: CurrentUser,
+    session: DbSession,
+    bus: BusDep,
+    settings: SettingsDep,
+    body: MuteIn | None = None,
+) -> dict[str, Any]:
+    """Unmute myself (nobody can unmute someone else)."""
+    target = body.user_id if body else None
+    return await spaces.set_mute(session, bus, settings, user, space_id, target, False)
+
+
+@router.post("/{space_id}/remove")
+async def remove(
+    space_id: SpaceId,
+    body: UserIn,
+    user: CurrentUser,
+    session: DbSession,
+    bus: BusDep,
+    settings: SettingsDep,
+) -> dict[str, Any]:
+    """Remove a participant; they cannot rejoin this space."""
+    return await spaces.remove(session, bus, settings, user, space_id, body.user_id)
+
+
+@router.post("/{space_id}/block")
+async def block(
+    space_id: SpaceId,
+    body: UserIn,
+    user: CurrentUser,
+    session: DbSession,
+    bus: BusDep,
+    settings: SettingsDep,
+) -> dict[str, Any]:
+    """Remove a participant from the space and block them."""
+    return await spaces.remove(session, bus, settings, user, space_id, body.user_id, block=True)
+
+
+# -- reactions, reports, reminders ------------------------------------------------------
+
+
+@router.post("/{space_id}/react")
+async def react(
+    space_id: SpaceId, body: ReactionIn, user: CurrentUser, session: DbSession, bus: BusDep
+) -> dict[str, Any]:
+    """Send one of the fixed reactions to everyone in the space."""
+    return await spaces.react(session, bus, user, space_id, body.emoji)
+
+
+@router.post("/{space_id}/report", status_code=status.HTTP_201_CREATED)
+async def report(
+    space_id: SpaceId, body: ReportIn, user: CurrentUser, session: DbSession
+) -> dict[str, Any]:
+    """Report the space, or one participant in it."""
+    return await spaces.report(session, user, space_id, body.user_id, body.reason)
+
+
+@router.post("/{space_id}/reminder")
+async def set_reminder(space_id: SpaceId, user: CurrentUser, session: DbSession) -> dict[str, Any]:
+    """Be told when this scheduled space starts."""
+    return await spaces.set_reminder(session, user, space_id, True)
+
+
+@router.delete("/{space_id}/reminder")
+async def clear_reminder(
+    space_id: SpaceId, user: CurrentUser, session: DbSession
+) -> dict[str, Any]:
+    return await spaces.set_reminder(session, user, space_id, False)

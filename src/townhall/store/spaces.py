@@ -1,0 +1,397 @@
+"""Spaces repository: the only place that speaks SQL about spaces."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, case, delete, exists, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.selectable import ScalarSelect
+
+from townhall.domain.roles import Role
+from townhall.domain.stage import Member, Room
+from townhall.store.models import (
+    Block,
+    Space,
+    SpaceAttendance,
+    SpaceGuest,
+    SpaceMember,
+    SpaceReminder,
+    SpaceRemoval,
+    SpaceReport,
+    SpaceTopic,
+    User,
+)
+
+STAGE = (Role.HOST.value, Role.COHOST.value, Role.SPEAKER.value)
+
+
+def new_space_id() -> str:
+    """12 url-safe random characters."""
+    return secrets.token_urlsafe(9)
+
+
+# -- spaces --------------------------------------------------------------
+
+
+async def add_space(session: AsyncSession, space: Space, topics: Sequence[str]) -> Space:
+    session.add(space)
+    await session.flush()
+    await set_topics(session, space.id, topics)
+    return space
+
+
+async def get_space(session: AsyncSession, space_id: str) -> Space | None:
+    if not space_id or len(space_id) > 12:
+        return None
+    return await session.get(Space, space_id, populate_existing=True)
+
+
+async def lock_space(session: AsyncSession, space_id: str) -> Space | None:
+    """Take the space's write lock for the rest of the transaction, then read it fresh.
+
+    The UPDATE is the lock: PostgreSQL locks the row until commit; SQLite takes the
+    database write lock (waiting on busy_timeout), so changes to one space never
+    interleave and a limit checked here still holds at commit.
+    """
+    if not space_id or len(space_id) > 12:
+        return None
+    result = await session.execute(
+        update(Space)
+        .where(Space.id == space_id)
+        .values(version=Space.version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if not result.rowcount:  # type: ignore[attr-defined]
+        return None
+    return await session.get(Space, space_id, populate_existing=True)
+
+
+async def set_topics(session: AsyncSession, space_id: str, topics: Sequence[str]) -> None:
+    await session.execute(delete(SpaceTopic).where(SpaceTopic.space_id == space_id))
+    for position, topic in enumerate(topics):
+        session.add(
+            SpaceTopic(
+                space_id=space_id, position=position, topic=topic, topic_key=topic.casefold()
+            )
+        )
+    await session.flush()
+
+
+async def topics_of(session: AsyncSession, space_ids: Iterable[str]) -> dict[str, list[str]]:
+    ids = list(space_ids)
+    out: dict[str, list[str]] = {sid: [] for sid in ids}
+    if not ids:
+        return out
+    rows = await session.execute(
+        select(SpaceTopic.space_id, SpaceTopic.topic)
+        .where(SpaceTopic.space_id.in_(ids))
+        .order_by(SpaceTopic.space_id, SpaceTopic.position)
+    )
+    for sid, topic in rows:
+        out[sid].append(topic)
+    return out
+
+
+async def live_space_hosts(session: AsyncSession) -> list[tuple[str, int]]:
+    rows = await session.execute(select(Space.id, Space.host_id).where(Space.state == "live"))
+    return [(r[0], r[1]) for r in rows]
+
+
+@dataclass(frozen=True)
+class Counts:
+    listeners: int = 0
+    stage: int = 0  # present host, co-hosts and speakers
+
+
+async def counts_of(session: AsyncSession, space_ids: Iterable[str]) -> dict[str, Counts]:
+    ids = list(space_ids)
+    out = {sid: Counts() for sid in ids}
+    if not ids:
+        return out
+    is_listener = case((SpaceMember.role == Role.LISTENER.value, 1), else_=0)
+    on_stage = case((SpaceMember.role.in_(STAGE), 1), else_=0)
+    rows = await session.execute(
+        select(SpaceMember.space_id, func.sum(is_listener), func.sum(on_stage))
+        .where(SpaceMember.space_id.in_(ids), SpaceMember.present.is_(True))
+        .group_by(SpaceMember.space_id)
+    )
+    for sid, listeners, stage in rows:
+        out[sid] = Counts(int(listeners or 0), int(stage or 0))
+    return out
+
+
+def _listener_count_subquery() -> ScalarSelect[int]:
+    return (
+        select(func.count())
+        .where(
+            SpaceMember.space_id == Space.id,
+            SpaceMember.present.is_(True),
+            SpaceMember.role == Role.LISTENER.value,
+        )
+        .correlate(Space)
+        .scalar_subquery()
+    )
+
+
+async def discover(
+    session: AsyncSession,
+    viewer_id: int,
+    state: str,
+    query: str | None,
+    followee_ids: Sequence[int],
+    limit: int,
+) -> list[Space]:
+    """Spaces in `state` the viewer may see, in discovery order.
+
+    live: hosted or co-hosted by people the viewer follows first, then by listeners.
+    scheduled: soonest first.
+    """
+    visible = or_(
+        Space.visibility == "public",
+        Space.host_id == viewer_id,
+        exists().where(SpaceGuest.space_id == Space.id, SpaceGuest.user_id == viewer_id),
+        and_(Space.followers_may_join.is_(True), Space.host_id.in_(followee_ids)),
+    )
+    not_blocked = ~exists().where(Block.blocker_id == Space.host_id, Block.blocked_id == viewer_id)
+    q = select(Space).where(Space.state == state, visible, not_blocked)
+    if query:
+        pattern = f"%{_escape_like(query.casefold())}%"
+        q = q.where(
+            or_(
+                func.lower(Space.title).like(pattern, escape="\\"),
+                exists().where(
+                    SpaceTopic.space_id == Space.id,
+                    SpaceTopic.topic_key.like(pattern, escape="\\"),
+                ),
+            )
+        )
+    if state == "live":
+        followed = or_(
+            Space.host_id.in_(followee_ids),
+            exists().where(
+                SpaceMember.space_id == Space.id,
+                SpaceMember.present.is_(True),
+                SpaceMember.role == Role.COHOST.value,
+                SpaceMember.user_id.in_(followee_ids),
+            ),
+        )
+        q = q.order_by(
+            case((followed, 0), else_=1),
+            _listener_count_subquery().desc(),
+            Space.started_at.desc(),
+            Space.id,
+        )
+    else:
+        q = q.order_by(Space.scheduled_for, Space.id)
+    return list(await session.scalars(q.limit(limit)))
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+# -- members ---------------------------------------------------------------
+
+
+def member_of(row: SpaceMember) -> Member:
+    return Member(
+        user_id=row.user_id,
+        role=Role(row.role),
+        muted=row.muted,
+        hand_raised_at=row.hand_raised_at,
+        invited_as=Role(row.invited_as) if row.invited_as else None,
+    )
+
+
+async def present_members(session: AsyncSession, space_id: str) -> list[SpaceMember]:
+    rows = await session.scalars(
+        select(SpaceMember)
+        .where(SpaceMember.space_id == space_id, SpaceMember.present.is_(True))
+        .order_by(SpaceMember.joined_at, SpaceMember.user_id)
+        .execution_options(populate_existing=True)
+    )
+    return list(rows)
+
+
+async def member_row(session: AsyncSession, space_id: str, user_id: int) -> SpaceMember | None:
+    return await session.get(SpaceMember, (space_id, user_id), populate_existing=True)
+
+
+async def save_room(
+    session: AsyncSession, space_id: str, before: Room, after: Room, now: datetime
+) -> None:
+    """Persist the members that changed between two pictures of one room."""
+    for uid, m in after.members.items():
+        old = before.members.get(uid)
+        if old == m:
+            continue
+        row = await member_row(session, space_id, uid)
+        if row is None:
+            row = SpaceMember(space_id=space_id, user_id=uid, reaction_count=0)
+            session.add(row)
+        if old is None:  # joined
+            row.present = True
+            row.joined_at = now
+            session.add(SpaceAttendance(space_id=space_id, user_id=uid, joined_at=now))
+        row.role = m.role.value
+        row.muted = m.muted
+        row.hand_raised_at = m.hand_raised_at
+        row.invited_as = m.invited_as.value if m.invited_as else None
+    gone = [uid for uid in before.members if uid not in after.members]
+    if gone:
+        await mark_left(session, space_id, gone, now)
+    await session.flush()
+
+
+async def mark_left(
+    session: AsyncSession, space_id: str, user_ids: Sequence[int] | None, now: datetime
+) -> None:
+    """Mark people (or everyone, for None) as gone and close their attendance."""
+    members = update(SpaceMember).where(SpaceMember.space_id == space_id)
+    stays = update(SpaceAttendance).where(
+        SpaceAttendance.space_id == space_id, SpaceAttendance.left_at.is_(None)
+    )
+    if user_ids is not None:
+        members = members.where(SpaceMember.user_id.in_(user_ids))
+        stays = stays.where(SpaceAttendance.user_id.in_(user_ids))
+    await session.execute(
+        members.values(
+            present=False,
+            role=Role.LISTENER.value,
+            muted=True,
+            hand_raised_at=None,
+            invited_as=None,
+        ).execution_options(synchronize_session=False)
+    )
+    await session.execute(stays.values(left_at=now).execution_options(synchronize_session=False))
+
+
+async def take_reaction_slot(
+    session: AsyncSession,
+    row: SpaceMember,
+    old: tuple[float | None, int],
+    new: tuple[float, int],
+) -> bool:
+    """Store the new reaction window only if nobody changed it meanwhile."""
+    start_matches = (
+        SpaceMember.reaction_window_start.is_(None)
+        if old[0] is None
+        else SpaceMember.reaction_window_start == old[0]
+    )
+    result = await session.execute(
+        update(SpaceMember)
+        .where(
+            SpaceMember.space_id == row.space_id,
+            SpaceMember.user_id == row.user_id,
+            start_matches,
+            SpaceMember.reaction_count == old[1],
+        )
+        .values(reaction_window_start=new[0], reaction_count=new[1])
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+# -- removals, guests, reminders, reports ------------------------------------
+
+
+async def is_removed(session: AsyncSession, space_id: str, user_id: int) -> bool:
+    return await session.get(SpaceRemoval, (space_id, user_id)) is not None
+
+
+async def add_removal(session: AsyncSession, space_id: str, user_id: int, by_id: int) -> None:
+    if not await is_removed(session, space_id, user_id):
+        session.add(SpaceRemoval(space_id=space_id, user_id=user_id, by_id=by_id))
+        await session.flush()
+
+
+async def is_guest(session: AsyncSession, space_id: str, user_id: int) -> bool:
+    return await session.get(SpaceGuest, (space_id, user_id)) is not None
+
+
+async def add_guests(session: AsyncSession, space_id: str, user_ids: Iterable[int]) -> list[int]:
+    """Add people to a private space's guest list; returns those newly added."""
+    added = []
+    for uid in dict.fromkeys(user_ids):
+        if not await is_guest(session, space_id, uid):
+            session.add(SpaceGuest(space_id=space_id, user_id=uid))
+            added.append(uid)
+    await session.flush()
+    return added
+
+
+async def guest_ids(session: AsyncSession, space_id: str) -> list[int]:
+    rows = await session.scalars(select(SpaceGuest.user_id).where(SpaceGuest.space_id == space_id))
+    return list(rows)
+
+
+async def set_reminder(session: AsyncSession, space_id: str, user_id: int, on: bool) -> None:
+    if not on:
+        await session.execute(
+            delete(SpaceReminder).where(
+                SpaceReminder.space_id == space_id, SpaceReminder.user_id == user_id
+            )
+        )
+        return
+    if await session.get(SpaceReminder, (space_id, user_id)) is None:
+        try:
+            async with session.begin_nested():
+                session.add(SpaceReminder(space_id=space_id, user_id=user_id))
+        except IntegrityError:
+            pass
+
+
+async def has_reminder(session: AsyncSession, space_id: str, user_id: int) -> bool:
+    return await session.get(SpaceReminder, (space_id, user_id)) is not None
+
+
+async def reminder_user_ids(session: AsyncSession, space_id: str) -> list[int]:
+    rows = await session.scalars(
+        select(SpaceReminder.user_id).where(SpaceReminder.space_id == space_id)
+    )
+    return list(rows)
+
+
+async def add_report(
+    session: AsyncSession, space_id: str, reporter_id: int, target_id: int | None, reason: str
+) -> SpaceReport:
+    report = SpaceReport(
+        space_id=space_id, reporter_id=reporter_id, target_user_id=target_id, reason=reason
+    )
+    session.add(report)
+    await session.flush()
+    return report
+
+
+async def reports_of(session: AsyncSession, space_id: str) -> list[SpaceReport]:
+    rows = await session.scalars(
+        select(SpaceReport).where(SpaceReport.space_id == space_id).order_by(SpaceReport.id)
+    )
+    return list(rows)
+
+
+# -- history -----------------------------------------------------------------
+
+
+async def attendance(session: AsyncSession, space_id: str) -> list[tuple[SpaceAttendance, User]]:
+    rows = await session.execute(
+        select(SpaceAttendance, User)
+        .join(User, User.id == SpaceAttendance.user_id)
+        .where(SpaceAttendance.space_id == space_id)
+        .order_by(SpaceAttendance.joined_at, SpaceAttendance.id)
+    )
+    return [(r[0], r[1]) for r in rows]
+
+
+async def distinct_attendees(session: AsyncSession, space_id: str, excluding: int) -> int:
+    count = await session.scalar(
+        select(func.count(func.distinct(SpaceAttendance.user_id))).where(
+            SpaceAttendance.space_id == space_id, SpaceAttendance.user_id != excluding
+        )
+    )
+    return int(count or 0)
