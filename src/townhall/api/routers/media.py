@@ -1,0 +1,63 @@
+"""Audio: connect to a live space's media server, and the ICE servers to use for it."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Request
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
+
+from townhall.api.deps import CurrentUser, DbSession, SettingsDep
+from townhall.api.services import media as service
+from townhall.media.bridge import MediaBridge
+from townhall.media.offer import MAX_OFFER_BYTES
+from townhall.media.server import MediaServer
+
+router = APIRouter(prefix="/api/v1", tags=["media"])
+
+SpaceId = Annotated[str, Path(max_length=64, description="the space's 12-character id")]
+
+
+def _media(request: Request) -> MediaServer:
+    media: MediaServer = request.app.state.media
+    return media
+
+
+def _bridge(request: Request) -> MediaBridge:
+    bridge: MediaBridge = request.app.state.media_bridge
+    return bridge
+
+
+class OfferIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sdp: StrictStr = Field(max_length=MAX_OFFER_BYTES, description="the client's SDP offer")
+    type: StrictStr = Field(max_length=16, description='always "offer"')
+
+
+class AnswerOut(BaseModel):
+    sdp: str
+    type: str
+
+
+@router.post("/spaces/{space_id}/media")
+async def connect_audio(
+    space_id: SpaceId,
+    body: OfferIn,
+    user: CurrentUser,
+    session: DbSession,
+    media: Annotated[MediaServer, Depends(_media)],
+    bridge: Annotated[MediaBridge, Depends(_bridge)],
+) -> AnswerOut:
+    """Exchange SDP for the one audio connection of a member of a live space.
+
+    Speakers send and receive on it; listeners receive. A new offer replaces the
+    member's previous connection.
+    """
+    answer = await service.connect(session, media, bridge, space_id, user.id, body.sdp, body.type)
+    return AnswerOut(**answer)
+
+
+@router.get("/media/config")
+async def media_config(user: CurrentUser, settings: SettingsDep) -> dict[str, Any]:
+    """ICE servers (STUN/TURN) for the browser's RTCPeerConnection."""
+    return service.client_config(settings)

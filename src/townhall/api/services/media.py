@@ -1,0 +1,65 @@
+"""Connecting a member's audio: who may connect, and on which terms (from the membership)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from townhall.api.services import spaces
+from townhall.config import Settings
+from townhall.domain.errors import Forbidden
+from townhall.domain.roles import STAGE_ROLES
+from townhall.media.bridge import MediaBridge
+from townhall.media.server import MediaServer
+
+
+async def connect(
+    session: AsyncSession,
+    media: MediaServer,
+    bridge: MediaBridge,
+    space_id: str,
+    user_id: int,
+    sdp: str,
+    type_: str,
+) -> dict[str, str]:
+    """Answer a member's offer; on stage and mute state come from the stored membership.
+
+    The bridge follows the space's events before the membership is read, so a role or
+    mute change made meanwhile still reaches the connection.
+    """
+    await bridge.watch(space_id)
+    try:
+        member = await spaces.membership(session, space_id, user_id)
+        if member is None:
+            raise Forbidden("not_in_space", "join the live space before connecting its audio")
+        answer_sdp, answer_type = await media.answer(
+            space_id,
+            user_id,
+            sdp,
+            type_,
+            on_stage=member.role in STAGE_ROLES,
+            muted=member.muted,
+        )
+    except BaseException:
+        if media.room(space_id) is None:
+            await bridge.unwatch(space_id)
+        raise
+    return {"sdp": answer_sdp, "type": answer_type}
+
+
+def client_config(settings: Settings) -> dict[str, Any]:
+    """What a browser needs to build its RTCPeerConnection."""
+    return {"ice_servers": list(settings.ice_servers)}
+
+
+def start(state: Any, settings: Settings) -> None:
+    """Create the app's MediaServer (`state.media`) and its bus bridge (`state.media_bridge`)."""
+    state.media = MediaServer(settings, state.bus)
+    state.media_bridge = MediaBridge(state.bus, state.media)
+
+
+async def stop(state: Any) -> None:
+    """End every room and stop following events (app shutdown, before the bus closes)."""
+    await state.media_bridge.close()
+    await state.media.close()
