@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import time
 from typing import Any
 
 _counter = itertools.count(1)
@@ -83,3 +84,36 @@ def no_overflow(page: Any) -> list[str]:
             }"""
         )
     )
+
+
+def analyse(page: Any, ms: int = 800) -> dict[str, Any]:
+    """The received audio as measured in the page (AnalyserNode, fftSize 8192)."""
+    return dict(page.evaluate("(ms) => window.townhallDebug.analyse({ms, freqs: [440, 660]})", ms))
+
+
+def wait_for_audio(page: Any, check: Any, timeout: float = 20.0) -> dict[str, Any]:
+    """Measure until `check(result)` holds; fail with the last measurement after `timeout`."""
+    deadline = time.monotonic() + timeout
+    last: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        last = analyse(page)
+        if check(last):
+            return last
+    raise AssertionError(f"audio never matched within {timeout}s; last measurement: {last}")
+
+
+def hears(result: dict[str, Any], freq: int, tolerance: int = 12) -> bool:
+    """True when one of the strong peaks is `freq` and it stands well above the noise."""
+    peaks = result.get("peaks") or []
+    if not peaks:
+        return False
+    top = peaks[0]["db"]
+    return any(abs(p["freq"] - freq) <= tolerance and p["db"] > top - 12 for p in peaks[:4]) and (
+        result["levels"][str(freq)] > -60
+    )
+
+
+def silent_at(result: dict[str, Any], freq: int, below: int) -> bool:
+    """True when the level at `freq` is at least 30 dB under the level at `below`."""
+    levels = result["levels"]
+    return levels[str(freq)] < levels[str(below)] - 30

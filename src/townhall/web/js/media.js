@@ -80,6 +80,7 @@ export class AudioLink extends EventTarget {
     this.retryTimer = null;
     this.graceTimer = null;
     this.connections = 0;
+    this.generation = 0;
     this.context = null;
     this.analyser = null;
     this.source = null;
@@ -112,9 +113,11 @@ export class AudioLink extends EventTarget {
     clearTimeout(this.graceTimer);
     this._closePc();
     this._setState(this.connections ? 'reconnecting' : 'connecting');
+    const generation = ++this.generation;
     let pc;
     try {
       const servers = await iceServers();
+      if (generation !== this.generation || this.closed) return;
       pc = new RTCPeerConnection({ iceServers: servers });
       this.pc = pc;
       const transceiver = pc.addTransceiver('audio', { direction: 'sendrecv' });
@@ -132,7 +135,8 @@ export class AudioLink extends EventTarget {
       await pc.setRemoteDescription(answer);
       this.connections += 1;
     } catch (err) {
-      if (this.pc === pc) this._closePc();
+      if (generation !== this.generation) return; // superseded by a newer attempt
+      this._closePc();
       if (this.closed) return;
       if (err && (err.status === 403 || err.status === 404 || err.status === 409)) {
         this._setState('refused', { error: err });

@@ -1,29 +1,14 @@
 // Home: live now (people I follow first), upcoming, search.
 
-import { get } from '../api.js';
-import { currentUser } from '../session.js';
 import { items, listSpaces } from '../spaces.js';
 import { clear, h } from '../ui.js';
 import { live } from '../ws.js';
 import { loading, mount } from './common.js';
-import { listenerCount, spaceCard } from './spacecard.js';
+import { spaceCard } from './spacecard.js';
 
 const REFRESH_MS = 20000;
 
-async function followedIds(me) {
-  const ids = new Set();
-  let cursor = null;
-  for (let page = 0; page < 5; page++) {
-    const out = await get(`/users/${encodeURIComponent(me.handle)}/following?limit=100${cursor ? `&cursor=${cursor}` : ''}`);
-    for (const u of out.users || out.items || []) ids.add(u.id);
-    cursor = out.next_cursor;
-    if (!cursor) break;
-  }
-  return ids;
-}
-
 export async function homeView(_params, query) {
-  const me = currentUser();
   const q = query.q || '';
   const search = h(
     'form',
@@ -46,22 +31,12 @@ export async function homeView(_params, query) {
     upSection,
   );
 
-  let follows = new Set();
   async function refresh() {
     try {
-      const [liveOut, upOut, f] = await Promise.all([
-        listSpaces({ state: 'live', q }),
-        listSpaces({ state: 'scheduled', q }),
-        followedIds(me).catch(() => follows),
-      ]);
-      follows = f;
-      const liveSpaces = items(liveOut);
-      // People I follow first (keeping the server's order within each group).
-      const ranked = liveSpaces
-        .map((s, i) => ({ s, i, f: s.host && follows.has(s.host.id) ? 0 : 1 }))
-        .sort((a, b) => a.f - b.f || listenerCount(b.s) - listenerCount(a.s) || a.i - b.i)
-        .map((x) => x.s);
-      fill(liveSection, ranked, q ? 'No live space matches.' : 'Nobody is live right now. Start a space!');
+      // The server orders live spaces: people I follow (hosting or co-hosting) first, then
+      // by listeners; upcoming ones soonest first.
+      const [liveOut, upOut] = await Promise.all([listSpaces({ state: 'live', q }), listSpaces({ state: 'scheduled', q })]);
+      fill(liveSection, items(liveOut), q ? 'No live space matches.' : 'Nobody is live right now. Start a space!');
       fill(upSection, items(upOut), q ? 'No upcoming space matches.' : 'Nothing scheduled yet.');
     } catch (err) {
       fill(liveSection, [], err.message || 'Could not load spaces.');

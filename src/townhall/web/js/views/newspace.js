@@ -1,5 +1,6 @@
 // Start a space now, or schedule one.
 
+import { get } from '../api.js';
 import { go } from '../router.js';
 import { createSpace } from '../spaces.js';
 import { bindForm, field, formError, h } from '../ui.js';
@@ -46,6 +47,26 @@ function localIsoWithOffset(value) {
   return d.toISOString();
 }
 
+/** Handles typed by the host ("@ann, bob") to user ids; an unknown one is a form error. */
+export async function handlesToIds(text, fieldName = 'guests') {
+  const handles = String(text || '')
+    .split(/[\s,]+/)
+    .map((x) => x.replace(/^@/, '').trim())
+    .filter(Boolean);
+  const ids = [];
+  for (const handle of handles) {
+    try {
+      const user = await get(`/users/${encodeURIComponent(handle)}`);
+      ids.push(user.id);
+    } catch (err) {
+      const e = new Error(err.status === 404 ? `There is no one with the handle @${handle}` : err.message);
+      e.field = fieldName;
+      throw e;
+    }
+  }
+  return ids;
+}
+
 export function newSpaceView() {
   const whenNow = h('input', { type: 'radio', name: 'when', value: 'now', checked: true, id: 'when-now' });
   const whenLater = h('input', { type: 'radio', name: 'when', value: 'later', id: 'when-later' });
@@ -60,6 +81,12 @@ export function newSpaceView() {
   whenNow.addEventListener('change', toggle);
   whenLater.addEventListener('change', toggle);
   const submit = h('button', { type: 'submit', class: 'btn btn-primary btn-block' }, 'Start space now');
+  const privateBox = h(
+    'div',
+    { class: 'private-options', hidden: true },
+    field('Guests', h('input', { name: 'guests', placeholder: '@ann, @bob', autocapitalize: 'none', spellcheck: 'false' }), 'Handles of the people who may join, separated by commas.'),
+    h('label', { class: 'radio' }, h('input', { type: 'checkbox', name: 'followers_may_join', value: 'yes' }), ' My followers may join too'),
+  );
   const form = h(
     'form',
     { class: 'card form', novalidate: true, 'aria-labelledby': 'new-title' },
@@ -72,6 +99,7 @@ export function newSpaceView() {
       h('legend', {}, 'Who can join'),
       h('label', { class: 'radio' }, h('input', { type: 'radio', name: 'visibility', value: 'public', checked: true }), ' Public: anyone can listen'),
       h('label', { class: 'radio' }, h('input', { type: 'radio', name: 'visibility', value: 'private' }), ' Private: only people I invite'),
+      privateBox,
     ),
     field(
       'Who can request to speak',
@@ -94,6 +122,9 @@ export function newSpaceView() {
     formError(),
     submit,
   );
+  form.addEventListener('change', (ev) => {
+    if (ev.target.name === 'visibility') privateBox.hidden = ev.target.value !== 'private';
+  });
   bindForm(form, async (data) => {
     const body = {
       title: String(data.get('title') || '').trim(),
@@ -104,6 +135,10 @@ export function newSpaceView() {
         .map((t) => t.trim())
         .filter(Boolean),
     };
+    if (body.visibility === 'private') {
+      body.guest_ids = await handlesToIds(data.get('guests'));
+      body.followers_may_join = data.get('followers_may_join') === 'yes';
+    }
     if (whenLater.checked) {
       const iso = localIsoWithOffset(at.value);
       if (!iso) {

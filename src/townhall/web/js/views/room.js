@@ -1,14 +1,13 @@
 // The room: stage, listeners, hands, moderation, mic, reactions, audio, resilience.
 
-import { post as apiPost } from '../api.js';
 import { AudioLink, MicError } from '../media.js';
 import { go } from '../router.js';
 import { currentUser } from '../session.js';
 import * as S from '../spaces.js';
-import { announce, avatar, clear, displayName, errorMessage, h, plural, showError, toast, when } from '../ui.js';
+import { announce, avatar, bindForm, clear, displayName, errorMessage, field, formError, h, plural, showError, toast, when } from '../ui.js';
 import { live } from '../ws.js';
 import { failure, loading, mount } from './common.js';
-import { shareBox } from './newspace.js';
+import { handlesToIds, shareBox } from './newspace.js';
 
 const STAGE = new Set(['host', 'cohost', 'speaker']);
 const MODS = new Set(['host', 'cohost']);
@@ -163,6 +162,7 @@ class Room {
     e.captions = h('div', { class: 'captions', 'aria-live': 'polite', 'aria-label': 'Captions' }, 'Captions will appear here when they are available.');
     e.float = h('div', { class: 'float-layer', 'aria-hidden': 'true' });
     e.share = h('div', {});
+    e.tools = h('section', { class: 'card', 'aria-labelledby': 'tools-title' });
     e.schedule = h('div', {});
     e.queueSection.append(h('h2', { id: 'queue-title' }, 'Raised hands'), e.queue);
 
@@ -184,6 +184,7 @@ class Room {
       e.queueSection,
       h('section', { class: 'card', 'aria-labelledby': 'listeners-title' }, e.listenersTitle, e.listeners),
       h('section', { class: 'card' }, e.share),
+      e.tools,
     );
     mount(this.space.title, h('div', { class: 'room', dataset: { spaceId: this.id } }, main, side), this.audio, e.float);
     e.share.append(shareBox(this.id));
@@ -370,17 +371,18 @@ class Room {
         if (m) m.invited = inv.role || inv.invited_as || 'speaker';
       }
     }
-    if (d.my_invitation || d.invited_as) {
-      const mine = this.members.get(this.myId);
-      if (mine) mine.invited = d.my_invitation || d.invited_as;
+    if (d.me && d.me.role && this.myId !== null) {
+      const mine = this.members.get(this.myId) || memberFrom({ user: this.me, role: d.me.role });
+      mine.role = d.me.role;
+      mine.muted = Boolean(d.me.muted);
+      mine.hand = Boolean(d.me.hand_raised);
+      if (mine.hand && !mine.handAt) mine.handAt = this.handOrder++;
+      mine.invited = d.me.invited_as || null;
+      this.members.set(this.myId, mine);
     }
     const count = d.listener_count ?? d.listeners_count ?? (this.space && this.space.listener_count);
     if (typeof count === 'number') this.listenerCount = count;
     else this.listenerCount = [...this.members.values()].filter((m) => m.role === 'listener').length;
-    const myRole = d.role ?? d.your_role ?? d.my_role;
-    if (myRole && this.myId !== null && !this.members.has(this.myId)) {
-      this.members.set(this.myId, memberFrom({ user: this.me, role: myRole }));
-    }
     this.synced = true;
     if (['ended', 'cancelled'].includes(this.space.state)) {
       this.finish(this.space.state, this.space.state === 'ended' ? 'This space has ended.' : 'This space was cancelled.');
@@ -424,6 +426,8 @@ class Room {
     if (role === 'host' && this.space.host && this.space.host.id !== id) this.space.host = m.user;
     if (id === this.myId) {
       this.micMessage = '';
+      // Moderators see the hand queue, which the snapshot only gives them: fetch it again.
+      if (MODS.has(role) !== MODS.has(before)) live.resync(this.id);
       if (!STAGE.has(role)) {
         this.link.setMic(false).catch(() => {});
         this.link.setMuted(true);
@@ -523,16 +527,29 @@ class Room {
     this.el.banner.hidden = false;
     this.el.banner.className = 'room-banner ended';
     this.el.banner.dataset.kind = kind;
-    clear(this.el.banner).append(
-      h('p', {}, message),
-      h('a', { class: 'btn', href: '#/' }, 'Back to home'),
-    );
-    if (kind !== 'ended' && kind !== 'cancelled') this.members.clear();
-    if (kind === 'ended') {
-      this.members.clear();
-      this.listenerCount = 0;
-    }
+    const summary = h('p', { class: 'history' });
+    clear(this.el.banner).append(h('p', {}, message), summary, h('a', { class: 'btn', href: '#/' }, 'Back to home'));
+    this.members.clear();
+    this.listenerCount = 0;
     this.paintAll();
+    if (kind === 'ended') this.loadHistory(summary);
+  }
+
+  async loadHistory(el) {
+    try {
+      const s = await S.getSpace(this.id);
+      const hist = s.history;
+      if (!hist) return;
+      const bits = [];
+      if (hist.duration_seconds !== null && hist.duration_seconds !== undefined) {
+        const min = Math.max(1, Math.round(hist.duration_seconds / 60));
+        bits.push(`It lasted ${plural(min, 'minute', 'minutes')}`);
+      }
+      bits.push(`${plural(hist.total_listeners, 'person', 'people')} listened (at most ${hist.peak_listeners} at once)`);
+      el.textContent = `${bits.join('; ')}.`;
+    } catch {
+      /* the summary is a nicety */
+    }
   }
 
   freshLink() {
@@ -551,8 +568,9 @@ class Room {
     if (this.link.closed) this.link = this.freshLink();
     this.link.unlockAudio();
     try {
-      await S.join(this.id);
+      const snap = await S.join(this.id);
       this.joined = true;
+      if (snap && snap.space) this.applySnapshot(snap);
       this.link.connect();
       announce('You joined the space');
       this.paintAll();
@@ -598,12 +616,12 @@ class Room {
       if (me.muted) {
         await this.link.setMic(true); // asks for permission the first time
         this.link.setMuted(false);
-        await S.setMute(this.id, this.myId, false);
+        await S.setMute(this.id, null, false);
         me.muted = false;
         announce('Your microphone is on');
       } else {
         this.link.setMuted(true);
-        await S.setMute(this.id, this.myId, true);
+        await S.setMute(this.id, null, true);
         me.muted = true;
         announce('Your microphone is off');
       }
@@ -624,6 +642,13 @@ class Room {
     }
   }
 
+  report(m) {
+    const who = m ? displayName(m.user) : 'this space';
+    const reason = prompt(`Why are you reporting ${who}?`);
+    if (!reason || !reason.trim()) return;
+    this.run(() => S.report(this.id, reason.trim(), m ? Number(m.user.id) : null), 'Thank you. The report was sent.');
+  }
+
   async run(fn, done) {
     try {
       await fn();
@@ -636,6 +661,7 @@ class Room {
   // -- painting -----------------------------------------------------------------
 
   paintAll() {
+    this.paintTools();
     this.paintHead();
     this.paintMeta();
     this.paintSchedule();
@@ -658,6 +684,64 @@ class Room {
     clear(this.el.topics);
     for (const t of s.topics || []) this.el.topics.append(h('li', { class: 'topic' }, t));
     this.el.topics.hidden = !(s.topics || []).length;
+  }
+
+  paintTools() {
+    const box = this.el.tools;
+    const s = this.space;
+    const open = !this.over && ['live', 'scheduled'].includes(s.state);
+    const key = [this.isHost, open, s.visibility].join();
+    if (key === this.toolsKey) return;
+    this.toolsKey = key;
+    clear(box);
+    box.hidden = !open;
+    if (!open) return;
+    box.append(h('h2', { id: 'tools-title' }, this.isHost ? 'Space settings' : 'More'));
+    if (!this.isHost) {
+      box.append(h('button', { type: 'button', class: 'btn btn-small', onclick: () => this.report(null) }, 'Report this space'));
+      return;
+    }
+    const form = h(
+      'form',
+      { class: 'form', novalidate: true },
+      field('Title', h('input', { name: 'title', required: true, maxlength: 70, value: s.title })),
+      field('Topics', h('input', { name: 'topics', maxlength: 100, value: (s.topics || []).join(', ') }), 'Up to 3, separated by commas.'),
+      field('Who can request to speak', h('select', { name: 'speaker_policy' },
+        ['everyone', 'followed', 'invited'].map((v) => h('option', { value: v, selected: s.speaker_policy === v }, { everyone: 'Everyone', followed: 'People I follow', invited: 'Only people I invite' }[v])))),
+      formError(),
+      h('button', { type: 'submit', class: 'btn btn-small' }, 'Save changes'),
+    );
+    bindForm(form, async (data) => {
+      const out = await S.editSpace(this.id, {
+        title: String(data.get('title') || '').trim(),
+        topics: String(data.get('topics') || '').split(',').map((t) => t.trim()).filter(Boolean),
+        speaker_policy: String(data.get('speaker_policy')),
+      });
+      this.space = { ...this.space, ...out };
+      this.paintHead();
+      this.paintMeta();
+      announce('Space updated');
+      toast('Space updated', 'success');
+    });
+    box.append(h('details', {}, h('summary', {}, 'Edit title, topics, speakers'), form));
+    if (s.visibility === 'private') {
+      const guests = h(
+        'form',
+        { class: 'form', novalidate: true },
+        field('Add guests', h('input', { name: 'guests', placeholder: '@ann, @bob', autocapitalize: 'none', spellcheck: 'false' }), 'They can join with the share link.'),
+        formError(),
+        h('button', { type: 'submit', class: 'btn btn-small' }, 'Add'),
+      );
+      bindForm(guests, async (data) => {
+        const ids = await handlesToIds(data.get('guests'));
+        if (!ids.length) return;
+        await S.addGuests(this.id, ids);
+        guests.reset();
+        announce('Guests added');
+        toast('Guests added', 'success');
+      });
+      box.append(h('details', {}, h('summary', {}, 'Invite people to this private space'), guests));
+    }
   }
 
   paintMeta() {
@@ -867,10 +951,11 @@ class Room {
     if (this.over || !this.joined) return items;
     if (isMe) {
       if (m.role === 'speaker' || m.role === 'cohost') {
-        items.push({ key: 'stepdown', label: 'Move myself to listeners', run: () => this.run(() => S.setRole(this.id, uid, 'listener'), 'You moved to the listeners') });
+        items.push({ key: 'stepdown', label: 'Move myself to listeners', run: () => this.run(() => S.stepDown(this.id), 'You moved to the listeners') });
       }
       return items;
     }
+    items.push({ key: 'report', label: 'Report', run: () => this.report(m) });
     if (!this.isMod || m.role === 'host') return items;
     const myRole = this.myRole;
     if (m.role === 'listener' && !m.invited) {
@@ -882,6 +967,12 @@ class Room {
     if (STAGE.has(m.role) && !m.muted) {
       items.push({ key: 'mute', label: 'Mute', run: () => this.run(() => S.setMute(this.id, uid, true), `${name} muted`) });
     }
+    if (m.role === 'cohost' && myRole === 'host') {
+      items.push({ key: 'host', label: 'Make host', run: () => {
+        if (confirm(`Hand the host role to ${name}? You become a co-host.`)) this.run(() => S.transferHost(this.id, uid), `${name} is now the host`);
+      } });
+      items.push({ key: 'speaker', label: 'Make speaker', run: () => this.run(() => S.setRole(this.id, uid, 'speaker'), `${name} is now a speaker`) });
+    }
     if (m.role === 'speaker' || (m.role === 'cohost' && myRole === 'host')) {
       items.push({ key: 'demote', label: 'Move to listeners', run: () => this.run(() => S.setRole(this.id, uid, 'listener'), `${name} moved to the listeners`) });
     }
@@ -891,10 +982,7 @@ class Room {
       } });
       items.push({ key: 'block', label: 'Block', danger: true, run: () => {
         if (confirm(`Block @${m.user.handle}? They are removed and cannot follow you or join your spaces.`)) {
-          this.run(async () => {
-            await apiPost(`/users/${encodeURIComponent(m.user.handle)}/block`);
-            if (this.members.has(uid)) await S.remove(this.id, uid).catch(() => {});
-          }, `${name} was blocked`);
+          this.run(() => S.block(this.id, uid), `${name} was removed and blocked`);
         }
       } });
     }
