@@ -101,11 +101,11 @@ def detect_onsets(decoded: list[tuple[float, int, float]]) -> list[tuple[float, 
     return onsets
 
 
-async def run(listeners: int, seconds: float) -> dict[str, Any]:
+async def run(listeners: int, seconds: float, server_args: list[str]) -> dict[str, Any]:
     use_host_addresses(["127.0.0.1"])
     frames = int(seconds / 0.02)
     burst = GatedTrack(encode_pcm(burst_signal(frames)))
-    async with bench_server("--mix", "mediaserver") as server:
+    async with bench_server("--mix", "mediaserver", *server_args) as server:
         crowd = LoadGenerator(server.channel)
         await crowd.join_speakers([300.0, 500.0], first_user=2)
         await crowd.join(1, role="speaker", track=burst)
@@ -167,11 +167,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--listeners", type=int, default=500)
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument(
+        "--aiortc-audio-prefetch",
+        type=int,
+        default=None,
+        help="experiment: frames aiortc's receive jitter buffer holds on the server (stock 4)",
+    )
+    parser.add_argument("--name", default="latency")
     args = parser.parse_args()
+    server_args = []
+    if args.aiortc_audio_prefetch is not None:
+        server_args = ["--aiortc-audio-prefetch", str(args.aiortc_audio_prefetch)]
     started = time.perf_counter()
-    result = asyncio.run(run(args.listeners, args.seconds))
+    result = asyncio.run(run(args.listeners, args.seconds, server_args))
+    result["server_aiortc_audio_prefetch"] = (
+        4 if args.aiortc_audio_prefetch is None else args.aiortc_audio_prefetch
+    )
     result["run_seconds"] = round(time.perf_counter() - started, 1)
-    path = write_result("latency", result)
+    path = write_result(args.name, result)
     for key, value in result.items():
         print(f"{key}: {value}")
     print(f"written to {path}")

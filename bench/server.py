@@ -245,6 +245,23 @@ class MediaServerBackend:
         await self.media.close()
 
 
+def set_aiortc_audio_prefetch(prefetch: int) -> None:
+    """Experiment knob: aiortc's receive jitter buffer holds `prefetch` audio frames (stock 4).
+
+    Patches aiortc 1.16's `rtcrtpreceiver.JitterBuffer` in this process only, to show how
+    much of the server-added delay is aiortc's ingest buffering.
+    """
+    import aiortc.rtcrtpreceiver as receiver_module
+    from aiortc.jitterbuffer import JitterBuffer
+
+    class AudioPrefetch(JitterBuffer):
+        def __init__(self, capacity: int, prefetch: int = 0, is_video: bool = False) -> None:
+            super().__init__(capacity, prefetch if is_video else min(prefetch, wanted), is_video)
+
+    wanted = prefetch
+    receiver_module.JitterBuffer = AudioPrefetch  # type: ignore[misc]
+
+
 async def main(mix: str, port: int) -> None:
     use_host_addresses(["127.0.0.1"])
     backend: Backend = SyntheticBackend() if mix == "synthetic" else MediaServerBackend()
@@ -293,7 +310,10 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--mix", choices=["mediaserver", "synthetic"], default="mediaserver")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--aiortc-audio-prefetch", type=int, default=None)
     args = parser.parse_args()
+    if args.aiortc_audio_prefetch is not None:
+        set_aiortc_audio_prefetch(args.aiortc_audio_prefetch)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     # Listeners closing at the end of a run are dropped by the fan-out; stats count them.
     logging.getLogger("townhall.media.fanout").setLevel(logging.ERROR)
