@@ -125,6 +125,34 @@ async def counts_of(session: AsyncSession, space_ids: Iterable[str]) -> dict[str
     return out
 
 
+async def stage_user_ids(
+    session: AsyncSession, space_ids: Iterable[str], per_space: int = 4
+) -> dict[str, list[int]]:
+    """Up to `per_space` present stage members of each space, host first (for list cards)."""
+    ids = list(space_ids)
+    out: dict[str, list[int]] = {sid: [] for sid in ids}
+    if not ids:
+        return out
+    rank = case(
+        (SpaceMember.role == Role.HOST.value, 0),
+        (SpaceMember.role == Role.COHOST.value, 1),
+        else_=2,
+    )
+    rows = await session.execute(
+        select(SpaceMember.space_id, SpaceMember.user_id)
+        .where(
+            SpaceMember.space_id.in_(ids),
+            SpaceMember.present.is_(True),
+            SpaceMember.role.in_(STAGE),
+        )
+        .order_by(SpaceMember.space_id, rank, SpaceMember.joined_at)
+    )
+    for sid, uid in rows:
+        if len(out[sid]) < per_space:
+            out[sid].append(uid)
+    return out
+
+
 def _listener_count_subquery() -> ScalarSelect[int]:
     return (
         select(func.count())

@@ -58,7 +58,9 @@ async def _space_views(
     ids = [s.id for s in spaces]
     topics = await store.topics_of(session, ids)
     counts = await store.counts_of(session, ids)
-    hosts = await accounts_store.users_by_ids(session, list({s.host_id for s in spaces}))
+    stage = await store.stage_user_ids(session, [s.id for s in spaces if s.state == "live"])
+    people = {s.host_id for s in spaces} | {uid for uids in stage.values() for uid in uids}
+    hosts = await accounts_store.users_by_ids(session, list(people))
     out = []
     for s in spaces:
         view: dict[str, Any] = {
@@ -76,6 +78,7 @@ async def _space_views(
             "ended_at": _iso(s.ended_at),
             "listener_count": counts[s.id].listeners,
             "stage_count": counts[s.id].stage,
+            "speakers": [user_brief(hosts[u]) for u in stage.get(s.id, []) if u in hosts],
         }
         if s.state == SpaceState.ENDED:
             view["end_reason"] = s.end_reason
