@@ -25,8 +25,9 @@ async def connect(
 ) -> dict[str, str]:
     """Answer a member's offer; on stage and mute state come from the stored membership.
 
-    The bridge follows the space's events before the membership is read, so a role or
-    mute change made meanwhile still reaches the connection.
+    The bridge follows the space's events before the membership is read, and the
+    membership is read again once the connection is registered, so a role, mute or
+    removal made meanwhile still reaches the connection.
     """
     await bridge.watch(space_id)
     try:
@@ -41,6 +42,15 @@ async def connect(
             on_stage=member.role in STAGE_ROLES,
             muted=member.muted,
         )
+        # Read again now that the connection is registered: a change committed while it
+        # was being set up is in this read, and every later one arrives as an event.
+        await session.commit()
+        latest = await spaces.membership(session, space_id, user_id)
+        if latest is None:
+            await media.disconnect(space_id, user_id)
+            raise Forbidden("not_in_space", "you left or were removed from the space")
+        media.set_on_stage(space_id, user_id, latest.role in STAGE_ROLES)
+        media.set_muted(space_id, user_id, latest.muted)
     except BaseException:
         if media.room(space_id) is None:
             await bridge.unwatch(space_id)
