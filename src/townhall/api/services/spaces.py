@@ -468,7 +468,11 @@ async def discover(
     followees = await accounts_store.followee_ids(session, viewer.id)
     q = " ".join(query.split()) if query else None
     spaces = await store.discover(session, viewer.id, state, q, followees, DISCOVERY_LIMIT)
-    return {"spaces": await _space_views(session, spaces)}
+    views = await _space_views(session, spaces)
+    if state == SpaceState.SCHEDULED:
+        for view in views:  # the "remind me" button's state
+            view["reminder_set"] = await store.has_reminder(session, view["id"], viewer.id)
+    return {"spaces": views}
 
 
 async def _history_summary(session: AsyncSession, space: Space) -> dict[str, Any]:
