@@ -45,21 +45,8 @@ def _gather_addresses(server: str, addresses: list[str] | None) -> None:
 
 async def _enter(th: Townhall, space_id: str) -> str:
     """Join the space (idempotent for members) and answer our role in it."""
-    joined = await th.join(space_id)
-    role = _role_of(joined)
-    return role or "listener"
-
-
-def _role_of(payload: Any) -> str | None:
-    if isinstance(payload, dict):
-        for key in ("role", "my_role", "viewer_role"):
-            if isinstance(payload.get(key), str):
-                return str(payload[key])
-        for value in payload.values():
-            found = _role_of(value) if isinstance(value, dict) else None
-            if found:
-                return found
-    return None
+    snapshot = await th.join(space_id)
+    return str((snapshot.get("me") or {}).get("role") or "listener")
 
 
 async def speak(args: argparse.Namespace) -> int:
@@ -83,6 +70,8 @@ async def speak(args: argparse.Namespace) -> int:
         media = await th.connect_media(args.space, WavTrack(wav, loop=args.loop))
         try:
             await media.wait_connected()
+            if role in ON_STAGE:
+                await th.act(args.space, "unmute")  # everyone comes on stage muted
             print(f"speaking {wav.name} in space {args.space} for {seconds:.1f} s", flush=True)
             await asyncio.sleep(seconds)
         finally:
