@@ -1,0 +1,305 @@
+"""One WebSocket per client: subscriptions to spaces, replay on reconnect, presence, pushes.
+
+Client → server: {"op": "subscribe", "space_id", "last_seq"?}, {"op": "unsubscribe",
+"space_id"}, {"op": "ping"}. Server → client: {"type": "snapshot", "seq", "space_id",
+"data"}, {"type": <event type>, "seq", "space_id", "data", "at"}, {"type": "subscribed",
+"space_id", "seq", "replayed"}, {"type": "unsubscribed", "space_id"}, {"type":
+"notification", "data"}, {"type": "error", "error": {code, message}, "space_id"?},
+{"type": "pong"}. See docs/EVENTS.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from townhall.api.auth_tokens import COOKIE_NAME, user_for_token
+from townhall.api.services import spaces
+from townhall.bus import Bus, Event, Subscription, SubscriptionClosed, SubscriptionLagged
+from townhall.domain.errors import DomainError
+from townhall.store.db import Database
+from townhall.store.models import User
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_CHARS = 4096
+MAX_SUBSCRIPTIONS = 20
+MAX_SPACE_ID_CHARS = 64
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_IDLE = 4408
+CLOSE_RESYNC_FAILED = 1011
+
+
+class BadMessage(Exception):
+    """A client message that cannot be acted on; the client gets an error, not a close."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class _Watch:
+    """One subscribed space: the bus subscription and the task relaying it."""
+
+    subscription: Subscription[Event]
+    task: asyncio.Task[None] | None = None
+    cursor: int = 0
+
+
+@dataclass
+class LiveClient:
+    """The server side of one WebSocket connection."""
+
+    websocket: WebSocket
+    user: User
+    db: Database
+    bus: Bus
+    client_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    watches: dict[str, _Watch] = field(default_factory=dict)
+    _send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def send(self, message: dict[str, Any]) -> None:
+        async with self._send_lock:
+            if self.websocket.client_state == WebSocketState.CONNECTED:
+                await self.websocket.send_text(json.dumps(message, separators=(",", ":")))
+
+    async def error(self, code: str, message: str, space_id: str | None = None) -> None:
+        body: dict[str, Any] = {"type": "error", "error": {"code": code, "message": message}}
+        if space_id is not None:
+            body["space_id"] = space_id
+        await self.send(body)
+
+    # -- operations -------------------------------------------------------
+
+    async def handle(self, text: str) -> None:
+        """Act on one client message."""
+        message = _parse(text)
+        op = message.get("op")
+        if op == "ping":
+            await self.touch_all()
+            await self.send({"type": "pong"})
+        elif op == "subscribe":
+            space_id = _space_id(message)
+            last_seq = _last_seq(message)
+            await self.subscribe(space_id, last_seq)
+        elif op == "unsubscribe":
+            await self.unsubscribe(_space_id(message))
+            await self.send({"type": "unsubscribed", "space_id": message["space_id"]})
+        else:
+            raise BadMessage("unknown_op", "op must be one of subscribe, unsubscribe, ping")
+
+    async def subscribe(self, space_id: str, last_seq: int | None) -> None:
+        if space_id not in self.watches and len(self.watches) >= MAX_SUBSCRIPTIONS:
+            raise BadMessage("too_many_subscriptions", f"at most {MAX_SUBSCRIPTIONS} spaces")
+        async with self.db.session() as session:
+            if not await spaces.can_view(session, space_id, self.user.id):
+                await self.error("not_found", "no such space, or not visible to you", space_id)
+                return
+        await self.unsubscribe(space_id, goodbye=False)
+        subscription = await self.bus.subscribe(space_id)
+        watch = _Watch(subscription)
+        self.watches[space_id] = watch
+        try:
+            replayed = await self._catch_up(space_id, watch, last_seq)
+        except BaseException:
+            await self.unsubscribe(space_id)
+            raise
+        await self.bus.touch(space_id, self.user.id, self.client_id)
+        await self.send(
+            {"type": "subscribed", "space_id": space_id, "seq": watch.cursor, "replayed": replayed}
+        )
+        watch.task = asyncio.create_task(self._relay(space_id, watch))
+
+    async def _catch_up(self, space_id: str, watch: _Watch, last_seq: int | None) -> int:
+        """Send what the client missed since last_seq, or a fresh snapshot; -1 = snapshot."""
+        if last_seq is not None:
+            missed = await self.bus.replay(space_id, last_seq)
+            if missed is not None:
+                for event in missed:
+                    await self.send(event_message(event))
+                watch.cursor = missed[-1].seq if missed else last_seq
+                return len(missed)
+        # The seq is read before the snapshot: an event racing with it may arrive twice
+        # (already in the snapshot, and again), never zero times.
+        seq = await self.bus.last_seq(space_id)
+        async with self.db.session() as session:
+            data = await spaces.snapshot(session, space_id, self.user.id)
+        await self.send({"type": "snapshot", "seq": seq, "space_id": space_id, "data": data})
+        watch.cursor = seq
+        return -1
+
+    async def _relay(self, space_id: str, watch: _Watch) -> None:
+        """Forward a space's events in seq order; resynchronise when too slow."""
+        while True:
+            try:
+                async for event in watch.subscription:
+                    if event.seq <= watch.cursor:
+                        continue  # already sent by replay or contained in the snapshot
+                    await self.send(event_message(event))
+                    watch.cursor = event.seq
+                return
+            except SubscriptionLagged:
+                await watch.subscription.close()
+                try:
+                    watch.subscription = await self.bus.subscribe(space_id)
+                    await self._catch_up(space_id, watch, watch.cursor)
+                except Exception:
+                    log.exception("live: could not resynchronise %s", space_id)
+                    await self.error("resync_failed", "reconnect with last_seq", space_id)
+                    await self.websocket.close(CLOSE_RESYNC_FAILED)
+                    return
+            except SubscriptionClosed:
+                await self.error("bus_closed", "the server is shutting down", space_id)
+                return
+
+    async def unsubscribe(self, space_id: str, goodbye: bool = True) -> None:
+        watch = self.watches.pop(space_id, None)
+        if watch is not None:
+            if watch.task is not None:
+                watch.task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await watch.task
+            await watch.subscription.close()
+        if goodbye:
+            await self.bus.leave(space_id, self.user.id, self.client_id)
+
+    async def touch_all(self) -> None:
+        for space_id in list(self.watches):
+            await self.bus.touch(space_id, self.user.id, self.client_id)
+
+    async def close_all(self) -> None:
+        for space_id in list(self.watches):
+            with contextlib.suppress(Exception):
+                await self.unsubscribe(space_id)
+
+
+def event_message(event: Event) -> dict[str, Any]:
+    return {
+        "type": event.type,
+        "seq": event.seq,
+        "space_id": event.space_id,
+        "data": event.data,
+        "at": event.at,
+    }
+
+
+def _parse(text: str) -> dict[str, Any]:
+    if len(text) > MAX_MESSAGE_CHARS:
+        raise BadMessage("too_large", f"messages are at most {MAX_MESSAGE_CHARS} characters")
+    try:
+        message = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BadMessage("invalid_json", "message is not valid JSON") from exc
+    if not isinstance(message, dict):
+        raise BadMessage("invalid_message", "message must be a JSON object")
+    return message
+
+
+def _space_id(message: dict[str, Any]) -> str:
+    space_id = message.get("space_id")
+    if not isinstance(space_id, str) or not 0 < len(space_id) <= MAX_SPACE_ID_CHARS:
+        raise BadMessage("invalid_space_id", "space_id must be a space's id string")
+    return space_id
+
+
+def _last_seq(message: dict[str, Any]) -> int | None:
+    last_seq = message.get("last_seq")
+    if last_seq is None:
+        return None
+    if isinstance(last_seq, bool) or not isinstance(last_seq, int) or last_seq < 0:
+        raise BadMessage("invalid_last_seq", "last_seq must be a non-negative integer")
+    return last_seq
+
+
+def presented_token(websocket: WebSocket) -> str | None:
+    """`?token=`, else `Authorization: Bearer`, else the session cookie."""
+    token = websocket.query_params.get("token")
+    if token:
+        return token
+    scheme, _, value = websocket.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return websocket.cookies.get(COOKIE_NAME)
+
+
+async def serve_client(websocket: WebSocket) -> None:
+    """Run one client's WebSocket until it closes (or goes silent for too long)."""
+    app = websocket.app
+    db: Database = app.state.db
+    bus: Bus = app.state.bus
+    await websocket.accept()
+    token = presented_token(websocket)
+    user = None
+    if token:
+        async with db.session() as session:
+            user = await user_for_token(session, token)
+    if user is None:
+        await websocket.send_text(
+            json.dumps(
+                {
+                    "type": "error",
+                    "error": {"code": "unauthorized", "message": "sign in first (token or cookie)"},
+                }
+            )
+        )
+        await websocket.close(CLOSE_UNAUTHORIZED)
+        return
+    client = LiveClient(websocket, user, db, bus)
+    idle_timeout = max(2 * bus.presence_ttl, 1.0)
+    channel = UserChannel(bus, user.id, await bus.subscribe_user(user.id))
+    pusher = asyncio.create_task(channel.forward_to(client))
+    try:
+        while True:
+            try:
+                text = await asyncio.wait_for(websocket.receive_text(), idle_timeout)
+            except TimeoutError:
+                await websocket.close(CLOSE_IDLE, "no message for too long: send pings")
+                return
+            try:
+                await client.handle(text)
+            except BadMessage as exc:
+                await client.error(exc.code, exc.message)
+            except DomainError as exc:
+                await client.error(exc.code, exc.message)
+    except (WebSocketDisconnect, RuntimeError):
+        pass  # the client left (RuntimeError: it left while we were sending)
+    finally:
+        pusher.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await pusher
+        await channel.close()
+        await client.close_all()
+
+
+@dataclass
+class UserChannel:
+    """The signed-in user's own channel (notifications), forwarded to one socket."""
+
+    bus: Bus
+    user_id: int
+    subscription: Subscription[dict[str, Any]]
+
+    async def forward_to(self, client: LiveClient) -> None:
+        while True:
+            try:
+                async for payload in self.subscription:
+                    await client.send(payload)
+                return
+            except SubscriptionLagged:
+                await self.subscription.close()
+                self.subscription = await self.bus.subscribe_user(self.user_id)
+                await client.error("lagged", "some notifications were not pushed: list them")
+            except SubscriptionClosed:
+                return
+
+    async def close(self) -> None:
+        await self.subscription.close()

@@ -1,0 +1,546 @@
+"""The WebSocket: auth, snapshots, live events to several clients, resume, presence, pushes.
+
+A real uvicorn server on a free loopback port serves the test's app; clients are
+real `websockets` connections; changes are made over the REST API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+import websockets
+from websockets.asyncio.client import ClientConnection
+
+from tests.support.server import free_port
+from townhall.api.app import create_app
+from townhall.bus import Bus, Event
+from townhall.config import Settings
+
+RECV_TIMEOUT = 5.0
+
+
+class WsClient:
+    """One test client's WebSocket, with JSON helpers and bounded waits."""
+
+    def __init__(self, conn: ClientConnection) -> None:
+        self.conn = conn
+
+    @classmethod
+    async def open(
+        cls, base: str, token: str | None = None, headers: dict[str, str] | None = None
+    ) -> WsClient:
+        url = f"ws://{base}/api/v1/ws" + (f"?token={token}" if token else "")
+        conn = await websockets.connect(
+            url, additional_headers=headers, open_timeout=5, max_queue=None, close_timeout=2
+        )
+        return cls(conn)
+
+    async def send(self, **message: Any) -> None:
+        await self.conn.send(json.dumps(message))
+
+    async def recv(self, timeout: float = RECV_TIMEOUT) -> dict[str, Any]:
+        raw = await asyncio.wait_for(self.conn.recv(), timeout)
+        message: dict[str, Any] = json.loads(raw)
+        return message
+
+    async def recv_until(
+        self, done: Callable[[dict[str, Any]], bool], limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Messages up to and including the first for which done() is true."""
+        got: list[dict[str, Any]] = []
+        for _ in range(limit):
+            got.append(await self.recv())
+            if done(got[-1]):
+                return got
+        raise AssertionError(f"no matching message in {limit}: {got[-5:]}")
+
+    async def silent_for(self, seconds: float) -> None:
+        with pytest.raises(TimeoutError):
+            message = await self.recv(seconds)
+            raise AssertionError(f"expected silence, got {message}")
+
+    async def subscribe(self, space_id: str, last_seq: int | None = None) -> list[dict[str, Any]]:
+        """Subscribe; the messages up to and including the `subscribed` ack."""
+        body: dict[str, Any] = {"op": "subscribe", "space_id": space_id}
+        if last_seq is not None:
+            body["last_seq"] = last_seq
+        await self.send(**body)
+        return await self.recv_until(lambda m: m["type"] in ("subscribed", "error"))
+
+    async def ping(self) -> None:
+        await self.send(op="ping")
+        assert (await self.recv_until(lambda m: m["type"] == "pong"))[-1] == {"type": "pong"}
+
+    async def close(self) -> None:
+        await self.conn.close()
+
+
+async def serve(app: Any) -> AsyncIterator[str]:
+    """Run the (already started) app under uvicorn on a free loopback port."""
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    for _ in range(200):
+        if server.started:
+            break
+        await asyncio.sleep(0.025)
+    assert server.started, "uvicorn did not start"
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
+
+
+@pytest.fixture
+async def base(app: Any) -> AsyncIterator[str]:
+    async for address in serve(app):
+        yield address
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[list[WsClient]]:
+    """Collects clients a test opens, and closes them afterwards."""
+    opened: list[WsClient] = []
+    yield opened
+    for c in opened:
+        await c.close()
+
+
+async def _open(clients: list[WsClient], base: str, user: Any) -> WsClient:
+    c = await WsClient.open(base, user.token)
+    clients.append(c)
+    return c
+
+
+async def _live_space(
+    client: httpx.AsyncClient, host: Any, visibility: str = "public", **extra: Any
+) -> dict[str, Any]:
+    r = await client.post(
+        "/api/v1/spaces",
+        headers=host.headers,
+        json={"title": "Live test", "visibility": visibility, **extra},
+    )
+    assert r.status_code == 201, r.text
+    space: dict[str, Any] = r.json()
+    return space
+
+
+async def _post(client: httpx.AsyncClient, path: str, user: Any, **body: Any) -> Any:
+    r = await client.post(path, headers=user.headers, json=body or None)
+    assert r.status_code in (200, 201), r.text
+    return r.json()
+
+
+def _events(messages: list[dict[str, Any]]) -> list[tuple[int, str, dict[str, Any]]]:
+    return [(m["seq"], m["type"], m["data"]) for m in messages if m["type"] not in _META]
+
+
+_META = {"snapshot", "subscribed", "unsubscribed", "pong", "error", "notification"}
+
+
+# -- auth ------------------------------------------------------------------------
+
+
+async def test_auth_by_query_token_header_or_cookie(
+    base: str, make_user: Any, clients: list[WsClient]
+) -> None:
+    alice = await make_user("alice")
+    by_query = await _open(clients, base, alice)
+    by_header = await WsClient.open(base, headers=alice.headers)
+    by_cookie = await WsClient.open(base, headers={"Cookie": f"townhall_session={alice.token}"})
+    clients += [by_header, by_cookie]
+    for c in (by_query, by_header, by_cookie):
+        await c.ping()
+
+
+@pytest.mark.parametrize("token", [None, "th_not-a-real-token", "garbage"])
+async def test_unauthenticated_sockets_are_told_and_closed(
+    base: str, token: str | None, clients: list[WsClient]
+) -> None:
+    c = await WsClient.open(base, token)
+    clients.append(c)
+    message = await c.recv()
+    assert message["type"] == "error" and message["error"]["code"] == "unauthorized"
+    with pytest.raises(websockets.ConnectionClosed):
+        await c.recv()
+    assert c.conn.close_code == 4401
+
+
+# -- snapshots and live events ------------------------------------------------------
+
+
+async def test_several_clients_get_snapshot_then_the_same_events_in_order(
+    base: str, client: httpx.AsyncClient, make_user: Any, clients: list[WsClient]
+) -> None:
+    host = await make_user("host")
+    listeners = [await make_user(f"fan{i}") for i in range(4)]
+    space = await _live_space(client, host)
+    sid = space["id"]
+
+    host_ws = await _open(clients, base, host)
+    fan_ws = [await _open(clients, base, u) for u in listeners]
+    start_seqs = []
+    for c, user in [(host_ws, host), *zip(fan_ws, listeners, strict=True)]:
+        got = await c.subscribe(sid)
+        snapshot, ack = got[0], got[-1]
+        assert snapshot["type"] == "snapshot" and snapshot["space_id"] == sid
+        assert snapshot["data"]["space"]["id"] == sid
+        assert [s["user"]["id"] for s in snapshot["data"]["stage"]] == [host.id]
+        expected_role = "host" if user is host else None
+        assert snapshot["data"]["me"]["role"] == expected_role
+        assert ack == {
+            "type": "subscribed",
+            "space_id": sid,
+            "seq": snapshot["seq"],
+            "replayed": -1,
+        }
+        start_seqs.append(snapshot["seq"])
+    assert len(set(start_seqs)) == 1  # nothing happened in between
+
+    # Changes made over REST reach every client as the same numbered events.
+    await asyncio.gather(*[_post(client, f"/api/v1/spaces/{sid}/join", u) for u in listeners])
+    await _post(client, f"/api/v1/spaces/{sid}/hand", listeners[0])
+    await _post(client, f"/api/v1/spaces/{sid}/react", listeners[1], emoji=_any_reaction(snapshot))
+
+    streams = []
+    for c in (host_ws, *fan_ws):
+        got = await c.recv_until(lambda m: m["type"] == "reaction")
+        streams.append(_events(got))
+    first = streams[0]
+    assert all(stream == first for stream in streams)
+    seqs = [seq for seq, _, _ in first]
+    assert seqs == list(range(start_seqs[0] + 1, start_seqs[0] + 1 + len(seqs)))
+    joined = sorted(d["user"]["id"] for _, t, d in first if t == "member.joined")
+    assert joined == sorted(u.id for u in listeners)
+    assert ("hand.raised", {"user_id": listeners[0].id}) in [(t, d) for _, t, d in first]
+    assert first[-1][1:] == (
+        "reaction",
+        {"user_id": listeners[1].id, "emoji": _any_reaction(snapshot)},
+    )
+
+
+def _any_reaction(snapshot: dict[str, Any]) -> str:
+    return str(snapshot["data"]["reactions"][0])
+
+
+async def test_resume_gets_exactly_the_missed_events_or_a_fresh_snapshot(
+    app: Any,
+    base: str,
+    client: httpx.AsyncClient,
+    make_user: Any,
+    clients: list[WsClient],
+) -> None:
+    host = await make_user("host")
+    fan = await make_user("fan")
+    space = await _live_space(client, host)
+    sid = space["id"]
+    watcher = await _open(clients, base, host)  # stays connected throughout
+    await watcher.subscribe(sid)
+    leaving = await _open(clients, base, fan)
+    snapshot = (await leaving.subscribe(sid))[0]
+    last_seq = snapshot["seq"]
+    await leaving.close()
+
+    await _post(client, f"/api/v1/spaces/{sid}/join", fan)
+    await _post(client, f"/api/v1/spaces/{sid}/hand", fan)
+    await _post(client, f"/api/v1/spaces/{sid}/hand/lower", fan)
+    seen = _events(await watcher.recv_until(lambda m: m["type"] == "hand.lowered"))
+
+    back = await _open(clients, base, fan)
+    got = await back.subscribe(sid, last_seq=last_seq)
+    assert _events(got) == seen  # exactly the missed ones, in order, nothing else
+    assert got[-1] == {
+        "type": "subscribed",
+        "space_id": sid,
+        "seq": seen[-1][0],
+        "replayed": len(seen),
+    }
+    # ...and then live events continue after them.
+    await _post(client, f"/api/v1/spaces/{sid}/hand", fan)
+    nxt = await back.recv()
+    assert (nxt["type"], nxt["seq"]) == ("hand.raised", seen[-1][0] + 1)
+
+    # Up to date: nothing to replay.
+    up_to_date = await _open(clients, base, fan)
+    got = await up_to_date.subscribe(sid, last_seq=nxt["seq"])
+    assert got == [{"type": "subscribed", "space_id": sid, "seq": nxt["seq"], "replayed": 0}]
+
+    # Too old: more events than the replay buffer keeps were published since.
+    bus: Bus = app.state.bus
+    for i in range(505):
+        await bus.publish(Event("levels", sid, {"levels": {str(host.id): i / 505}}))
+    old = await _open(clients, base, fan)
+    got = await old.subscribe(sid, last_seq=nxt["seq"])
+    assert [m["type"] for m in got] == ["snapshot", "subscribed"]
+    assert got[0]["seq"] == nxt["seq"] + 505 and got[-1]["replayed"] == -1
+    assert got[0]["data"]["me"]["role"] == "listener"
+
+    # Ahead of the space (e.g. the server's memory bus restarted): a snapshot too.
+    ahead = await _open(clients, base, fan)
+    got = await ahead.subscribe(sid, last_seq=10**9)
+    assert [m["type"] for m in got] == ["snapshot", "subscribed"]
+
+
+async def test_one_socket_watches_several_spaces_and_unsubscribes(
+    base: str, client: httpx.AsyncClient, make_user: Any, clients: list[WsClient]
+) -> None:
+    h1, h2, fan = await make_user("hostone"), await make_user("hosttwo"), await make_user("fan")
+    s1 = (await _live_space(client, h1))["id"]
+    s2 = (await _live_space(client, h2))["id"]
+    c = await _open(clients, base, fan)
+    await c.subscribe(s1)
+    await c.subscribe(s2)
+    await _post(client, f"/api/v1/spaces/{s2}/join", fan)
+    await _post(client, f"/api/v1/spaces/{s1}/join", fan)
+    got = await c.recv_until(lambda m: m["type"] == "listeners.count" and m["space_id"] == s1)
+    assert {m["space_id"] for m in got} == {s1, s2}
+    assert [m["space_id"] for m in got if m["type"] == "member.joined"] == [s2, s1]
+
+    await c.send(op="unsubscribe", space_id=s2)
+    assert (await c.recv_until(lambda m: m["type"] == "unsubscribed"))[-1] == {
+        "type": "unsubscribed",
+        "space_id": s2,
+    }
+    await _post(client, f"/api/v1/spaces/{s2}/hand", fan)
+    await c.silent_for(0.4)
+    await _post(client, f"/api/v1/spaces/{s1}/hand", fan)
+    m = await c.recv()
+    assert (m["type"], m["space_id"]) == ("hand.raised", s1)
+
+
+async def test_private_space_events_are_not_for_strangers(
+    base: str, client: httpx.AsyncClient, make_user: Any, clients: list[WsClient]
+) -> None:
+    host, guest, stranger = (
+        await make_user("host"),
+        await make_user("guest"),
+        await make_user("stranger"),
+    )
+    sid = (await _live_space(client, host, "private", guest_ids=[guest.id]))["id"]
+    outsider = await _open(clients, base, stranger)
+    got = await outsider.subscribe(sid)
+    assert got == [
+        {
+            "type": "error",
+            "error": {"code": "not_found", "message": "no such space, or not visible to you"},
+            "space_id": sid,
+        }
+    ]
+    insider = await _open(clients, base, guest)
+    assert (await insider.subscribe(sid))[0]["type"] == "snapshot"
+    await _post(client, f"/api/v1/spaces/{sid}/join", guest)
+    assert (await insider.recv())["type"] == "member.joined"
+    await outsider.silent_for(0.4)
+    # Unknown spaces look the same as invisible ones.
+    got = await outsider.subscribe("nosuchspace1")
+    assert got[-1]["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        ("not json", "invalid_json"),
+        ("[1, 2]", "invalid_message"),
+        ('{"op": "dance"}', "unknown_op"),
+        ('{"op": "subscribe"}', "invalid_space_id"),
+        ('{"op": "subscribe", "space_id": 5}', "invalid_space_id"),
+        ('{"op": "subscribe", "space_id": "' + "x" * 65 + '"}', "invalid_space_id"),
+        ('{"op": "subscribe", "space_id": "abc", "last_seq": -1}', "invalid_last_seq"),
+        ('{"op": "subscribe", "space_id": "abc", "last_seq": true}', "invalid_last_seq"),
+        ('{"op": "subscribe", "space_id": "abc", "last_seq": "7"}', "invalid_last_seq"),
+        ('{"op": "ping", "pad": "' + "x" * 5000 + '"}', "too_large"),
+    ],
+)
+async def test_bad_messages_get_an_error_and_the_socket_stays_usable(
+    base: str, make_user: Any, clients: list[WsClient], raw: str, code: str
+) -> None:
+    c = await _open(clients, base, await make_user("alice"))
+    await c.conn.send(raw)
+    message = await c.recv()
+    assert message["type"] == "error" and message["error"]["code"] == code
+    await c.ping()
+
+
+# -- notifications ------------------------------------------------------------------
+
+
+async def test_notifications_are_pushed_live_to_every_socket_of_the_user(
+    base: str, client: httpx.AsyncClient, make_user: Any, clients: list[WsClient]
+) -> None:
+    host, fan, other = await make_user("host"), await make_user("fan"), await make_user("other")
+    await _post(client, "/api/v1/users/host/follow", fan)
+    fan_tab1 = await _open(clients, base, fan)
+    fan_tab2 = await _open(clients, base, fan)
+    other_ws = await _open(clients, base, other)
+    for c in (fan_tab1, fan_tab2, other_ws):
+        await c.ping()  # the socket is fully set up
+    space = await _live_space(client, host)
+    for c in (fan_tab1, fan_tab2):
+        pushed = await c.recv()
+        assert pushed["type"] == "notification"
+        assert pushed["data"]["kind"] == "space.started"
+        assert pushed["data"]["data"]["space_id"] == space["id"]
+        assert pushed["data"]["read"] is False
+    await other_ws.silent_for(0.4)
+    listed = (await client.get("/api/v1/notifications", headers=fan.headers)).json()
+    assert [i["id"] for i in listed["items"]] == [pushed["data"]["id"]]
+
+
+# -- presence ------------------------------------------------------------------------
+
+
+async def test_presence_follows_subscriptions_goodbyes_and_disconnects(
+    app: Any, base: str, client: httpx.AsyncClient, make_user: Any, clients: list[WsClient]
+) -> None:
+    host, fan = await make_user("host"), await make_user("fan")
+    sid = (await _live_space(client, host))["id"]
+    bus: Bus = app.state.bus
+    assert await bus.present(sid) == set()
+    h = await _open(clients, base, host)
+    f = await _open(clients, base, fan)
+    await h.subscribe(sid)
+    await f.subscribe(sid)
+    assert await bus.present(sid) == {host.id, fan.id}
+    await f.send(op="unsubscribe", space_id=sid)
+    await f.recv_until(lambda m: m["type"] == "unsubscribed")
+    assert await bus.present(sid) == {host.id}
+    await f.subscribe(sid)
+    assert await bus.present(sid) == {host.id, fan.id}
+    await f.close()
+    for _ in range(100):
+        if await bus.present(sid) == {host.id}:
+            break
+        await asyncio.sleep(0.02)
+    assert await bus.present(sid) == {host.id}
+
+
+# -- presence expiry and host grace (tiny timings) ---------------------------------------
+
+
+@pytest.fixture
+async def quick_base(settings: Settings) -> AsyncIterator[tuple[Any, str]]:
+    """An app whose presence lasts 0.6 s and whose host grace is 0.6 s."""
+    quick = settings.model_copy(update={"presence_ttl_seconds": 0.6, "host_grace_seconds": 0.6})
+    application = create_app(quick)
+    async with application.router.lifespan_context(application):
+        async for address in serve(application):
+            yield application, address
+
+
+@pytest.fixture
+async def quick_client(quick_base: tuple[Any, str]) -> AsyncIterator[httpx.AsyncClient]:
+    app, _ = quick_base
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50001))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+async def _quick_user(c: httpx.AsyncClient, handle: str) -> Any:
+    r = await c.post(
+        "/api/v1/auth/signup",
+        json={"handle": handle, "display_name": handle, "password": "correct horse"},
+    )
+    assert r.status_code == 201, r.text
+    c.cookies.clear()
+    body = r.json()
+
+    class U:
+        id = body["user"]["id"]
+        token = body["token"]
+        headers = {"Authorization": f"Bearer {body['token']}"}
+
+    return U
+
+
+async def _pinging(c: WsClient, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        await c.send(op="ping")
+        await asyncio.sleep(0.15)
+
+
+async def test_silent_client_presence_expires_and_pings_keep_it(
+    quick_base: tuple[Any, str], quick_client: httpx.AsyncClient, clients: list[WsClient]
+) -> None:
+    app, base = quick_base
+    host = await _quick_user(quick_client, "host")
+    fan = await _quick_user(quick_client, "fan")
+    quiet = await _quick_user(quick_client, "quiet")
+    sid = (await _live_space(quick_client, host))["id"]
+    bus: Bus = app.state.bus
+    h = await _open(clients, base, host)
+    f = await _open(clients, base, fan)
+    q = await _open(clients, base, quiet)
+    for c in (h, f, q):
+        await c.subscribe(sid)
+    stop = asyncio.Event()
+    pingers = [asyncio.create_task(_pinging(c, stop)) for c in (h, f)]
+    try:
+        assert await bus.present(sid) == {host.id, fan.id, quiet.id}
+        await asyncio.sleep(1.2)  # two TTLs: the quiet client vanished without goodbye
+        assert await bus.present(sid) == {host.id, fan.id}
+    finally:
+        stop.set()
+        await asyncio.gather(*pingers, return_exceptions=True)
+
+
+async def test_space_ends_when_the_host_is_gone_longer_than_the_grace(
+    quick_base: tuple[Any, str], quick_client: httpx.AsyncClient, clients: list[WsClient]
+) -> None:
+    _, base = quick_base
+    host = await _quick_user(quick_client, "host")
+    fan = await _quick_user(quick_client, "fan")
+    sid = (await _live_space(quick_client, host))["id"]
+    h = await _open(clients, base, host)
+    f = await _open(clients, base, fan)
+    await h.subscribe(sid)
+    await f.subscribe(sid)
+    stop = asyncio.Event()
+    pinger = asyncio.create_task(_pinging(f, stop))
+    try:
+        await h.close()  # the host's connection drops
+        got = await f.recv_until(lambda m: m["type"] == "space.ended")
+        assert got[-1]["data"] == {"reason": "host_gone"}
+    finally:
+        stop.set()
+        await pinger
+    r = await quick_client.get(f"/api/v1/spaces/{sid}", headers=fan.headers)
+    assert r.json()["state"] == "ended"
+
+
+async def test_space_survives_when_the_host_handed_over_to_a_cohost(
+    quick_base: tuple[Any, str], quick_client: httpx.AsyncClient, clients: list[WsClient]
+) -> None:
+    _, base = quick_base
+    host = await _quick_user(quick_client, "host")
+    co = await _quick_user(quick_client, "cohost")
+    sid = (await _live_space(quick_client, host))["id"]
+    h = await _open(clients, base, host)
+    c = await _open(clients, base, co)
+    await h.subscribe(sid)
+    await c.subscribe(sid)
+    stop = asyncio.Event()
+    pingers = [asyncio.create_task(_pinging(x, stop)) for x in (h, c)]
+    try:
+        await _post(quick_client, f"/api/v1/spaces/{sid}/join", co)
+        await _post(
+            quick_client, f"/api/v1/spaces/{sid}/invite", host, user_id=co.id, role="cohost"
+        )
+        await _post(quick_client, f"/api/v1/spaces/{sid}/invitation/accept", co)
+        await _post(quick_client, f"/api/v1/spaces/{sid}/host", host, user_id=co.id)
+        stop_host = pingers.pop(0)
+        stop_host.cancel()
+        await h.close()  # the old host leaves without a goodbye
+        await asyncio.sleep(2.5)  # well past presence TTL + grace
+        r = await quick_client.get(f"/api/v1/spaces/{sid}", headers=co.headers)
+        assert r.json()["state"] == "live"
+    finally:
+        stop.set()
+        await asyncio.gather(*pingers, return_exceptions=True)
