@@ -75,6 +75,11 @@ class Listener:
         stats = await self.client.getReceivers()[0].getStats()
         return sum(s.packetsReceived for s in stats.values() if s.type == "inbound-rtp")
 
+    async def inbound_lost(self) -> int:
+        """Packets the client counts as lost (gaps in the sequence numbers)."""
+        stats = await self.client.getReceivers()[0].getStats()
+        return sum(s.packetsLost for s in stats.values() if s.type == "inbound-rtp")
+
     async def remote_outbound(self) -> tuple[int, int] | None:
         """(packetsSent, bytesSent) from the last RTCP Sender Report the client got."""
         stats = await self.client.getReceivers()[0].getStats()
@@ -152,9 +157,11 @@ async def play(fanout: FanOut, packets: list[bytes], start_timestamp: int = 0) -
     return counts
 
 
-async def test_fanned_out_tone_decodes_to_440_hz_at_every_listener() -> None:
+@pytest.mark.parametrize("fast_srtp", [True, False], ids=["srtp_fast", "pylibsrtp"])
+async def test_fanned_out_tone_decodes_to_440_hz_at_every_listener(fast_srtp: bool) -> None:
     packets = encode_tone(TONE_HZ, 75)
-    fanout = FanOut()
+    fanout = FanOut(fast_srtp=fast_srtp)
+    assert fanout.fast_srtp is fast_srtp
     async with listeners(3) as group:
         for index, listener in enumerate(group):
             fanout.add(index, listener.out)
@@ -212,24 +219,44 @@ async def test_broken_listener_is_dropped_and_others_keep_hearing() -> None:
             assert await listener.inbound_packets() >= len(packets) - 2
 
 
-async def test_sender_report_carries_true_counts() -> None:
+async def test_sender_report_carries_true_counts_across_direct_and_fanout_sends() -> None:
     packets = encode_tone(TONE_HZ, 40)
     fanout = FanOut()
     async with listeners(1, report_interval=0.2) as (listener,):
-        # 10 packets sent directly, then 40 through the fan-out: SR counts must cover both.
+        # 10 packets sent directly (a speaker's mix-minus), then 40 through the fan-out
+        # (demoted to listener), then 10 direct again: one unbroken stream, true SR counts.
         for index, payload in enumerate(packets[:10]):
             listener.out.send(payload, index * FRAME_SAMPLES)
             await asyncio.sleep(0.02)
         fanout.add("a", listener.out)
         await play(fanout, packets, start_timestamp=10 * FRAME_SAMPLES)
-        expected = (50, sum(map(len, packets[:10])) + sum(map(len, packets)))
-        async with asyncio.timeout(5):
-            while await listener.remote_outbound() != expected:
-                await asyncio.sleep(0.05)
         fanout.remove("a")
-        assert listener.out.packets_sent == 50
-        assert listener.out.octets_sent == expected[1]
-        assert await listener.inbound_packets() >= 48
+        for index, payload in enumerate(packets[:10]):
+            listener.out.send(payload, (50 + index) * FRAME_SAMPLES)
+            await asyncio.sleep(0.02)
+        octets = 2 * sum(map(len, packets[:10])) + sum(map(len, packets))
+        async with asyncio.timeout(5):
+            while await listener.remote_outbound() != (60, octets):
+                await asyncio.sleep(0.05)
+        assert listener.out.packets_sent == 60
+        assert listener.out.octets_sent == octets
+        assert await listener.inbound_packets() == 60
+        assert await listener.inbound_lost() == 0
+
+
+async def test_empty_payload_sends_nothing() -> None:
+    fanout = FanOut()
+    async with listeners(1) as (listener,):
+        fanout.add("a", listener.out)
+        assert fanout.send(b"", 0) == 0
+        listener.out.send(b"", 0)
+        payload = encode_tone(TONE_HZ, 1)[0]
+        assert fanout.send(payload, FRAME_SAMPLES) == 1
+        async with asyncio.timeout(5):
+            while await listener.inbound_packets() < 1:
+                await asyncio.sleep(0.02)
+        await asyncio.sleep(0.1)
+        assert await listener.inbound_packets() == 1
 
 
 async def test_connection_outlives_consent_timeout_while_only_fanout_sends(

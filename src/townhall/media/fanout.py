@@ -18,9 +18,11 @@ import struct
 import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from typing import Any
 
 import pylibsrtp
 
+from townhall.media import srtp_fast
 from townhall.media.rtp_out import RTP_HEADER_SIZE, Protect, RtpOut, Sendto
 
 logger = logging.getLogger(__name__)
@@ -31,6 +33,7 @@ _MARKER_BIT = 0x80
 
 OnDrop = Callable[[Hashable, BaseException], None]
 _LoopItem = tuple[Hashable, int, int, int, Protect, Sendto, tuple[object, ...]]
+_FastItem = tuple[Hashable, int, int, int, Any, Sendto, tuple[object, ...]]
 
 
 @dataclass(frozen=True)
@@ -46,10 +49,14 @@ class _Attachment:
 class FanOut:
     """Listeners of one mix: `add`, `remove`, and `send(payload, timestamp)` once per frame."""
 
-    def __init__(self, *, on_drop: OnDrop | None = None) -> None:
+    def __init__(self, *, on_drop: OnDrop | None = None, fast_srtp: bool = True) -> None:
         self._attached: dict[Hashable, _Attachment] = {}
         self._by_out: dict[int, _Attachment] = {}
         self._loop_items: list[_LoopItem] = []
+        self._fast_items: list[_FastItem] = []
+        self._protect_buffer = (
+            srtp_fast.ProtectBuffer() if fast_srtp and srtp_fast.available() else None
+        )
         self._dirty = False
         self._on_drop = on_drop
         self.rounds = 0
@@ -61,6 +68,11 @@ class FanOut:
         self._packet = bytearray(RTP_HEADER_SIZE + MAX_PAYLOAD_SIZE)
         self._packet[0] = _VERSION_BYTE
         self._pack_listener = struct.Struct("!BHII").pack_into
+
+    @property
+    def fast_srtp(self) -> bool:
+        """True when outs with a libsrtp session are protected via `srtp_fast`."""
+        return self._protect_buffer is not None
 
     def __len__(self) -> int:
         return len(self._attached)
@@ -123,18 +135,18 @@ class FanOut:
         )
 
     def _rebuild(self) -> None:
-        self._loop_items = [
-            (
-                key,
-                a.sequence_offset,
-                a.out.payload_type,
-                a.out.ssrc,
-                a.out.protect,
-                a.out.path.sendto,
-                a.out.path.remote_addr,
-            )
-            for key, a in self._attached.items()
-        ]
+        fast = self._protect_buffer is not None
+        self._loop_items = []
+        self._fast_items = []
+        for key, a in self._attached.items():
+            out = a.out
+            common = (key, a.sequence_offset, out.payload_type, out.ssrc)
+            tail = (out.path.sendto, out.path.remote_addr)
+            if fast and out.session is not None:
+                context = srtp_fast.session_context(out.session)
+                self._fast_items.append((*common, context, *tail))
+            else:
+                self._loop_items.append((*common, out.protect, *tail))
         self._dirty = False
 
     def send(self, payload: bytes, timestamp: int, marker: bool = False) -> int:
@@ -159,6 +171,8 @@ class FanOut:
         marker_bit = _MARKER_BIT if marker else 0
         sent = 0
         failed: list[tuple[Hashable, BaseException]] | None = None
+        if self._fast_items:
+            sent, failed = self._send_fast(packet, end, timestamp, marker_bit, rounds)
         for key, seq_offset, payload_type, ssrc, protect, sendto, addr in self._loop_items:
             pack(
                 packet,
@@ -186,6 +200,41 @@ class FanOut:
         if failed:
             self._drop(failed)
         return sent
+
+    def _send_fast(
+        self, packet: bytearray, end: int, timestamp: int, marker_bit: int, rounds: int
+    ) -> tuple[int, list[tuple[Hashable, BaseException]] | None]:
+        """The loop for outs with a libsrtp session: protect in one shared C buffer."""
+        buffer = self._protect_buffer
+        assert buffer is not None
+        cdata, view, length = buffer.cdata, buffer.view, buffer.length
+        memmove, srtp_protect = buffer.memmove, buffer.srtp_protect
+        pack = self._pack_listener
+        sent = 0
+        failed: list[tuple[Hashable, BaseException]] | None = None
+        for key, seq_offset, payload_type, ssrc, context, sendto, addr in self._fast_items:
+            pack(
+                packet,
+                1,
+                payload_type | marker_bit,
+                (seq_offset + rounds) & 0xFFFF,
+                timestamp,
+                ssrc,
+            )
+            memmove(cdata, packet, end)
+            length[0] = end
+            try:
+                if srtp_protect(context, cdata, length):
+                    raise pylibsrtp.Error("srtp_protect failed")
+                sendto(view[: length[0]], addr)
+                sent += 1
+            except BlockingIOError:
+                self.packets_lost_full_buffer += 1
+            except (OSError, pylibsrtp.Error) as exc:
+                if failed is None:
+                    failed = []
+                failed.append((key, exc))
+        return sent, failed
 
     def _drop(self, failed: list[tuple[Hashable, BaseException]]) -> None:
         for key, exc in failed:

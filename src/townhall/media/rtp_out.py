@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import aiortc
+import pylibsrtp
 from aiortc import RTCPeerConnection, RTCRtpSender
 from aiortc.rtp import (
     RtcpByePacket,
@@ -50,7 +51,7 @@ RTP_HEADER_SIZE = 12
 _RTP_VERSION_BYTE = 0x80
 _NTP_EPOCH_OFFSET = 2208988800
 
-Sendto = Callable[[bytes, tuple[Any, ...]], Any]
+Sendto = Callable[[bytes | memoryview, tuple[Any, ...]], Any]
 Protect = Callable[[bytes], bytes]
 
 
@@ -154,8 +155,8 @@ class RtpOut:
     """One listener's (or speaker's) outbound audio stream: RTP header, SRTP, sendto.
 
     Build it with `await RtpOut.from_connection(pc, sender)` once the connection is up.
-    `send()` is synchronous; `FanOut` reads `ssrc`, `payload_type`, `protect`, `path`
-    and the counters to send one payload to many outs in a tight loop.
+    `send()` is synchronous; `FanOut` reads `ssrc`, `payload_type`, `session` (or
+    `protect`), `path` and the counters to send one payload to many outs in a tight loop.
     """
 
     def __init__(
@@ -169,8 +170,10 @@ class RtpOut:
         cname: str,
         clock_rate: int = 48000,
         report_interval: float = REPORT_INTERVAL_SECONDS,
+        session: pylibsrtp.Session | None = None,
     ) -> None:
         self.ssrc = ssrc
+        self.session = session
         self.payload_type = payload_type
         self.protect = protect
         self.protect_rtcp = protect_rtcp
@@ -222,6 +225,7 @@ class RtpOut:
             path=selected_send_path(sender),
             cname=cname,
             report_interval=report_interval,
+            session=srtp,
         )
         out.start_reports()
         return out
