@@ -62,9 +62,15 @@ def saturate(total: npt.NDArray[np.int32]) -> Pcm:
 
 
 class OpusEncoder:
-    """One libopus encoder producing one packet per 20 ms mono frame."""
+    """One libopus encoder producing one packet per 20 ms mono frame.
 
-    def __init__(self, bitrate: int = 48_000) -> None:
+    `complexity` 0..10 trades CPU for quality: 10 for the one listener mix (its cost is
+    shared by every listener), lower for the per-speaker mix-minus encoders.
+    """
+
+    def __init__(self, bitrate: int = 48_000, complexity: int = 10) -> None:
+        if not 0 <= complexity <= 10:
+            raise ValueError("complexity must be 0..10")
         codec = av.CodecContext.create("libopus", "w")
         assert isinstance(codec, av.AudioCodecContext)
         codec.bit_rate = bitrate
@@ -72,7 +78,11 @@ class OpusEncoder:
         codec.layout = "mono"
         codec.sample_rate = SAMPLE_RATE
         codec.time_base = TIME_BASE
-        codec.options = {"application": "audio", "frame_duration": "20"}
+        codec.options = {
+            "application": "audio",
+            "frame_duration": "20",
+            "compression_level": str(complexity),
+        }
         codec.open()
         self._codec = codec
         self._pts = 0

@@ -25,6 +25,7 @@ from townhall.media.output import AudioOut, OutputFactory
 
 log = logging.getLogger(__name__)
 
+SPEAKER_ENCODER_COMPLEXITY = 5  # about half the CPU of 10; up to ~13 of these per tick
 CONNECT_TIMEOUT = 20.0  # seconds from answer to "connected" before a connection is dropped
 
 
@@ -286,7 +287,7 @@ class Room:
             if participant.out is None:
                 continue
             if participant.encoder is None:
-                participant.encoder = OpusEncoder()
+                participant.encoder = OpusEncoder(complexity=SPEAKER_ENCODER_COMPLEXITY)
             payload = participant.encoder.encode(current.minus(participant.user_id))
             try:
                 participant.out.send(payload, timestamp)
