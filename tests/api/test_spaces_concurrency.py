@@ -88,3 +88,31 @@ async def test_concurrent_joins_count_every_listener(app: Any, sp: Spaces, make_
     await sp.ok(host, sid, "end")
     hist = (await sp.get(host, sid, "history")).json()
     assert (hist["peak_listeners"], hist["total_listeners"]) == (15, 15)
+
+
+async def test_the_space_lock_alone_serialises_approvals(
+    app: Any, sp: Spaces, make_user: Any
+) -> None:
+    """Straight to the service, one session each (no request-level writes to lean on)."""
+    from townhall.domain.errors import Conflict
+    from townhall.store import accounts as accounts_store
+
+    settings = app.state.settings
+    settings.stage_limit = 4
+    sid, mods, crowd = await _space_with_moderators(app, sp, make_user, 10)
+    await asyncio.gather(*(sp.ok(u, sid, "hand") for u in crowd))
+
+    async def approve(mod_id: int, user_id: int) -> str:
+        try:
+            async with app.state.db.session() as session:
+                mod = await accounts_store.user_by_id(session, mod_id)
+                assert mod is not None
+                await service.answer_hand(session, app.state.bus, settings, mod, sid, user_id, True)
+            return "ok"
+        except Conflict as exc:
+            return exc.code
+
+    results = await asyncio.gather(*(approve(m.id, u.id) for u in crowd for m in mods))
+    assert results.count("ok") == 1, Counter(results)
+    assert set(results) <= {"ok", "stage_full", "hand_not_raised"}
+    assert len(await _stage(app, sid, mods[0])) == 4
