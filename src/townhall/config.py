@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     # PostgreSQL only: the schema to use (search_path); empty for the default.
     database_schema: str = Field("", pattern=r"^[a-z_][a-z0-9_]*$|^$")
     redis_url: str = ""
+    # Prefix of every Redis key and channel (nodes sharing one deployment use the same).
+    redis_prefix: str = Field("townhall:", max_length=64, pattern=r"^[A-Za-z0-9_.:-]*$")
     public_url: str = ""
     secret_key: str = ""
     # ICE servers handed to clients and used by the server: JSON list of

@@ -34,5 +34,5 @@ def create_bus(settings: Settings) -> Bus:
     if settings.redis_url:
         from townhall.bus.redis import RedisBus
 
-        return RedisBus(settings.redis_url, presence_ttl=ttl)
+        return RedisBus(settings.redis_url, prefix=settings.redis_prefix, presence_ttl=ttl)
     return MemoryBus(presence_ttl=ttl)
