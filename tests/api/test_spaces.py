@@ -98,8 +98,12 @@ async def test_scheduled_space_starts_or_cancels_only_by_host(
     app: Any, client: httpx.AsyncClient, sp: Spaces, make_user: Any
 ) -> None:
     host, other, keen = await make_user("host"), await make_user("other"), await make_user("keen")
+    fan = await make_user("fan")
+    await client.post(f"/api/v1/users/{host.handle}/follow", headers=fan.headers)
     space = await sp.create(host, scheduled_for=_soon(2))
     sid = space["id"]
+    assert await _kinds(client, fan) == []  # scheduling is not starting
+    await sp.ok(fan, sid, "reminder")
     assert space["state"] == "scheduled" and space["started_at"] is None
     error(await sp.post(other, sid, "join"), 409, "space_not_live")
     assert (await sp.ok(keen, sid, "reminder"))["reminder_set"] is True
@@ -109,7 +113,8 @@ async def test_scheduled_space_starts_or_cancels_only_by_host(
     assert (await sp.get(host, sid)).json()["state"] == "scheduled"
     started = await sp.ok(host, sid, "start")
     assert started["state"] == "live" and started["started_at"]
-    assert "space.started" in await _kinds(client, keen)
+    assert await _kinds(client, keen) == ["space.reminder"]
+    assert await _kinds(client, fan) == ["space.started"]  # once, though also a reminder holder
     error(await sp.post(host, sid, "start"), 409, "not_scheduled")
     error(await sp.post(host, sid, "cancel"), 409, "not_scheduled")
     error(await sp.post(keen, sid, "reminder"), 409, "not_scheduled")

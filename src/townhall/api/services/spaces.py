@@ -343,17 +343,7 @@ async def _go_live(
     after = before.join(host.id)
     await _save(session, space, before, after)
     view = await space_view(session, space)
-    data = {"space_id": space.id, "title": space.title, "by": user_brief(host)}
-    reminders = await store.reminder_user_ids(session, space.id)
-    if space.visibility == Visibility.PUBLIC or space.followers_may_join:
-        await notifications.notify_followers(
-            session, bus, host.id, "space.started", data, also=reminders
-        )
-    else:
-        guests = set(await store.guest_ids(session, space.id)) | set(reminders)
-        guests.discard(host.id)
-        if guests:
-            await notifications.notify(session, bus, sorted(guests), "space.started", data)
+    await _announce_start(session, bus, space, host)
     await _commit_and_publish(
         session,
         bus,
@@ -364,6 +354,25 @@ async def _go_live(
         ],
     )
     return view
+
+
+async def _announce_start(session: AsyncSession, bus: Bus, space: Space, host: User) -> None:
+    """Followers (public spaces, or private ones open to followers) or guests hear
+    `space.started`; reminder holders not told so already hear `space.reminder`."""
+    data = {"space_id": space.id, "title": space.title, "by": user_brief(host)}
+    told: set[int] = {host.id}
+    if space.visibility == Visibility.PUBLIC or space.followers_may_join:
+        await notifications.notify_followers(session, bus, host.id, "space.started", data)
+        told |= set(await accounts_store.follower_ids(session, host.id))
+    if space.visibility == Visibility.PRIVATE:
+        guests = set(await store.guest_ids(session, space.id)) - told
+        if guests:
+            await notifications.notify(session, bus, sorted(guests), "space.started", data)
+        told |= guests
+    blocked = set(await accounts_store.blocked_ids(session, host.id))
+    waiting = set(await store.reminder_user_ids(session, space.id)) - told - blocked
+    if waiting:
+        await notifications.notify(session, bus, sorted(waiting), "space.reminder", data)
 
 
 async def start_space(
@@ -681,7 +690,7 @@ async def answer_invitation(
         assert role is not None
         events = [("role.changed", {"user_id": user.id, "role": role.value, "by": user.id})]
         events.append(_listeners_event(after))
-        if role is Role.COHOST:
+        if role is Role.COHOST and space.visibility == Visibility.PUBLIC:
             data = {
                 "space_id": space.id,
                 "title": space.title,
