@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -544,3 +545,39 @@ async def test_space_survives_when_the_host_handed_over_to_a_cohost(
     finally:
         stop.set()
         await asyncio.gather(*pingers, return_exceptions=True)
+
+
+async def test_reminders_invitations_and_cohosts_notify_the_right_sockets(
+    base: str, client: httpx.AsyncClient, make_user: Any, clients: list[WsClient]
+) -> None:
+    host = await make_user("host")
+    waiter = await make_user("waiter")  # set a reminder, does not follow the host
+    co = await make_user("cohost")
+    co_fan = await make_user("cofan")  # follows the co-host only
+    await _post(client, "/api/v1/users/cohost/follow", co_fan)
+    sockets = {u.handle: await _open(clients, base, u) for u in (host, waiter, co, co_fan)}
+    for c in sockets.values():
+        await c.ping()
+
+    when = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    space = await _live_space(client, host, scheduled_for=when)
+    sid = space["id"]
+    await _post(client, f"/api/v1/spaces/{sid}/reminder", waiter)
+    await _post(client, f"/api/v1/spaces/{sid}/start", host)
+    pushed = await sockets["waiter"].recv()
+    assert pushed["type"] == "notification" and pushed["data"]["kind"] == "space.reminder"
+    assert pushed["data"]["data"]["space_id"] == sid
+
+    await _post(client, f"/api/v1/spaces/{sid}/join", co)
+    await _post(client, f"/api/v1/spaces/{sid}/invite", host, user_id=co.id, role="cohost")
+    pushed = await sockets["cohost"].recv()
+    assert pushed["data"]["kind"] == "invite"
+    assert pushed["data"]["data"]["role"] == "cohost"
+    assert pushed["data"]["data"]["by"]["id"] == host.id
+
+    await _post(client, f"/api/v1/spaces/{sid}/invitation/accept", co)
+    pushed = await sockets["cofan"].recv()
+    assert pushed["data"]["kind"] == "cohost.added"
+    assert pushed["data"]["data"]["space_id"] == sid
+    for handle in ("host", "waiter"):
+        await sockets[handle].silent_for(0.3)

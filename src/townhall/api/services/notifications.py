@@ -1,11 +1,7 @@
 """Notifications: store them, push them live once stored, list and mark them read.
 
-Kinds (and `data`) used across the app:
-- `space.started`  {space_id, title, by: {id, handle, display_name}}  a followee went live
-- `space.reminder` {space_id, title, by}  a scheduled space you set a reminder on started
-- `cohost.added`   {space_id, title, by, user: {id, handle, display_name}}  a followee
-  was made co-host of a live space
-- `invite`         {space_id, title, by, role}  you were invited to speak or co-host
+Kinds and their `data` are listed in docs/EVENTS.md (space.started, space.reminder,
+cohost.added, invite).
 """
 
 from __future__ import annotations
@@ -56,6 +52,8 @@ async def notify(
     if not kind or len(kind) > KIND_MAX_LENGTH:
         raise Invalid("invalid_kind", f"kind must be 1..{KIND_MAX_LENGTH} characters", "kind")
     rows = await store.add_many(session, user_ids, kind, data)
+    if not rows:
+        return []
     items = [notification_json(row) for row in rows]
     pushes = [
         (row.user_id, {"type": "notification", "data": item})
