@@ -173,16 +173,32 @@ def main() -> None:
         default=None,
         help="experiment: frames aiortc's receive jitter buffer holds on the server (stock 4)",
     )
+    parser.add_argument(
+        "--ingest",
+        choices=["aiortc", "rtp_in"],
+        default="aiortc",
+        help="experiment: rtp_in makes the server's rooms ingest through townhall.media.rtp_in",
+    )
+    parser.add_argument(
+        "--jitter-prefetch-frames",
+        type=int,
+        default=None,
+        help="experiment (with --ingest rtp_in): the room jitter buffer's prefetch",
+    )
     parser.add_argument("--name", default="latency")
     args = parser.parse_args()
-    server_args = []
+    server_args = ["--ingest", args.ingest]
     if args.aiortc_audio_prefetch is not None:
-        server_args = ["--aiortc-audio-prefetch", str(args.aiortc_audio_prefetch)]
+        server_args += ["--aiortc-audio-prefetch", str(args.aiortc_audio_prefetch)]
+    if args.jitter_prefetch_frames is not None:
+        server_args += ["--jitter-prefetch-frames", str(args.jitter_prefetch_frames)]
     started = time.perf_counter()
     result = asyncio.run(run(args.listeners, args.seconds, server_args))
+    result["server_ingest"] = args.ingest
     result["server_aiortc_audio_prefetch"] = (
         4 if args.aiortc_audio_prefetch is None else args.aiortc_audio_prefetch
     )
+    result["server_jitter_prefetch_frames"] = args.jitter_prefetch_frames or "room default"
     result["run_seconds"] = round(time.perf_counter() - started, 1)
     path = write_result(args.name, result)
     for key, value in result.items():

@@ -262,6 +262,43 @@ def set_aiortc_audio_prefetch(prefetch: int) -> None:
     receiver_module.JitterBuffer = AudioPrefetch  # type: ignore[misc]
 
 
+def use_rtp_in_ingest(jitter_prefetch_frames: int | None) -> None:
+    """Experiment: MediaServer rooms ingest speakers through `RtpIn` instead of aiortc's
+    receiver track (no 4-packet receive buffer, no decoder thread), optionally with a
+    shallower room jitter buffer. Patches `Room._ingest` in this bench process only.
+    """
+    from aiortc.mediastreams import MediaStreamError
+
+    from townhall.media.jitter import JitterBuffer
+    from townhall.media.room import Participant, Room
+    from townhall.media.rtp_in import OpusDecoder, RtpIn
+
+    async def ingest(self: Room, participant: Participant, track: Any) -> None:
+        if jitter_prefetch_frames is not None:
+            participant.jitter = JitterBuffer(prefetch=jitter_prefetch_frames * FRAME_SAMPLES)
+        decoder = OpusDecoder()
+
+        def on_packet(payload: bytes, timestamp: int, sequence_number: int) -> None:
+            if participant.audible:
+                participant.jitter.push(decoder.decode(payload), timestamp)
+
+        receiver = participant.transceiver.receiver
+        async with asyncio.timeout(30):
+            while participant.pc.iceGatheringState != "complete":
+                await asyncio.sleep(0.005)
+        rtp_in = RtpIn.attach(participant.pc, receiver, on_packet)
+        try:
+            while not participant.closed:
+                try:
+                    await track.recv()  # returns only when the connection ends
+                except MediaStreamError:
+                    return
+        finally:
+            rtp_in.close()
+
+    Room._ingest = ingest  # type: ignore[method-assign]
+
+
 async def main(mix: str, port: int) -> None:
     use_host_addresses(["127.0.0.1"])
     backend: Backend = SyntheticBackend() if mix == "synthetic" else MediaServerBackend()
@@ -311,9 +348,13 @@ if __name__ == "__main__":
     parser.add_argument("--mix", choices=["mediaserver", "synthetic"], default="mediaserver")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--aiortc-audio-prefetch", type=int, default=None)
+    parser.add_argument("--ingest", choices=["aiortc", "rtp_in"], default="aiortc")
+    parser.add_argument("--jitter-prefetch-frames", type=int, default=None)
     args = parser.parse_args()
     if args.aiortc_audio_prefetch is not None:
         set_aiortc_audio_prefetch(args.aiortc_audio_prefetch)
+    if args.ingest == "rtp_in":
+        use_rtp_in_ingest(args.jitter_prefetch_frames)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     # Listeners closing at the end of a run are dropped by the fan-out; stats count them.
     logging.getLogger("townhall.media.fanout").setLevel(logging.ERROR)

@@ -86,11 +86,16 @@ class RtpIn:
 
     @classmethod
     def attach(cls, pc: RTCPeerConnection, receiver: RTCRtpReceiver, on_packet: OnPacket) -> RtpIn:
-        """Tap the connection's ICE sockets (any time after its local description is set)."""
+        """Tap the connection's ICE sockets: call it once ICE gathering is complete
+        (after `setLocalDescription`), e.g. when the connection becomes "connected"."""
         dtls = receiver.transport
-        rtp_in = cls(dtls, _opus_payload_type(pc, receiver), on_packet)
+        payload_type = _opus_payload_type(pc, receiver)
         connection = _private(dtls.transport, "_connection")
-        for protocol in _private(connection, "_protocols"):
+        protocols = list(_private(connection, "_protocols"))
+        if not protocols:
+            raise ConnectionError("no ICE sockets yet: attach after setLocalDescription")
+        rtp_in = cls(dtls, payload_type, on_packet)
+        for protocol in protocols:
             original = protocol.datagram_received
             rtp_in._restore.append((protocol, original))
             protocol.datagram_received = rtp_in._wrap(original)
