@@ -39,7 +39,7 @@ async def test_hand_queue_approve_and_decline(app: Any, sp: Spaces, make_user: A
     for p in (bob, ann, cat):
         assert (await sp.ok(p, sid, "hand"))["hand_raised"] is True
     error(await sp.post(ann, sid, "hand"), 409, "hand_already_raised")
-    host_view = await sp.snapshot(app, sid, host)
+    host_view = (await sp.get(host, sid, "snapshot")).json()
     assert [h["user"]["id"] for h in host_view["hand_queue"]] == [bob.id, ann.id, cat.id]
     ann_view = await sp.snapshot(app, sid, ann)
     assert ann_view["hand_queue"] is None and ann_view["me"]["hand_raised"] is True

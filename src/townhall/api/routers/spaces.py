@@ -121,6 +121,13 @@ async def get_space(space_id: SpaceId, user: CurrentUser, session: DbSession) ->
     return await spaces.get_space(session, user, space_id)
 
 
+@router.get("/{space_id}/snapshot")
+async def get_snapshot(space_id: SpaceId, user: CurrentUser, session: DbSession) -> dict[str, Any]:
+    """The room as I see it: stage with roles and mutes, listeners, my place, and the
+    raised hands in order (hosts and co-hosts only; others get null)."""
+    return await spaces.snapshot(session, space_id, user.id)
+
+
 @router.patch("/{space_id}")
 async def edit_space(
     space_id: SpaceId, body: EditSpaceIn, user: CurrentUser, session: DbSession, bus: BusDep
