@@ -161,9 +161,9 @@ export class AudioLink extends EventTarget {
     }
   }
 
-  _onConnectionState(pc) {
+  _onConnectionState(source, pc = source) {
     if (pc !== this.pc || this.closed) return;
-    const s = pc.connectionState;
+    const s = source.connectionState;
     if (s === 'connected') {
       clearTimeout(this.graceTimer);
       this.retry = 0;
@@ -189,6 +189,14 @@ export class AudioLink extends EventTarget {
     const delay = RETRY_MS[Math.min(this.retry, RETRY_MS.length - 1)];
     this.retry += 1;
     this.retryTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  /** Test hook: lose the connection as a network failure would (recovery is the real path). */
+  simulateFailure() {
+    if (!this.pc) return;
+    const pc = this.pc;
+    pc.close();
+    this._onConnectionState({ connectionState: 'failed' }, pc);
   }
 
   /** A new connection now (after the network came back, or on request). */

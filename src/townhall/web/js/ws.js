@@ -19,6 +19,7 @@ export class LiveSocket extends EventTarget {
     this.stopped = true;
     this.everOpened = false;
     this.reconnects = 0;
+    this.resumes = [];
     this._onOnline = () => {
       if (!this.stopped && this.state !== 'open') this._connectNow();
     };
@@ -210,6 +211,11 @@ export class LiveSocket extends EventTarget {
     const spaceId = msg.space_id;
     const entry = spaceId ? this.spaces.get(spaceId) : null;
     if (!entry) return;
+    if (msg.type === 'subscribed') {
+      // How the last (re)subscription caught up: replayed events, or -1 for a snapshot.
+      this.resumes.push({ space_id: spaceId, replayed: msg.replayed, seq: msg.seq });
+      if (this.resumes.length > 20) this.resumes.shift();
+    }
     if (msg.type === 'snapshot') {
       entry.lastSeq = msg.seq;
     } else if (typeof msg.seq === 'number' && msg.type !== 'subscribed') {
