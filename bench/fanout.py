@@ -48,10 +48,16 @@ SPEAKER_TONES = [330.0, 440.0, 550.0, 660.0, 770.0, 880.0, 990.0, 1100.0, 1210.0
 
 
 async def run(
-    listeners: int, seconds: float, settle: float, mix: str, speakers: int, baseline: float
+    listeners: int,
+    seconds: float,
+    settle: float,
+    mix: str,
+    speakers: int,
+    baseline: float,
+    server_args: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     use_host_addresses(["127.0.0.1"])
-    async with bench_server("--mix", mix) as server:
+    async with bench_server("--mix", mix, *server_args) as server:
         generator = LoadGenerator(server.channel)
         if mix == "mediaserver" and speakers:
             tones = [SPEAKER_TONES[i % len(SPEAKER_TONES)] + 7 * i for i in range(speakers)]

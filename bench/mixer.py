@@ -24,8 +24,26 @@ def main() -> None:
     parser.add_argument("--speakers", type=int, default=13)
     parser.add_argument("--listeners", type=int, default=500)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--ingest",
+        choices=["aiortc", "rtp_in"],
+        default="aiortc",
+        help="experiment: rtp_in makes the server's rooms ingest through townhall.media.rtp_in",
+    )
+    parser.add_argument("--name", default="mixer")
     args = parser.parse_args()
-    result = asyncio.run(run(args.listeners, args.seconds, 2.0, "mediaserver", args.speakers, 3.0))
+    result = asyncio.run(
+        run(
+            args.listeners,
+            args.seconds,
+            2.0,
+            "mediaserver",
+            args.speakers,
+            3.0,
+            server_args=("--ingest", args.ingest),
+        )
+    )
+    result["server_ingest"] = args.ingest
     result["keeps_up_in_real_time"] = bool(
         result["mixer_late_or_skipped_ticks"] == 0
         and result["mixer_rounds_per_second"] >= 49.5
@@ -33,7 +51,7 @@ def main() -> None:
         and result["mix_minus_packets_per_speaker_second"] >= 49.0
         and result["server_cpu_percent_of_one_core"] < 100
     )
-    path = write_result("mixer", result)
+    path = write_result(args.name, result)
     for key, value in result.items():
         print(f"{key}: {value}")
     print(f"written to {path}")
