@@ -278,3 +278,23 @@ async def test_connection_outlives_consent_timeout_while_only_fanout_sends(
         assert listener.client.connectionState == "connected"
         tail = listener.audio()[SAMPLE_RATE // 4 :]
         assert abs(dominant_frequency(tail) - TONE_HZ) < 5
+
+
+async def test_rtp_out_refuses_a_sender_that_does_not_send() -> None:
+    config = rtc_configuration([])
+    server = RTCPeerConnection(config)
+    client = RTCPeerConnection(config)
+    try:
+        client.addTransceiver("audio", direction="sendonly")
+        await client.setLocalDescription(await client.createOffer())
+        await server.setRemoteDescription(client.localDescription)
+        await server.setLocalDescription(await server.createAnswer())
+        await client.setRemoteDescription(server.localDescription)
+        await _wait_connected(server, client)
+        transceiver = server.getTransceivers()[0]
+        assert transceiver.currentDirection == "recvonly"
+        with pytest.raises(ValueError, match="does not send"):
+            await RtpOut.from_connection(server, transceiver.sender, timeout=2)
+    finally:
+        await client.close()
+        await server.close()

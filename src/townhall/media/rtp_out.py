@@ -110,6 +110,9 @@ def selected_send_path(sender: RTCRtpSender) -> SendPath:
 def _transceiver_codec_payload_type(pc: RTCPeerConnection, sender: RTCRtpSender) -> int:
     for transceiver in pc.getTransceivers():
         if transceiver.sender is sender:
+            direction = transceiver.currentDirection
+            if direction not in (None, "sendonly", "sendrecv"):
+                raise ValueError(f"the sender's transceiver does not send ({direction})")
             codecs = _private(transceiver, "_codecs")
             if not codecs:
                 raise ConnectionError("the sender's transceiver has no negotiated codec")
