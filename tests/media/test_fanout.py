@@ -21,6 +21,7 @@ import pytest
 from aiortc import MediaStreamTrack, RTCPeerConnection
 from aiortc.mediastreams import MediaStreamError
 
+from townhall.client.media import ToneTrack
 from townhall.media.fanout import FanOut
 from townhall.media.ice import rtc_configuration, use_host_addresses
 from townhall.media.rtp_out import RtpOut
@@ -295,6 +296,48 @@ async def test_rtp_out_refuses_a_sender_that_does_not_send() -> None:
         assert transceiver.currentDirection == "recvonly"
         with pytest.raises(ValueError, match="does not send"):
             await RtpOut.from_connection(server, transceiver.sender, timeout=2)
+    finally:
+        await client.close()
+        await server.close()
+
+
+async def test_stock_sender_falls_silent_after_takeover_even_with_a_track() -> None:
+    config = rtc_configuration([])
+    server = RTCPeerConnection(config)
+    client = RTCPeerConnection(config)
+    tracks: asyncio.Queue[MediaStreamTrack] = asyncio.Queue()
+    client.on("track", tracks.put_nowait)
+    try:
+        client.addTransceiver("audio", direction="recvonly")
+        await client.setLocalDescription(await client.createOffer())
+        await server.setRemoteDescription(client.localDescription)
+        transceiver = server.getTransceivers()[0]
+        transceiver.direction = "sendonly"
+        # A 1000 Hz tone on the stock sender: it must stop once RtpOut takes over.
+        transceiver.sender.replaceTrack(ToneTrack(1000.0))
+        await server.setLocalDescription(await server.createAnswer())
+        await client.setRemoteDescription(server.localDescription)
+        # aiortc negotiates no NACK (nor any RTCP feedback) for audio: nothing to retransmit.
+        assert "nack" not in server.localDescription.sdp
+        await _wait_connected(server, client)
+        out = await RtpOut.from_connection(server, transceiver.sender)
+        listener = Listener(server=server, client=client, out=out)
+        track = await asyncio.wait_for(tracks.get(), 5)
+        await asyncio.sleep(0.3)
+        settled = await listener.inbound_packets()
+        await asyncio.sleep(0.5)
+        assert await listener.inbound_packets() == settled, "stock sender still sends"
+        listener.task = asyncio.create_task(_collect(track, listener.samples))
+        fanout = FanOut()
+        fanout.add("a", out)
+        await play(fanout, encode_tone(TONE_HZ, 60))
+        await asyncio.sleep(0.3)
+        assert await listener.inbound_packets() == settled + 60
+        assert await listener.inbound_lost() == 0, "RtpOut must continue the stock sequence"
+        tail = listener.audio()[-SAMPLE_RATE // 2 :]
+        assert abs(dominant_frequency(tail) - TONE_HZ) < 5
+        listener.task.cancel()
+        out.close()
     finally:
         await client.close()
         await server.close()

@@ -123,6 +123,21 @@ def _transceiver_codec_payload_type(pc: RTCPeerConnection, sender: RTCRtpSender)
     raise ValueError("sender does not belong to this peer connection")
 
 
+def _last_stock_sequence_number(sender: RTCRtpSender) -> int | None:
+    """The sequence number of the stock sender's last RTP packet (None: it sent none).
+
+    Its history keeps the last 128 packets, consecutive: the last is the one whose
+    successor is not there. libsrtp refuses to protect a sequence number that goes back,
+    so RtpOut must continue after it.
+    """
+    history = _private(sender, "_RTCRtpSender__rtp_history")
+    numbers = {packet.sequence_number for packet in history.values()}
+    for number in numbers:
+        if (number + 1) & 0xFFFF not in numbers:
+            return int(number)
+    return None
+
+
 async def _take_over_sender(sender: RTCRtpSender, timeout: float) -> None:
     """Stop the stock sender's RTP and RTCP tasks without sending its RTCP BYE."""
     started_rtp: asyncio.Event = _private(sender, "_RTCRtpSender__rtp_started")
@@ -220,6 +235,9 @@ class RtpOut:
         if srtp is None:
             raise AiortcInternalsError("RTCDtlsTransport._tx_srtp is None while connected")
         cname = _private(sender, "_RTCRtpSender__cname") or ""
+        last_sequence_number = _last_stock_sequence_number(sender)
+        packets_before = int(_private(sender, "_RTCRtpSender__packet_count"))
+        octets_before = int(_private(sender, "_RTCRtpSender__octet_count"))
         out = cls(
             ssrc=int(_private(sender, "_ssrc")),
             payload_type=payload_type,
@@ -230,6 +248,11 @@ class RtpOut:
             report_interval=report_interval,
             session=srtp,
         )
+        if last_sequence_number is not None:
+            # The stream goes on from where the stock sender stopped (same SSRC).
+            out.sequence_number = (last_sequence_number + 1) & 0xFFFF
+            out.packets_sent = packets_before
+            out.octets_sent = octets_before
         out.start_reports()
         return out
 
