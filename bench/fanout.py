@@ -121,6 +121,9 @@ async def run(
             "server_cpu_seconds": round(cpu, 3),
             "server_cpu_percent_of_one_core": round(cpu / wall * 100, 1),
             "server_cpu_us_per_listener_packet": round(per_packet_us, 2),
+            "server_cpu_us_per_listener_packet_received": round(cpu / received * 1e6, 2)
+            if received
+            else None,
             "server_cpu_percent_without_listeners": round(idle_rate * 100, 1),
             "server_marginal_cpu_us_per_listener_packet": round(
                 (cpu - idle_rate * wall) / sent * 1e6, 2
@@ -161,11 +164,28 @@ def main() -> None:
     parser.add_argument("--speakers", type=int, default=3)
     parser.add_argument("--baseline", type=float, default=3.0, help="seconds, no listeners")
     parser.add_argument("--name", default=None, help="result name")
+    parser.add_argument(
+        "--output",
+        choices=["srtp", "stock"],
+        default="srtp",
+        help="with --mix synthetic: stock = aiortc's RTCRtpSender per listener (baseline)",
+    )
     args = parser.parse_args()
     result = asyncio.run(
-        run(args.listeners, args.seconds, args.settle, args.mix, args.speakers, args.baseline)
+        run(
+            args.listeners,
+            args.seconds,
+            args.settle,
+            args.mix,
+            args.speakers,
+            args.baseline,
+            server_args=("--output", args.output),
+        )
     )
+    result["output"] = "RtpOut + FanOut" if args.output == "srtp" else "aiortc RTCRtpSender"
     name = args.name or ("fanout" if args.mix == "mediaserver" else "fanout-synthetic")
+    if args.output == "stock":
+        name = args.name or "fanout-synthetic-stock"
     path = write_result(name, result)
     for key, value in result.items():
         print(f"{key}: {value}")

@@ -55,9 +55,19 @@ class Backend(Protocol):
 class SyntheticBackend:
     """Listeners' peer connections, one FanOut, and a 20 ms send loop of pre-encoded packets."""
 
-    def __init__(self) -> None:
+    def __init__(self, output: str = "srtp") -> None:
         self.packets = encode_tone(440.0, 250, amplitude=0.3, bit_rate=24000)
-        self.fanout = FanOut(on_drop=lambda key, exc: self.dropped.append(str(key)))
+        self.output = output
+        self.fanout: Any
+        if output == "stock":
+            # Baseline: aiortc's own RTCRtpSender per listener, fed pre-encoded packets.
+            from townhall.media.output import SimpleFanOut
+
+            self.fanout = SimpleFanOut()
+        else:
+            self.fanout = FanOut(on_drop=lambda key, exc: self.dropped.append(str(key)))
+        self.rounds = 0
+        self.packets_sent = 0
         self.dropped: list[str] = []
         self.pcs: dict[int, RTCPeerConnection] = {}
         self.attach_failures = 0
@@ -85,6 +95,10 @@ class SyntheticBackend:
         await pc.setRemoteDescription(RTCSessionDescription(message["sdp"], message["type"]))
         transceiver = pc.getTransceivers()[0]
         transceiver.direction = "sendonly"
+        if self.output == "stock":
+            from townhall.media.output import PacketTrack
+
+            transceiver.sender.replaceTrack(PacketTrack())
         await pc.setLocalDescription(await pc.createAnswer())
         task = asyncio.create_task(self._attach(user, pc, transceiver.sender, connected))
         self._tasks.add(task)
@@ -98,7 +112,10 @@ class SyntheticBackend:
             await asyncio.wait_for(connected.wait(), 30)
             if pc.connectionState != "connected":
                 raise ConnectionError(pc.connectionState)
-            self.fanout.add(user, await RtpOut.from_connection(pc, sender))
+            if self.output == "stock":
+                self.fanout.add(user, sender.track)
+            else:
+                self.fanout.add(user, await RtpOut.from_connection(pc, sender))
         except Exception as exc:
             self.attach_failures += 1
             logger.warning("listener %s not attached: %r", user, exc)
@@ -106,7 +123,7 @@ class SyntheticBackend:
     async def leave(self, message: dict[str, Any]) -> dict[str, Any]:
         user = int(message["user"])
         out = self.fanout.remove(user)
-        if out is not None:
+        if isinstance(out, RtpOut):
             out.close()
         pc = self.pcs.pop(user, None)
         if pc is not None:
@@ -128,8 +145,10 @@ class SyntheticBackend:
                 self.late_ticks += 1
             self.max_lag = max(self.max_lag, lag)
             cpu0 = time.process_time()
-            self.fanout.send(self.packets[self.ticks % len(self.packets)], timestamp)
+            sent = self.fanout.send(self.packets[self.ticks % len(self.packets)], timestamp)
             self.send_cpu += time.process_time() - cpu0
+            self.rounds += 1
+            self.packets_sent += sent
             timestamp = (timestamp + FRAME_SAMPLES) & 0xFFFFFFFF
 
     def stats(self) -> dict[str, Any]:
@@ -138,8 +157,8 @@ class SyntheticBackend:
             "connections": len(self.pcs),
             "attach_failures": self.attach_failures,
             "dropped": len(self.dropped),
-            "rounds": self.fanout.rounds,
-            "packets_sent": self.fanout.packets_sent,
+            "rounds": self.rounds,
+            "packets_sent": self.packets_sent,
             "fanout_send_cpu_seconds": self.send_cpu,
             "late_ticks": self.late_ticks,
             "skipped_ticks": 0,
@@ -299,9 +318,9 @@ def use_rtp_in_ingest(jitter_prefetch_frames: int | None) -> None:
     Room._ingest = ingest  # type: ignore[method-assign]
 
 
-async def main(mix: str, port: int) -> None:
+async def main(mix: str, port: int, output: str) -> None:
     use_host_addresses(["127.0.0.1"])
-    backend: Backend = SyntheticBackend() if mix == "synthetic" else MediaServerBackend()
+    backend: Backend = SyntheticBackend(output) if mix == "synthetic" else MediaServerBackend()
     recorders: dict[int, SocketTap] = {}
     stop = asyncio.Event()
 
@@ -349,6 +368,12 @@ if __name__ == "__main__":
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--aiortc-audio-prefetch", type=int, default=None)
     parser.add_argument("--ingest", choices=["aiortc", "rtp_in"], default="aiortc")
+    parser.add_argument(
+        "--output",
+        choices=["srtp", "stock"],
+        default="srtp",
+        help="synthetic mix: RtpOut+FanOut, or aiortc's stock sender per listener (baseline)",
+    )
     parser.add_argument("--jitter-prefetch-frames", type=int, default=None)
     args = parser.parse_args()
     if args.aiortc_audio_prefetch is not None:
@@ -358,4 +383,4 @@ if __name__ == "__main__":
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     # Listeners closing at the end of a run are dropped by the fan-out; stats count them.
     logging.getLogger("townhall.media.fanout").setLevel(logging.ERROR)
-    asyncio.run(main(args.mix, args.port))
+    asyncio.run(main(args.mix, args.port, args.output))
