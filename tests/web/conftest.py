@@ -27,6 +27,8 @@ if not CHROMIUM.exists():
     )
 
 playwright_sync = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+# The machine is shared: give page updates a generous bound (every wait stays bounded).
+playwright_sync.expect.set_options(timeout=10_000)
 
 
 def write_tone(path: Path, freq: float, seconds: float = 10.0, amplitude: float = 0.5) -> Path:
@@ -154,11 +156,11 @@ def browsers(playwright: Any, console: ConsoleLog, tones: dict[int, Path]) -> It
 
 
 @pytest.fixture
-def screenshot() -> Callable[[Any, str], Path]:
-    def save(page: Any, name: str) -> Path:
+def screenshot() -> Callable[..., Path]:
+    def save(page: Any, name: str, full_page: bool = True) -> Path:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         path = SCREENSHOTS / name
-        page.screenshot(path=str(path), full_page=True)
+        page.screenshot(path=str(path), full_page=full_page)
         return path
 
     return save

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.browser
 LONG = "Supercalifragilisticexpialidocious_and_a_very_long_unbroken_word_indeed"
 
 
-def test_nothing_overflows_at_360px(browsers: Any, server: str) -> None:
+def test_nothing_overflows_at_360px(browsers: Any, server: str, screenshot: Any) -> None:
     browser = browsers.launch(440)
     phone = browsers.page(browser, server, width=360, height=740, mobile=True)
     desk = browsers.page(browser, server)
@@ -52,6 +52,7 @@ def test_nothing_overflows_at_360px(browsers: Any, server: str) -> None:
     expect(phone.locator(".queue")).to_contain_text("Dee Desk")
     expect(phone.locator(".listeners-list")).to_contain_text("Dee Desk")
     checked["room"] = no_overflow(phone)
+    screenshot(phone, "room-phone.png", full_page=False)
     # A person's menu opens as a sheet inside the screen.
     phone.locator(".member", has_text="Dee Desk").get_by_role("button").first.click()
     expect(phone.get_by_role("menu")).to_be_visible()

@@ -26,9 +26,7 @@ def member(page: Any, handle_name: str) -> Any:
     return page.locator(".member").filter(has=page.locator(".name", has_text=handle_name))
 
 
-def test_host_speaker_listener_audio_and_moderation(
-    browsers: Any, server: str, screenshot: Any
-) -> None:
+def test_host_speaker_listener_audio_and_moderation(browsers: Any, server: str) -> None:
     host_browser = browsers.launch(440)
     guest_browser = browsers.launch(660)
     third_browser = browsers.launch()
@@ -85,7 +83,6 @@ def test_host_speaker_listener_audio_and_moderation(
     wait_for_audio(third, lambda r: hears(r, 440) and hears(r, 660))
     expect(third.locator(".stage .member")).to_have_count(2)
     expect(member(third, "Gil Guest")).to_have_attribute("data-speaking", "true", timeout=10_000)
-    screenshot(third, "room.png")
 
     # The host mutes the guest: the third browser hears 440 Hz alone, and a mute badge.
     member(host, "Gil Guest").get_by_role("button").first.click()

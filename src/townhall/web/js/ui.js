@@ -83,16 +83,13 @@ export function errorMessage(err) {
   return msg.charAt(0).toUpperCase() + msg.slice(1);
 }
 
-/** Speak a message to screen readers through the polite live region. */
+/** Speak a message to screen readers through the polite live region (newest last). */
 export function announce(message) {
   const region = document.getElementById('announcer');
   if (!region) return;
-  region.textContent = '';
-  // A fresh node so that assistive technology reads repeated messages too.
-  setTimeout(() => {
-    region.appendChild(h('p', {}, message));
-    while (region.childNodes.length > 5) region.removeChild(region.firstChild);
-  }, 30);
+  // A new node per message: assistive technology reads each addition, repeats included.
+  region.appendChild(h('p', {}, message));
+  while (region.childNodes.length > 6) region.removeChild(region.firstChild);
 }
 
 /**

@@ -761,6 +761,9 @@ class Room {
 
   paintSchedule() {
     const box = this.el.schedule;
+    const key = [this.space.state, this.isHost].join();
+    if (key === this.scheduleKey) return;
+    this.scheduleKey = key;
     clear(box);
     if (this.space.state !== 'scheduled') return;
     const card = h('div', { class: 'card room-banner info' }, h('p', {}, 'Starts ', h('time', { datetime: this.space.scheduled_for || '' }, when(this.space.scheduled_for)), '.'));
@@ -799,8 +802,11 @@ class Room {
 
   paintJoin() {
     const box = this.el.join;
-    clear(box);
     const show = this.space.state === 'live' && !this.joined && !this.over;
+    const key = [show, this.isHost].join();
+    if (key === this.joinKey) return; // keep the button (and the keyboard focus on it)
+    this.joinKey = key;
+    clear(box);
     box.hidden = !show;
     if (!show) return;
     const button = h('button', { type: 'button', class: 'btn btn-primary btn-big join-btn' }, this.isHost ? 'Join as host' : 'Join space');
@@ -815,9 +821,13 @@ class Room {
     const box = this.el.invite;
     const me = this.members.get(this.myId);
     const role = me && me.invited;
+    const show = Boolean(role && this.joined && !this.over);
+    const key = [show, role].join();
+    if (key === this.inviteKey) return; // keep the buttons (and the keyboard focus)
+    this.inviteKey = key;
     clear(box);
-    box.hidden = !(role && this.joined && !this.over);
-    if (box.hidden) return;
+    box.hidden = !show;
+    if (!show) return;
     box.append(
       h('p', {}, h('strong', {}, role === 'cohost' ? 'You are invited to co-host.' : 'You are invited to speak.')),
       h('div', { class: 'row' },
