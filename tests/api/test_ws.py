@@ -428,8 +428,8 @@ async def test_presence_follows_subscriptions_goodbyes_and_disconnects(
 
 @pytest.fixture
 async def quick_base(settings: Settings) -> AsyncIterator[tuple[Any, str]]:
-    """An app whose presence lasts 0.6 s and whose host grace is 0.6 s."""
-    quick = settings.model_copy(update={"presence_ttl_seconds": 0.6, "host_grace_seconds": 0.6})
+    """An app whose presence lasts 1 s and whose host grace is 1 s."""
+    quick = settings.model_copy(update={"presence_ttl_seconds": 1.0, "host_grace_seconds": 1.0})
     application = create_app(quick)
     async with application.router.lifespan_context(application):
         async for address in serve(application):
@@ -485,7 +485,7 @@ async def test_silent_client_presence_expires_and_pings_keep_it(
     pingers = [asyncio.create_task(_pinging(c, stop)) for c in (h, f)]
     try:
         assert await bus.present(sid) == {host.id, fan.id, quiet.id}
-        await asyncio.sleep(1.2)  # two TTLs: the quiet client vanished without goodbye
+        await asyncio.sleep(2.2)  # two TTLs: the quiet client vanished without goodbye
         assert await bus.present(sid) == {host.id, fan.id}
     finally:
         stop.set()
@@ -539,7 +539,7 @@ async def test_space_survives_when_the_host_handed_over_to_a_cohost(
         stop_host = pingers.pop(0)
         stop_host.cancel()
         await h.close()  # the old host leaves without a goodbye
-        await asyncio.sleep(2.5)  # well past presence TTL + grace
+        await asyncio.sleep(3.5)  # well past presence TTL + grace + a check interval
         r = await quick_client.get(f"/api/v1/spaces/{sid}", headers=co.headers)
         assert r.json()["state"] == "live"
     finally:
@@ -581,3 +581,68 @@ async def test_reminders_invitations_and_cohosts_notify_the_right_sockets(
     assert pushed["data"]["data"]["space_id"] == sid
     for handle in ("host", "waiter"):
         await sockets[handle].silent_for(0.3)
+
+
+@pytest.mark.redis
+async def test_no_event_is_lost_when_the_redis_pubsub_connection_drops(
+    settings: Settings, clients: list[WsClient]
+) -> None:
+    import uuid
+
+    import redis.asyncio as aioredis
+
+    from tests.bus.redis_helpers import REDIS_URL, redis_unreachable_reason
+
+    reason = await redis_unreachable_reason()
+    if reason:
+        pytest.skip(reason)
+    prefix = f"townhall-test-{uuid.uuid4().hex[:12]}:"
+    on_redis = settings.model_copy(update={"redis_url": REDIS_URL, "redis_prefix": prefix})
+    application = create_app(on_redis)
+    admin = aioredis.Redis.from_url(REDIS_URL, decode_responses=True)
+    try:
+        async with application.router.lifespan_context(application):
+            transport = httpx.ASGITransport(app=application, client=("127.0.0.1", 50002))
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+                host = await _quick_user(http, "host")
+                fan = await _quick_user(http, "fan")
+                sid = (await _live_space(http, host))["id"]
+                async for base in serve(application):
+                    c = await _open(clients, base, fan)
+                    start = (await c.subscribe(sid))[0]["seq"]
+                    listed = await admin.client_list()
+                    ids = [
+                        x["id"]
+                        for x in listed
+                        if x.get("name") == f"{prefix}bus" and x["sub"] != "0"
+                    ]
+                    assert len(ids) == 1
+                    # An event whose pub/sub message is lost (stored in the replay log, sent to
+                    # no channel), then the node's pub/sub connection drops: only a resync
+                    # from the replay log can bring the event to the client.
+                    bus: Any = application.state.bus
+                    lost = {"type": "reaction", "space_id": sid, "data": {}, "at": 1.0}
+                    lost["data"] = {"user_id": host.id, "emoji": "x"}
+                    await bus._publish_script(
+                        keys=[bus._seq_key(sid), bus._log_key(sid), f"{prefix}nowhere"],
+                        args=[json.dumps(lost), 500, 60],
+                    )
+                    await admin.client_kill_filter(_id=ids[0])
+                    await _post(http, f"/api/v1/spaces/{sid}/join", fan)
+                    await _post(http, f"/api/v1/spaces/{sid}/hand", fan)
+                    got = await c.recv_until(lambda m: m["type"] == "hand.raised")
+                    events = _events(got)
+                    assert [seq for seq, _, _ in events] == list(
+                        range(start + 1, start + 1 + len(events))
+                    )
+                    assert [t for _, t, _ in events] == [
+                        "reaction",
+                        "member.joined",
+                        "listeners.count",
+                        "hand.raised",
+                    ]
+    finally:
+        keys = [key async for key in admin.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await admin.delete(*keys)
+        await admin.aclose()

@@ -133,6 +133,8 @@ async def test_losing_the_pubsub_connection_makes_subscribers_resynchronise(
         # A fresh subscription works again once the connection is back, and replay
         # gives what was missed in between.
         await a.publish(Event("hand.lowered", "s5", {"user_id": 1}))
+        await sub.close()
+        await asyncio.sleep(0.7)  # the node's reader reconnects after 0.5 s
         fresh = await b.subscribe("s5")
         try:
             missed = await b.replay("s5", 1)

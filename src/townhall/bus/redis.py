@@ -224,6 +224,11 @@ class RedisBus:
             confirmed = self._confirmations.get(channel)
             if confirmed is not None and not confirmed.done():
                 confirmed.set_result(None)
+            elif confirmed is not None:
+                # Subscribed again without asking: the connection was re-established and
+                # messages may have been lost meanwhile. Subscribers must resynchronise.
+                for sub in list(self._subs.get(channel, ())):
+                    sub.interrupt()
             return
         if message["type"] != "message":
             return
