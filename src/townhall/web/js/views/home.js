@@ -31,30 +31,36 @@ export async function homeView(_params, query) {
     upSection,
   );
 
-  async function refresh() {
+  async function refresh(force = false) {
     try {
       // The server orders live spaces: people I follow (hosting or co-hosting) first, then
       // by listeners; upcoming ones soonest first.
       const [liveOut, upOut] = await Promise.all([listSpaces({ state: 'live', q }), listSpaces({ state: 'scheduled', q })]);
-      fill(liveSection, items(liveOut), q ? 'No live space matches.' : 'Nobody is live right now. Start a space!');
-      fill(upSection, items(upOut), q ? 'No upcoming space matches.' : 'Nothing scheduled yet.');
+      fill(liveSection, items(liveOut), q ? 'No live space matches.' : 'Nobody is live right now. Start a space!', force);
+      fill(upSection, items(upOut), q ? 'No upcoming space matches.' : 'Nothing scheduled yet.', force);
     } catch (err) {
       fill(liveSection, [], err.message || 'Could not load spaces.');
       fill(upSection, [], '');
     }
   }
 
-  function fill(section, list, empty) {
+  function fill(section, list, empty, force = false) {
     const heading = section.querySelector('h2');
     const focused = section.contains(document.activeElement) ? document.activeElement : null;
-    if (focused) return; // do not yank the list from under a keyboard user; next refresh will do
+    // A periodic refresh does not yank the list from under a keyboard user (the next one
+    // will do); after the user's own change, focus goes to the section's heading.
+    if (focused && !force) return;
     clear(section).append(heading);
+    if (focused) {
+      heading.tabIndex = -1;
+      heading.focus();
+    }
     section.setAttribute('aria-busy', 'false');
     if (!list.length) {
       if (empty) section.append(h('p', { class: 'muted empty' }, empty));
       return;
     }
-    section.append(h('ul', { class: 'space-list' }, list.map((s) => h('li', {}, spaceCard(s, { onChange: refresh })))));
+    section.append(h('ul', { class: 'space-list' }, list.map((s) => h('li', {}, spaceCard(s, { onChange: () => refresh(true) })))));
   }
 
   await refresh();

@@ -1,0 +1,96 @@
+"""Private spaces and the share link; editing a live space; scheduling and cancelling."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.web.flows import open_app, signup, unique
+
+pytestmark = pytest.mark.browser
+
+
+def test_private_space_share_link_guests_and_edits(
+    browsers: Any, server: str, console: Any
+) -> None:
+    browser = browsers.launch(440)
+    host, guest, stranger = (browsers.page(browser, server) for _ in range(3))
+    guest_handle, stranger_handle = unique("guest"), unique("strang")
+    signup(host, unique("phost"), "Priya Host")
+    signup(guest, guest_handle, "Gwen Guest")
+    signup(stranger, stranger_handle, "Stan Stranger")
+
+    # A private space with one guest, started now.
+    host.get_by_role("link", name="Start a space").click()
+    host.get_by_label("Title").fill("Members only")
+    host.get_by_label("Private: only people I invite").check()
+    host.get_by_label("Guests").fill(f"@{guest_handle}")
+    host.get_by_role("button", name="Start space now").click()
+    host.get_by_role("button", name="Join as host").click()
+    link = host.get_by_label("Share link").input_value()
+    assert "#/space/" in link
+
+    # The share link opens the space for the guest, who joins; not for a stranger.
+    guest.goto(link)
+    guest.get_by_role("button", name="Join space").click()
+    expect(host.locator(".listeners-list")).to_contain_text("Gwen Guest")
+    console.allow(r"status of 403")
+    stranger.goto(link)
+    expect(stranger.locator(".error-card")).to_contain_text("private")
+    expect(stranger.get_by_role("button", name="Join space")).to_have_count(0)
+    # Nor is it listed for the stranger.
+    open_app(stranger, "/")
+    expect(stranger.get_by_text("Nobody is live right now")).to_be_visible()
+
+    # The host lets the stranger in from the room; the same link now works for him.
+    host.get_by_text("Invite people to this private space").click()
+    host.get_by_label("Add guests").fill(stranger_handle)
+    host.get_by_role("button", name="Add", exact=True).click()
+    expect(host.locator("#toasts")).to_contain_text("Guests added")
+    stranger.goto(link)
+    stranger.reload()
+    stranger.get_by_role("button", name="Join space").click()
+    expect(host.locator(".listener-count")).to_have_text("2 listeners")
+
+    # The host edits the title and topics; everyone sees it at once.
+    host.get_by_text("Edit title, topics, speakers").click()
+    host.get_by_role("textbox", name="Title").fill("Members only, now with snacks")
+    host.get_by_role("textbox", name="Topics").fill("snacks")
+    host.get_by_role("button", name="Save changes").click()
+    for page in (guest, stranger):
+        expect(page.get_by_role("heading", level=1)).to_have_text("Members only, now with snacks")
+        expect(page.locator(".room-head .topics")).to_contain_text("snacks")
+
+
+def test_schedule_then_cancel(browsers: Any, server: str) -> None:
+    browser = browsers.launch()
+    host, fan = browsers.page(browser, server), browsers.page(browser, server)
+    signup(host, unique("chost"), "Cora Host")
+    signup(fan, unique("cfan"), "Finn Fan")
+    host.get_by_role("link", name="Start a space").click()
+    host.get_by_label("Title").fill("Maybe next week")
+    host.get_by_label("Schedule for later").check()
+    when = datetime.now() + timedelta(days=6)
+    host.get_by_label("Start time").fill(when.strftime("%Y-%m-%dT%H:%M"))
+    host.get_by_role("button", name="Schedule space").click()
+    expect(host.get_by_role("heading", name="Space scheduled")).to_be_visible()
+    link = host.get_by_label("Share link").input_value()
+
+    # The fan opens the link: the page says when it starts and offers a reminder.
+    fan.goto(link)
+    expect(fan.locator(".room-banner.info")).to_contain_text("Starts")
+    fan.get_by_role("button", name="Remind me").click()
+    expect(fan.get_by_role("button", name="Reminder set ✓")).to_be_visible()
+    expect(fan.get_by_role("button", name="Join space")).to_have_count(0)
+
+    # The host cancels it from the home page; it leaves the list for everyone.
+    open_app(host, "/")
+    card = host.locator(".space-card", has_text="Maybe next week")
+    host.once("dialog", lambda d: d.accept())
+    card.get_by_role("button", name="Cancel").click()
+    expect(card).to_have_count(0)
+    open_app(fan, "/")
+    expect(fan.get_by_text("Nothing scheduled yet.")).to_be_visible()
