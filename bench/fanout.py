@@ -72,7 +72,7 @@ async def run(
             time.perf_counter() - idle_wall
         )
         join_start = time.perf_counter()
-        await generator.join_many(listeners, concurrency=8, timeout=150)
+        await generator.join_many(listeners, concurrency=8, timeout=150 + 0.2 * listeners)
         joined_seconds = time.perf_counter() - join_start
         await wait_attached(server, generator.totals()["listeners"])
         await asyncio.sleep(settle)

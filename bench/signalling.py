@@ -24,8 +24,8 @@ async def serve(handler: Handler, host: str = "127.0.0.1", port: int = 0) -> asy
                     reply = {"error": f"{type(exc).__name__}: {exc}"}
                 writer.write(json.dumps(reply).encode() + b"\n")
                 await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            pass  # client gone, or the server shutting down
         finally:
             writer.close()
 
