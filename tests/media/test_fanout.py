@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fractions
-from collections.abc import AsyncIterator, Hashable
+from collections.abc import AsyncIterator, Hashable, Iterator
 from dataclasses import dataclass, field
 
 import aioice.ice
@@ -176,6 +176,26 @@ async def test_fanned_out_tone_decodes_to_440_hz_at_every_listener(fast_srtp: bo
             assert abs(dominant_frequency(tail) - TONE_HZ) < 5
             assert np.sqrt(np.mean(tail**2)) > 1000, "decoded audio is near silence"
             assert await listener.inbound_packets() >= len(packets) - 2
+
+
+@pytest.fixture
+def _ipv6_loopback_only() -> Iterator[None]:
+    use_host_addresses(["::1"])
+    yield
+    use_host_addresses(["127.0.0.1"])
+
+
+@pytest.mark.usefixtures("_ipv6_loopback_only")
+async def test_fanout_works_over_ipv6_loopback() -> None:
+    packets = encode_tone(TONE_HZ, 50)
+    fanout = FanOut()
+    async with listeners(1) as (listener,):
+        assert listener.out.path.remote_addr[0] == "::1"
+        fanout.add("a", listener.out)
+        assert await play(fanout, packets) == [1] * 50
+        await asyncio.sleep(0.3)
+        assert await listener.inbound_packets() == 50
+        assert abs(dominant_frequency(listener.audio()[SAMPLE_RATE // 4 :]) - TONE_HZ) < 5
 
 
 async def test_removed_listener_gets_no_more_packets() -> None:
