@@ -82,10 +82,19 @@ class WsClient:
         await self.conn.close()
 
 
-async def serve(app: Any) -> AsyncIterator[str]:
-    """Run the (already started) app under uvicorn on a free loopback port."""
+async def serve(app: Any, ws_ping: float = 20.0) -> AsyncIterator[str]:
+    """Run the (already started) app under uvicorn on a free loopback port; the server
+    pings every client every `ws_ping` seconds and drops those that do not answer."""
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        lifespan="off",
+        log_level="warning",
+        ws_ping_interval=ws_ping,
+        ws_ping_timeout=ws_ping,
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     for _ in range(200):
@@ -358,13 +367,14 @@ async def test_private_space_events_are_not_for_strangers(
         ('{"op": "subscribe", "space_id": "abc", "last_seq": true}', "invalid_last_seq"),
         ('{"op": "subscribe", "space_id": "abc", "last_seq": "7"}', "invalid_last_seq"),
         ('{"op": "ping", "pad": "' + "x" * 5000 + '"}', "too_large"),
+        ('{"op": "ping"}', "binary_frame"),
     ],
 )
 async def test_bad_messages_get_an_error_and_the_socket_stays_usable(
     base: str, make_user: Any, clients: list[WsClient], raw: str, code: str
 ) -> None:
     c = await _open(clients, base, await make_user("alice"))
-    await c.conn.send(raw)
+    await c.conn.send(raw.encode() if code == "binary_frame" else raw)
     message = await c.recv()
     assert message["type"] == "error" and message["error"]["code"] == code
     await c.ping()
@@ -432,7 +442,7 @@ async def quick_base(settings: Settings) -> AsyncIterator[tuple[Any, str]]:
     quick = settings.model_copy(update={"presence_ttl_seconds": 1.0, "host_grace_seconds": 1.0})
     application = create_app(quick)
     async with application.router.lifespan_context(application):
-        async for address in serve(application):
+        async for address in serve(application, ws_ping=0.25):
             yield application, address
 
 
@@ -461,39 +471,50 @@ async def _quick_user(c: httpx.AsyncClient, handle: str) -> Any:
     return U
 
 
-async def _pinging(c: WsClient, stop: asyncio.Event) -> None:
-    while not stop.is_set():
-        await c.send(op="ping")
-        await asyncio.sleep(0.15)
+def _vanish(c: WsClient) -> None:
+    """The client freezes (a closed laptop, a lost network): it stops reading and so
+    stops answering the server's pings, without ever saying goodbye."""
+    c.conn.transport.pause_reading()
 
 
-async def test_silent_client_presence_expires_and_pings_keep_it(
+async def _until(check: Any, timeout: float = 6.0) -> bool:
+    """Poll an async condition until true or the timeout (bounded)."""
+    for _ in range(int(timeout / 0.05)):
+        if await check():
+            return True
+        await asyncio.sleep(0.05)
+    return bool(await check())
+
+
+async def test_silent_clients_stay_present_and_vanished_ones_drop_out(
     quick_base: tuple[Any, str], quick_client: httpx.AsyncClient, clients: list[WsClient]
 ) -> None:
     app, base = quick_base
     host = await _quick_user(quick_client, "host")
-    fan = await _quick_user(quick_client, "fan")
     quiet = await _quick_user(quick_client, "quiet")
+    gone = await _quick_user(quick_client, "gone")
     sid = (await _live_space(quick_client, host))["id"]
     bus: Bus = app.state.bus
-    h = await _open(clients, base, host)
-    f = await _open(clients, base, fan)
-    q = await _open(clients, base, quiet)
-    for c in (h, f, q):
+    sockets = [await _open(clients, base, u) for u in (host, quiet, gone)]
+    for c in sockets:
         await c.subscribe(sid)
-    stop = asyncio.Event()
-    pingers = [asyncio.create_task(_pinging(c, stop)) for c in (h, f)]
-    try:
-        assert await bus.present(sid) == {host.id, fan.id, quiet.id}
-        await asyncio.sleep(2.2)  # two TTLs: the quiet client vanished without goodbye
-        assert await bus.present(sid) == {host.id, fan.id}
-    finally:
-        stop.set()
-        await asyncio.gather(*pingers, return_exceptions=True)
+    assert await bus.present(sid) == {host.id, quiet.id, gone.id}
+    _vanish(sockets[2])
+
+    async def only_the_connected() -> bool:
+        return await bus.present(sid) == {host.id, quiet.id}
+
+    assert await _until(only_the_connected)
+    await asyncio.sleep(2.2)  # two presence TTLs: connected clients stay, with no pings
+    assert await bus.present(sid) == {host.id, quiet.id}
 
 
+@pytest.mark.parametrize("how", ["closes", "vanishes"])
 async def test_space_ends_when_the_host_is_gone_longer_than_the_grace(
-    quick_base: tuple[Any, str], quick_client: httpx.AsyncClient, clients: list[WsClient]
+    quick_base: tuple[Any, str],
+    quick_client: httpx.AsyncClient,
+    clients: list[WsClient],
+    how: str,
 ) -> None:
     _, base = quick_base
     host = await _quick_user(quick_client, "host")
@@ -503,15 +524,15 @@ async def test_space_ends_when_the_host_is_gone_longer_than_the_grace(
     f = await _open(clients, base, fan)
     await h.subscribe(sid)
     await f.subscribe(sid)
-    stop = asyncio.Event()
-    pinger = asyncio.create_task(_pinging(f, stop))
-    try:
-        await h.close()  # the host's connection drops
-        got = await f.recv_until(lambda m: m["type"] == "space.ended")
-        assert got[-1]["data"] == {"reason": "host_gone"}
-    finally:
-        stop.set()
-        await pinger
+    await asyncio.sleep(1.5)  # longer than the grace: a present host keeps the space
+    r = await quick_client.get(f"/api/v1/spaces/{sid}", headers=fan.headers)
+    assert r.json()["state"] == "live"
+    if how == "closes":
+        await h.close()
+    else:
+        _vanish(h)
+    got = await f.recv_until(lambda m: m["type"] == "space.ended")
+    assert got[-1]["data"] == {"reason": "host_gone"}
     r = await quick_client.get(f"/api/v1/spaces/{sid}", headers=fan.headers)
     assert r.json()["state"] == "ended"
 
@@ -527,24 +548,14 @@ async def test_space_survives_when_the_host_handed_over_to_a_cohost(
     c = await _open(clients, base, co)
     await h.subscribe(sid)
     await c.subscribe(sid)
-    stop = asyncio.Event()
-    pingers = [asyncio.create_task(_pinging(x, stop)) for x in (h, c)]
-    try:
-        await _post(quick_client, f"/api/v1/spaces/{sid}/join", co)
-        await _post(
-            quick_client, f"/api/v1/spaces/{sid}/invite", host, user_id=co.id, role="cohost"
-        )
-        await _post(quick_client, f"/api/v1/spaces/{sid}/invitation/accept", co)
-        await _post(quick_client, f"/api/v1/spaces/{sid}/host", host, user_id=co.id)
-        stop_host = pingers.pop(0)
-        stop_host.cancel()
-        await h.close()  # the old host leaves without a goodbye
-        await asyncio.sleep(3.5)  # well past presence TTL + grace + a check interval
-        r = await quick_client.get(f"/api/v1/spaces/{sid}", headers=co.headers)
-        assert r.json()["state"] == "live"
-    finally:
-        stop.set()
-        await asyncio.gather(*pingers, return_exceptions=True)
+    await _post(quick_client, f"/api/v1/spaces/{sid}/join", co)
+    await _post(quick_client, f"/api/v1/spaces/{sid}/invite", host, user_id=co.id, role="cohost")
+    await _post(quick_client, f"/api/v1/spaces/{sid}/invitation/accept", co)
+    await _post(quick_client, f"/api/v1/spaces/{sid}/host", host, user_id=co.id)
+    _vanish(h)  # the old host disappears without a goodbye
+    await asyncio.sleep(3.5)  # well past ping timeout + grace + a check interval
+    r = await quick_client.get(f"/api/v1/spaces/{sid}", headers=co.headers)
+    assert r.json()["state"] == "live"
 
 
 async def test_reminders_invitations_and_cohosts_notify_the_right_sockets(

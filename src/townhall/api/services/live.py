@@ -33,7 +33,6 @@ MAX_MESSAGE_CHARS = 4096
 MAX_SUBSCRIPTIONS = 20
 MAX_SPACE_ID_CHARS = 64
 CLOSE_UNAUTHORIZED = 4401
-CLOSE_IDLE = 4408
 CLOSE_RESYNC_FAILED = 1011
 
 
@@ -254,16 +253,20 @@ async def serve_client(websocket: WebSocket) -> None:
         await websocket.close(CLOSE_UNAUTHORIZED)
         return
     client = LiveClient(websocket, user, db, bus)
-    idle_timeout = max(2 * bus.presence_ttl, 1.0)
     channel = UserChannel(bus, user.id, await bus.subscribe_user(user.id))
-    pusher = asyncio.create_task(channel.forward_to(client))
+    helpers = [
+        asyncio.create_task(channel.forward_to(client)),
+        asyncio.create_task(_keep_present(client)),
+    ]
     try:
         while True:
-            try:
-                text = await asyncio.wait_for(websocket.receive_text(), idle_timeout)
-            except TimeoutError:
-                await websocket.close(CLOSE_IDLE, "no message for too long: send pings")
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
                 return
+            text = message.get("text")
+            if text is None:
+                await client.error("binary_frame", "send JSON in text frames")
+                continue
             try:
                 await client.handle(text)
             except BadMessage as exc:
@@ -273,11 +276,27 @@ async def serve_client(websocket: WebSocket) -> None:
     except (WebSocketDisconnect, RuntimeError):
         pass  # the client left (RuntimeError: it left while we were sending)
     finally:
-        pusher.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await pusher
+        for task in helpers:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         await channel.close()
         await client.close_all()
+
+
+async def _keep_present(client: LiveClient) -> None:
+    """While the connection lives, keep its presence fresh in every watched space.
+
+    A client that vanishes stops answering the server's WebSocket pings; the
+    server then drops the connection (and with it the presence). If this node
+    dies instead, the entries simply expire after presence_ttl.
+    """
+    while True:
+        await asyncio.sleep(client.bus.presence_ttl / 3)
+        try:
+            await client.touch_all()
+        except Exception:
+            log.exception("live: refreshing presence failed")
 
 
 @dataclass
