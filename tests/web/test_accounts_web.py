@@ -96,3 +96,40 @@ def test_edit_profile_follow_and_block(browsers: Any, server: str) -> None:
     # Unblock again.
     alice_page.get_by_role("button", name="Unblock").click()
     expect(alice_page.get_by_role("button", name="Follow", exact=True)).to_be_visible()
+
+
+def test_tokens_and_account_deletion(browsers: Any, server: str, console: Any) -> None:
+    page = browsers.page(browsers.launch(), server)
+    handle = unique("tok")
+    signup(page, handle, "Toby Tokens")
+    open_app(page, "/settings")
+    tokens = page.get_by_role("region", name="Sessions and API tokens")
+    expect(tokens).to_contain_text("(this browser)")
+
+    # An API token for a bot: shown once, listed, and it really works until revoked.
+    page.get_by_label("Token name").fill("my bot")
+    page.get_by_role("button", name="Create token").click()
+    secret = tokens.locator(".token-secret code")
+    expect(secret).not_to_be_empty()
+    token = secret.inner_text()
+    expect(tokens.locator(".token", has_text="my bot")).to_be_visible()
+    me = (
+        "(t) => fetch('/api/v1/me', {headers: {Authorization: 'Bearer ' + t}, credentials: 'omit'})"
+    )
+    assert page.evaluate(f"({me})('{token}').then(r => r.status)") == 200
+    tokens.get_by_role("button", name="Revoke token my bot").click()
+    expect(tokens.locator(".token", has_text="my bot")).to_have_count(0)
+    console.allow(r"status of 401")
+    assert page.evaluate(f"({me})('{token}').then(r => r.status)") == 401
+
+    # Deleting the account needs the password, then the handle is gone.
+    page.get_by_text("Delete account").click()
+    page.once("dialog", lambda d: d.accept())
+    page.get_by_role("textbox", name="Password").fill("correct horse")
+    page.get_by_role("button", name="Delete my account").click()
+    expect(page.get_by_role("heading", name="Create your account")).to_be_visible()
+    page.get_by_label("Handle").fill(handle)
+    page.get_by_label("Display name").fill("Toby Again")
+    page.get_by_label("Password").fill("correct horse")
+    page.get_by_role("button", name="Sign up").click()
+    page.get_by_role("link", name=f"Your profile (@{handle})").wait_for()

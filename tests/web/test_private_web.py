@@ -54,6 +54,14 @@ def test_private_space_share_link_guests_and_edits(
     stranger.reload()
     stranger.get_by_role("button", name="Join space").click()
     expect(host.locator(".listener-count")).to_have_text("2 listeners")
+    # Leaving takes him home and out of the count.
+    stranger.get_by_role("button", name="Leave").click()
+    expect(stranger.get_by_role("heading", name="Live now")).to_be_visible()
+    expect(host.locator(".listener-count")).to_have_text("1 listener")
+    expect(host.locator(".listeners-list")).not_to_contain_text("Stan Stranger")
+    stranger.go_back()
+    stranger.get_by_role("button", name="Join space").click()
+    expect(host.locator(".listener-count")).to_have_text("2 listeners")
 
     # The host edits the title and topics; everyone sees it at once.
     host.get_by_text("Edit title, topics, speakers").click()
