@@ -102,3 +102,28 @@ def test_schedule_then_cancel(browsers: Any, server: str) -> None:
     expect(card).to_have_count(0)
     open_app(fan, "/")
     expect(fan.get_by_text("Nothing scheduled yet.")).to_be_visible()
+
+
+def test_share_link_for_a_visitor_leads_through_sign_up_to_the_room(
+    browsers: Any, server: str
+) -> None:
+    browser = browsers.launch()
+    host, visitor = browsers.page(browser, server), browsers.page(browser, server)
+    signup(host, unique("lhost"), "Lia Host")
+    host.get_by_role("link", name="Start a space").click()
+    host.get_by_label("Title").fill("Open door")
+    host.get_by_role("button", name="Start space now").click()
+    link = host.get_by_label("Share link").input_value()
+
+    visitor.goto(link)
+    expect(visitor.get_by_text("Log in to open that page.")).to_be_visible()
+    visitor.get_by_role("link", name="Create an account").click()
+    handle = unique("visit")
+    visitor.get_by_label("Handle").fill(handle)
+    visitor.get_by_label("Display name").fill("Val Visitor")
+    visitor.get_by_label("Password").fill("correct horse")
+    visitor.get_by_role("button", name="Sign up").click()
+    expect(visitor.get_by_role("heading", name="Open door", level=1)).to_be_visible()
+    assert visitor.url == link
+    visitor.get_by_role("button", name="Join space").click()
+    expect(host.locator(".listeners-list")).to_contain_text("Val Visitor")
