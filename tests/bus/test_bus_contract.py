@@ -152,3 +152,21 @@ async def test_slow_subscriber_is_told_it_lagged(bus: Bus) -> None:
         assert received == base.SUBSCRIPTION_QUEUE_SIZE
     finally:
         await sub.close()
+
+
+async def test_memory_bus_forgets_spaces_that_ended_long_ago() -> None:
+    from townhall.bus import MemoryBus
+
+    bus = MemoryBus(ended_retention=0.2)
+    for _ in range(3):
+        await bus.publish(Event("reaction", "old", {"user_id": 1, "emoji": "x"}))
+    await bus.publish(Event("space.ended", "old", {"reason": "host_ended"}))
+    await bus.publish(Event("hand.raised", "live", {"user_id": 2}))
+    replay = await bus.replay("old", 2)
+    assert replay is not None and [e.type for e in replay] == ["reaction", "space.ended"]
+    await asyncio.sleep(0.3)
+    await bus.publish(Event("hand.lowered", "live", {"user_id": 2}))
+    assert await bus.last_seq("old") == 0
+    assert await bus.replay("old", 4) is None  # a late client gets a fresh snapshot
+    assert await bus.last_seq("live") == 2  # live spaces keep their numbering
+    await bus.close()

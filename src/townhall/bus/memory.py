@@ -11,7 +11,10 @@ from townhall.bus.base import (
     REPLAY_BUFFER_SIZE,
     Subscription,
 )
-from townhall.bus.events import Event
+from townhall.bus.events import SPACE_ENDED, Event
+
+ENDED_RETENTION_SECONDS = 3600.0
+"""How long an ended space's counter and replay buffer are kept (for late reconnects)."""
 
 
 class MemoryBus:
@@ -21,8 +24,12 @@ class MemoryBus:
         self,
         replay_size: int = REPLAY_BUFFER_SIZE,
         presence_ttl: float = DEFAULT_PRESENCE_TTL,
+        ended_retention: float = ENDED_RETENTION_SECONDS,
     ) -> None:
         self.presence_ttl = presence_ttl
+        self._ended_retention = ended_retention
+        self._ended: dict[str, float] = {}  # space_id -> when space.ended was published
+        self._next_prune = 0.0
         self._replay_size = replay_size
         self._seq: dict[str, int] = defaultdict(int)
         self._buffers: dict[str, deque[Event]] = {}
@@ -43,7 +50,24 @@ class MemoryBus:
         buffer.append(stamped)
         for sub in list(self._space_subs.get(event.space_id, ())):
             sub.deliver(stamped)
+        self._forget_ended(event)
         return stamped
+
+    def _forget_ended(self, event: Event) -> None:
+        """Drop counters and buffers of spaces that ended long ago (memory stays bounded)."""
+        now = time.monotonic()
+        if event.type == SPACE_ENDED:
+            self._ended[event.space_id] = now
+        else:
+            self._ended.pop(event.space_id, None)
+        if now < self._next_prune:
+            return
+        self._next_prune = now + min(self._ended_retention, 60.0)
+        for space_id, ended_at in list(self._ended.items()):
+            if now - ended_at >= self._ended_retention:
+                del self._ended[space_id]
+                self._seq.pop(space_id, None)
+                self._buffers.pop(space_id, None)
 
     async def subscribe(self, space_id: str) -> Subscription[Event]:
         sub: Subscription[Event] = Subscription(space_id, self._drop_space_sub)

@@ -20,12 +20,15 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from townhall.bus.base import DEFAULT_PRESENCE_TTL, REPLAY_BUFFER_SIZE, Subscription
-from townhall.bus.events import Event, EventFormatError
+from townhall.bus.events import SPACE_ENDED, Event, EventFormatError
 
 log = logging.getLogger(__name__)
 
 KEY_TTL_SECONDS = 7 * 24 * 3600
 """Idle spaces' counters and logs are forgotten after this long."""
+
+ENDED_KEY_TTL_SECONDS = 3600
+"""An ended space's counter and log are kept this long (for late reconnects)."""
 
 SUBSCRIBE_TIMEOUT = 5.0
 
@@ -97,7 +100,11 @@ class RedisBus:
                 self._log_key(event.space_id),
                 self._space_channel(event.space_id),
             ],
-            args=[body, self._replay_size, KEY_TTL_SECONDS],
+            args=[
+                body,
+                self._replay_size,
+                ENDED_KEY_TTL_SECONDS if event.type == SPACE_ENDED else KEY_TTL_SECONDS,
+            ],
         )
         return event.stamped(int(seq), at)
 
