@@ -176,4 +176,3 @@ async def test_push_happens_after_commit_and_never_on_rollback(app: Any, make_us
     async with app.state.db.session() as session:
         page = await notifications.list_page(session, bob.id, None, 10)
     assert [i["data"] for i in page["items"]] == [{"n": "kept"}]
-
