@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.web.flows import signup, start_space, unique
+from tests.web.flows import hears, open_app, signup, start_space, unique, wait_for_audio
 
 pytestmark = pytest.mark.browser
 
@@ -47,3 +47,27 @@ def test_mic_missing(browsers: Any, server: str) -> None:
     expect(page.locator(".member", has_text="Nico Nomic (you)")).to_have_attribute(
         "data-muted", "true"
     )
+
+
+def test_reload_then_speak_again(browsers: Any, server: str) -> None:
+    browser = browsers.launch(440)
+    page, ear = browsers.page(browser, server), browsers.page(browsers.launch(), server)
+    signup(page, unique("reload"), "Rae Reload")
+    signup(ear, unique("ear"), "Earl Ear")
+    space_id = start_space(page, "Still here")
+    page.get_by_role("button", name="Join as host").click()
+    page.get_by_role("button", name="Unmute").click()
+    expect(page.get_by_role("button", name="Mute", exact=True)).to_be_visible()
+    open_app(ear, f"/space/{space_id}")
+    ear.get_by_role("button", name="Join space").click()
+    wait_for_audio(ear, lambda r: hears(r, 440))
+
+    # A reload leaves the space (the listener hears nothing); joining again starts muted,
+    # and Unmute takes a fresh microphone.
+    page.reload()
+    wait_for_audio(ear, lambda r: r["levels"]["440"] < -70)
+    page.get_by_role("button", name="Join as host").click()
+    page.get_by_role("button", name="Unmute").click()
+    expect(page.get_by_role("button", name="Mute", exact=True)).to_be_visible()
+    wait_for_audio(ear, lambda r: hears(r, 440))
+    assert page.evaluate("window.townhallDebug.room.link.micActive") is True

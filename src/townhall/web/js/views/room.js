@@ -412,7 +412,11 @@ class Room {
 
   applyRole(id, role, by) {
     const m = this.members.get(id);
-    if (!m) return;
+    if (!m) {
+      // Someone the page does not list (long listener lists are cut): ask for the picture.
+      if (STAGE.has(role)) this.resyncSoon();
+      return;
+    }
     const before = m.role;
     m.role = role;
     m.hand = false;
@@ -436,6 +440,14 @@ class Room {
         toast(role === 'speaker' ? 'You are a speaker now. Press Unmute to talk.' : 'You are on stage now.', 'success');
       }
     }
+  }
+
+  resyncSoon() {
+    if (this.resyncTimer) return;
+    this.resyncTimer = setTimeout(() => {
+      this.resyncTimer = null;
+      if (!this.destroyed) live.resync(this.id);
+    }, 300);
   }
 
   applyMute(id, muted, by) {
@@ -572,6 +584,7 @@ class Room {
       this.joined = true;
       if (snap && snap.space) this.applySnapshot(snap);
       this.link.connect();
+      await this.restoreMic();
       announce('You joined the space');
       this.paintAll();
       const next = this.el.controls.querySelector('button');
@@ -582,6 +595,23 @@ class Room {
     } finally {
       this.joining = false;
       if (button && button.isConnected) button.disabled = false;
+    }
+  }
+
+  /** Back on stage with the mic on (after a reload): take the mic again, or say muted. */
+  async restoreMic() {
+    const me = this.members.get(this.myId);
+    if (!me || !STAGE.has(me.role) || me.muted) return;
+    try {
+      await this.link.setMic(true);
+      this.link.setMuted(false);
+    } catch (err) {
+      this.micMessage = err instanceof MicError ? err.message : errorMessage(err);
+      me.muted = true;
+      this.link.setMuted(true);
+      await S.setMute(this.id, null, true).catch(() => {});
+      this.paintPeople();
+      this.paintControls();
     }
   }
 
