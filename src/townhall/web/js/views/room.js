@@ -1063,11 +1063,11 @@ class Room {
     for (const emoji of S.REACTIONS.slice(0, 5)) {
       reactions.append(h('button', { type: 'button', class: 'btn btn-ghost btn-small reaction-btn', 'data-key': `react-${emoji}`, 'aria-label': `React ${emoji}`, onclick: () => this.run(() => S.react(this.id, emoji)) }, emoji));
     }
-    box.append(reactions);
     box.append(h('button', { type: 'button', class: 'btn', 'data-key': 'leave', onclick: () => this.leave() }, 'Leave'));
     if (this.myRole === 'host') {
       box.append(h('button', { type: 'button', class: 'btn btn-danger', 'data-key': 'end', onclick: () => this.end() }, 'End space'));
     }
+    box.append(reactions);
     if (this.micMessage) box.append(h('p', { class: 'mic-msg', role: 'alert' }, this.micMessage));
     if (focusKey) {
       const again = box.querySelector(`[data-key="${CSS.escape(focusKey)}"]`);
