@@ -87,3 +87,29 @@ def test_serve_keeps_generated_secret_key(tmp_path: Path) -> None:
     logs = "".join(p.read_text(errors="replace") for p in tmp_path.glob("server-*.log"))
     assert "/api/v1/auth/login" in logs  # the access log was written...
     assert "long enough" not in logs  # ...and the password is in none of it
+
+
+def test_tokens_in_urls_never_reach_the_log(tmp_path: Path) -> None:
+    import asyncio
+
+    import websockets
+
+    data = tmp_path / "data"
+    with running_server(data, {"TOWNHALL_LOG_LEVEL": "info"}) as base:
+        r = httpx.post(
+            base + "/api/v1/auth/signup",
+            json={"handle": "logger", "display_name": "L", "password": "long enough"},
+        )
+        token = r.json()["token"]
+        httpx.get(base + "/api/v1/me", params={"token": token})
+
+        async def ws() -> None:
+            url = base.replace("http", "ws") + f"/api/v1/ws?token={token}"
+            async with websockets.connect(url) as conn:
+                await conn.send('{"op":"ping"}')
+                await asyncio.wait_for(conn.recv(), 5)
+
+        asyncio.run(ws())
+    logs = "".join(p.read_text(errors="replace") for p in tmp_path.glob("server-*.log"))
+    assert "/api/v1/ws?token=[redacted]" in logs
+    assert token not in logs

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 
 from townhall import __version__
 from townhall.config import ConfigError, Settings, load_settings
+from townhall.logs import configure as configure_logging
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -59,17 +59,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from townhall.api.app import create_app
 
     settings = _settings(args)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    configure_logging(settings.log_level)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if args.migrate:
         asyncio.run(_upgrade(settings))
     asyncio.run(_check_schema(settings))
     app = create_app(settings)
     print(f"townhall {__version__} on http://{settings.host}:{settings.port}", flush=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
+    uvicorn.run(
+        app, host=settings.host, port=settings.port, log_level=settings.log_level, log_config=None
+    )
     return 0
 
 
