@@ -75,6 +75,12 @@ def test_keyboard_and_screen_reader(browsers: Any, server: str) -> None:
     expect(guest.get_by_role("button", name="Lower hand")).to_have_attribute("aria-pressed", "true")
     # The hosts hear about the raised hand through the live region.
     expect(host.locator("#announcer")).to_contain_text("Gus Guest raised a hand")
+    # Lowering it takes it out of the queue; raising it again puts it back.
+    press(guest.get_by_role("button", name="Lower hand"), " ")
+    expect(guest.get_by_role("button", name="Request to speak")).to_be_focused()
+    expect(host.locator(".queue")).to_contain_text("No raised hands.")
+    guest.keyboard.press("Enter")
+    expect(host.locator(".queue")).to_contain_text("Gus Guest")
 
     press(host.get_by_role("button", name="Approve Gus Guest to speak"))
     expect(guest.locator("#announcer")).to_contain_text("You are now a speaker")

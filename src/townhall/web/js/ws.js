@@ -218,7 +218,8 @@ export class LiveSocket extends EventTarget {
     }
     if (msg.type === 'snapshot') {
       entry.lastSeq = msg.seq;
-    } else if (typeof msg.seq === 'number' && msg.type !== 'subscribed') {
+    } else if (typeof msg.seq === 'number' && msg.type !== 'subscribed' && !msg.volatile) {
+      // Volatile events (levels) carry the latest kept seq and never advance it.
       if (entry.lastSeq !== null && msg.seq <= entry.lastSeq) return; // seen already
       entry.lastSeq = msg.seq;
     }

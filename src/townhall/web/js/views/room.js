@@ -13,7 +13,6 @@ const STAGE = new Set(['host', 'cohost', 'speaker']);
 const MODS = new Set(['host', 'cohost']);
 const ROLE_LABEL = { host: 'Host', cohost: 'Co-host', speaker: 'Speaker', listener: 'Listener' };
 const SPEAKING_LEVEL = 0.04;
-const SPEAKING_HOLD_MS = 700;
 
 // -- normalising server data ------------------------------------------------
 
@@ -70,7 +69,7 @@ class Room {
     this.joining = false;
     this.over = null; // 'ended' | 'removed' | 'cancelled'
     this.synced = false;
-    this.speakingUntil = new Map();
+    this.levels = new Map(); // user id -> last reported speaking level
     this.openMenu = null;
     this.micBusy = false;
     this.micMessage = '';
@@ -115,7 +114,6 @@ class Room {
         this.paintPeople();
       }
     };
-    this.levelTimer = setInterval(() => this.decayLevels(), 250);
   }
 
   get myId() {
@@ -205,7 +203,6 @@ class Room {
 
   destroy() {
     this.destroyed = true;
-    clearInterval(this.levelTimer);
     live.removeEventListener('state', this.onSocketState);
     live.removeEventListener('open', this.onSocketOpen);
     window.removeEventListener('online', this.onOnline);
@@ -260,6 +257,7 @@ class Room {
         const id = idOf(d.user_id);
         const m = this.members.get(id);
         this.members.delete(id);
+        this.levels.delete(id);
         if (m && STAGE.has(m.role)) announce(`${displayName(m.user)} left the stage`);
         if (id === this.myId && this.joined && !this.over) {
           // Left from another tab or device.
@@ -474,32 +472,24 @@ class Room {
     this.link.setMuted(me.muted);
   }
 
+  /**
+   * The server publishes levels when they change (a steady voice sends nothing new), so a
+   * level holds until the next event names that person again; 0 means silent or gone.
+   */
   applyLevels(levels) {
-    const now = performance.now();
     for (const [key, value] of Object.entries(levels)) {
-      if (Number(value) >= SPEAKING_LEVEL) this.speakingUntil.set(Number(key), now + SPEAKING_HOLD_MS);
+      const level = Number(value) || 0;
+      if (level > 0) this.levels.set(Number(key), level);
+      else this.levels.delete(Number(key));
     }
     this.paintSpeaking();
-  }
-
-  decayLevels() {
-    if (!this.speakingUntil.size) return;
-    const now = performance.now();
-    let changed = false;
-    for (const [id, until] of this.speakingUntil) {
-      if (until < now) {
-        this.speakingUntil.delete(id);
-        changed = true;
-      }
-    }
-    if (changed) this.paintSpeaking();
   }
 
   paintSpeaking() {
     for (const li of this.el.stage.querySelectorAll('.member')) {
       const id = Number(li.dataset.userId);
       const m = this.members.get(id);
-      const speaking = this.speakingUntil.has(id) && m && !m.muted;
+      const speaking = (this.levels.get(id) || 0) >= SPEAKING_LEVEL && m && !m.muted;
       li.classList.toggle('speaking', Boolean(speaking));
       li.dataset.speaking = speaking ? 'true' : 'false';
     }
@@ -542,6 +532,7 @@ class Room {
     const summary = h('p', { class: 'history' });
     clear(this.el.banner).append(h('p', {}, message), summary, h('a', { class: 'btn', href: '#/' }, 'Back to home'));
     this.members.clear();
+    this.levels.clear();
     this.listenerCount = 0;
     this.paintAll();
     if (kind === 'ended') this.loadHistory(summary);
