@@ -6,13 +6,16 @@ shared packet buffer (one `pack_into`), protects it with that listener's SRTP se
 on that listener's ICE socket. Sequence numbers and packet/octet counts are derived from the
 fan-out's round counter, so the loop stores nothing per listener.
 
-A listener whose send fails (socket closed, SRTP error) is dropped after the round, logged,
-and passed to `on_drop`; the others still get the packet. A full socket buffer
-(`BlockingIOError`) loses that one packet only, as UDP would.
+Failures never stop the loop: the others still get the packet. A listener whose socket is
+gone (closed, not a socket) or whose SRTP session fails is dropped after the round, logged
+and passed to `on_drop`. Other send errors (ENOBUFS, EPERM from a firewall, unreachable,
+a full buffer) lose that packet only, as UDP would; a listener is dropped only when they
+last: `MAX_FAILED_ROUNDS` failed rounds within `FAILURE_WINDOW_SECONDS`.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import struct
 import time
@@ -28,6 +31,10 @@ from townhall.media.rtp_out import RTP_HEADER_SIZE, Protect, RtpOut, Sendto
 logger = logging.getLogger(__name__)
 
 MAX_PAYLOAD_SIZE = 1200
+MAX_FAILED_ROUNDS = 50
+FAILURE_WINDOW_SECONDS = 2.0
+# errnos after which a socket will never send again
+_FATAL_ERRNOS = frozenset({errno.EBADF, errno.ENOTSOCK, errno.EDESTADDRREQ, errno.EAFNOSUPPORT})
 _VERSION_BYTE = 0x80
 _MARKER_BIT = 0x80
 
@@ -64,7 +71,8 @@ class FanOut:
         self.last_timestamp = 0
         self.last_send_time = 0.0
         self.packets_sent = 0
-        self.packets_lost_full_buffer = 0
+        self.packets_lost_send_errors = 0
+        self._failing: dict[Hashable, tuple[float, int]] = {}
         self._packet = bytearray(RTP_HEADER_SIZE + MAX_PAYLOAD_SIZE)
         self._packet[0] = _VERSION_BYTE
         self._pack_listener = struct.Struct("!BHII").pack_into
@@ -106,6 +114,7 @@ class FanOut:
     def remove(self, key: Hashable) -> RtpOut | None:
         """Detach a listener (no more packets); its out keeps its sequence and counters."""
         attachment = self._attached.pop(key, None)
+        self._failing.pop(key, None)
         if attachment is None:
             return None
         out = attachment.out
@@ -185,8 +194,6 @@ class FanOut:
             try:
                 sendto(protect(bytes(view)), addr)
                 sent += 1
-            except BlockingIOError:
-                self.packets_lost_full_buffer += 1
             except (OSError, pylibsrtp.Error) as exc:
                 if failed is None:
                     failed = []
@@ -200,6 +207,12 @@ class FanOut:
         if failed:
             self._drop(failed)
         return sent
+
+    @staticmethod
+    def _is_fatal(exc: BaseException) -> bool:
+        if isinstance(exc, pylibsrtp.Error):
+            return True
+        return isinstance(exc, OSError) and exc.errno in _FATAL_ERRNOS
 
     def _send_fast(
         self, packet: bytearray, end: int, timestamp: int, marker_bit: int, rounds: int
@@ -228,8 +241,6 @@ class FanOut:
                     raise pylibsrtp.Error("srtp_protect failed")
                 sendto(view[: length[0]], addr)
                 sent += 1
-            except BlockingIOError:
-                self.packets_lost_full_buffer += 1
             except (OSError, pylibsrtp.Error) as exc:
                 if failed is None:
                     failed = []
@@ -237,7 +248,18 @@ class FanOut:
         return sent, failed
 
     def _drop(self, failed: list[tuple[Hashable, BaseException]]) -> None:
+        """Count failed sends; drop listeners whose failure is fatal or lasts."""
+        now = time.monotonic()
         for key, exc in failed:
+            if not self._is_fatal(exc):
+                self.packets_lost_send_errors += 1
+                since, rounds = self._failing.get(key, (now, 0))
+                if now - since > FAILURE_WINDOW_SECONDS:
+                    since, rounds = now, 0
+                self._failing[key] = (since, rounds + 1)
+                if rounds + 1 < MAX_FAILED_ROUNDS:
+                    continue
+            self._failing.pop(key, None)
             self.remove(key)
             logger.warning("fan-out dropped listener %r: %s", key, exc)
             if self._on_drop is not None:
