@@ -285,8 +285,8 @@ async def test_resume_gets_exactly_the_missed_events_or_a_fresh_snapshot(
 
     # Too old: more events than the replay buffer keeps were published since.
     bus: Bus = app.state.bus
-    for i in range(505):
-        await bus.publish(Event("levels", sid, {"levels": {str(host.id): i / 505}}))
+    for _ in range(505):
+        await bus.publish(Event("reaction", sid, {"user_id": host.id, "emoji": "x"}))
     old = await _open(clients, base, fan)
     got = await old.subscribe(sid, last_seq=nxt["seq"])
     assert [m["type"] for m in got] == ["snapshot", "subscribed"]
@@ -352,6 +352,72 @@ async def test_private_space_events_are_not_for_strangers(
     # Unknown spaces look the same as invisible ones.
     got = await outsider.subscribe("nosuchspace1")
     assert got[-1]["error"]["code"] == "not_found"
+
+
+async def test_levels_reach_live_sockets_but_are_never_replayed(
+    app: Any, base: str, client: httpx.AsyncClient, make_user: Any, clients: list[WsClient]
+) -> None:
+    host, fan = await make_user("host"), await make_user("fan")
+    sid = (await _live_space(client, host))["id"]
+    bus: Bus = app.state.bus
+    live = await _open(clients, base, host)
+    seq = (await live.subscribe(sid))[-1]["seq"]
+    away = await _open(clients, base, fan)
+    await away.subscribe(sid)
+    await away.close()  # away during a long speech
+
+    # Far more levels than the replay buffer holds, then one kept event.
+    for i in range(600):
+        await bus.publish(Event("levels", sid, {"levels": {str(host.id): i / 600}}))
+    await _post(client, f"/api/v1/spaces/{sid}/join", fan)
+    got = await live.recv_until(lambda m: m["type"] == "member.joined", limit=700)
+    levels = [m for m in got if m["type"] == "levels"]
+    assert len(levels) == 600
+    assert all(m["seq"] == seq and m["volatile"] is True for m in levels)
+    assert [m["data"]["levels"][str(host.id)] for m in levels[:2]] == [0.0, 1 / 600]
+    assert (got[-1]["seq"], "volatile" in got[-1]) == (seq + 1, False)
+
+    # The returning client gets exactly the kept events it missed, not a snapshot.
+    back = await _open(clients, base, fan)
+    got = await back.subscribe(sid, last_seq=seq)
+    assert [m["type"] for m in got] == ["member.joined", "listeners.count", "subscribed"]
+    assert got[-1]["replayed"] == 2
+
+
+async def test_a_removed_or_blocked_member_stops_getting_the_space_events(
+    app: Any, base: str, client: httpx.AsyncClient, make_user: Any, clients: list[WsClient]
+) -> None:
+    host, stays = await make_user("host"), await make_user("stays")
+    sid = (await _live_space(client, host))["id"]
+    watcher = await _open(clients, base, stays)
+    await watcher.subscribe(sid)
+    bus: Bus = app.state.bus
+    for action in ("remove", "block"):
+        target = await make_user(f"{action}d")
+        ws = await _open(clients, base, target)
+        await ws.subscribe(sid)
+        await _post(client, f"/api/v1/spaces/{sid}/join", target)
+        await ws.recv_until(lambda m: m["type"] == "listeners.count")
+        assert await bus.is_present(sid, target.id)
+
+        await _post(client, f"/api/v1/spaces/{sid}/{action}", host, user_id=target.id)
+        removed = await ws.recv_until(lambda m: m["type"] == "member.removed")
+        assert removed[-1]["data"] == {"user_id": target.id, "by": host.id}
+        assert await ws.recv() == {"type": "unsubscribed", "space_id": sid, "reason": "removed"}
+        assert not await bus.is_present(sid, target.id)
+        # Nothing more from that space, while others still get its events.
+        await _post(client, f"/api/v1/spaces/{sid}/react", host, emoji="👏")
+        await watcher.recv_until(lambda m: m["type"] == "reaction")
+        await ws.silent_for(0.3)
+        # And they cannot subscribe again (nor replay), nor join.
+        for last_seq in (None, 0):
+            got = await ws.subscribe(sid, last_seq=last_seq)
+            assert [m["type"] for m in got] == ["error"]
+            expected = "removed_from_space" if action == "remove" else "not_found"
+            assert got[0]["error"]["code"] in {expected, "removed_from_space"}
+        r = await client.post(f"/api/v1/spaces/{sid}/join", headers=target.headers)
+        assert r.status_code in (403, 404)
+        await ws.ping()  # the socket itself stays usable
 
 
 @pytest.mark.parametrize(

@@ -170,3 +170,51 @@ async def test_memory_bus_forgets_spaces_that_ended_long_ago() -> None:
     assert await bus.replay("old", 4) is None  # a late client gets a fresh snapshot
     assert await bus.last_seq("live") == 2  # live spaces keep their numbering
     await bus.close()
+
+
+async def test_levels_are_volatile_live_only_without_a_seq_of_their_own(
+    bus_factory: BusFactory,
+) -> None:
+    small = await bus_factory(replay_size=5)
+    sub = await small.subscribe("space-a")
+    try:
+        first = await small.publish(Event("hand.raised", "space-a", {"user_id": 1}))
+        levels = [
+            await small.publish(Event("levels", "space-a", {"levels": {"1": i / 20}}))
+            for i in range(20)
+        ]
+        last = await small.publish(Event("hand.lowered", "space-a", {"user_id": 1}))
+        # Subscribers get every one live, in publish order...
+        got = await drain(sub, 22)
+        assert [e.type for e in got] == ["hand.raised", *["levels"] * 20, "hand.lowered"]
+        assert [e.data for e in got[1:21]] == [e.data for e in levels]
+        # ...each carrying the seq of the latest kept event, not a new one.
+        assert all(e.seq == first.seq == 1 for e in [*levels, *got[1:21]])
+        assert all(e.volatile for e in got[1:21]) and not got[0].volatile
+        assert (last.seq, got[-1].seq) == (2, 2)
+        assert await small.last_seq("space-a") == 2
+        # They are not kept: the replay buffer of 5 still reaches back to the first event.
+        replay = await small.replay("space-a", 0)
+        assert replay is not None and [e.type for e in replay] == ["hand.raised", "hand.lowered"]
+        # In a space with no kept event yet they carry seq 0 and create nothing.
+        quiet = await small.publish(Event("levels", "space-q", {"levels": {}}))
+        assert quiet.seq == 0 and await small.last_seq("space-q") == 0
+        assert await small.replay("space-q", 0) == []
+    finally:
+        await sub.close()
+
+
+async def test_ping_answers_true_while_the_bus_is_up(bus: Bus) -> None:
+    assert await bus.ping() is True
+
+
+@pytest.mark.redis
+async def test_redis_ping_is_false_when_redis_is_unreachable() -> None:
+    from tests.support.server import free_port
+    from townhall.bus.redis import RedisBus
+
+    down = RedisBus(f"redis://127.0.0.1:{free_port()}/0", prefix="townhall-test-down:")
+    try:
+        assert await asyncio.wait_for(down.ping(), 5.0) is False
+    finally:
+        await down.close()

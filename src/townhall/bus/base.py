@@ -120,7 +120,10 @@ class Bus(Protocol):
     presence_ttl: float
 
     async def publish(self, event: Event) -> Event:
-        """Assign the next per-space seq and the time, buffer it, fan it out; return it."""
+        """Assign the next per-space seq and the time, buffer it, fan it out; return it.
+
+        A volatile event (`event.volatile`, e.g. levels) is only fanned out: it carries
+        the space's current seq and is neither buffered nor counted."""
         ...
 
     async def subscribe(self, space_id: str) -> Subscription[Event]:
@@ -163,6 +166,10 @@ class Bus(Protocol):
 
     async def is_present(self, space_id: str, user_id: int) -> bool:
         """Whether the user has at least one unexpired client in the space."""
+        ...
+
+    async def ping(self) -> bool:
+        """Whether the bus answers (health checks); never raises."""
         ...
 
     async def close(self) -> None:

@@ -43,6 +43,11 @@ EVENT_TYPES: Final[frozenset[str]] = frozenset(
 )
 
 
+VOLATILE_TYPES: Final[frozenset[str]] = frozenset({LEVELS})
+"""Events delivered live only: not kept for replay, and not advancing the space's seq
+(they carry the seq of the latest kept event)."""
+
+
 class EventFormatError(ValueError):
     """A serialised event could not be read back."""
 
@@ -56,6 +61,11 @@ class Event:
     data: dict[str, Any] = field(default_factory=dict)
     seq: int = 0
     at: float = 0.0
+
+    @property
+    def volatile(self) -> bool:
+        """Live only: not replayed, and `seq` is the space's current seq, not a new one."""
+        return self.type in VOLATILE_TYPES
 
     def stamped(self, seq: int, at: float) -> Event:
         """A copy carrying the sequence number and time the bus assigned."""

@@ -41,6 +41,11 @@ class MemoryBus:
     # -- space events -----------------------------------------------------
 
     async def publish(self, event: Event) -> Event:
+        if event.volatile:  # live only: no new seq, not buffered
+            stamped = event.stamped(self._seq.get(event.space_id, 0), time.time())
+            for sub in list(self._space_subs.get(event.space_id, ())):
+                sub.deliver(stamped)
+            return stamped
         seq = self._seq[event.space_id] + 1
         self._seq[event.space_id] = seq
         stamped = event.stamped(seq, time.time())
@@ -143,6 +148,9 @@ class MemoryBus:
 
     async def is_present(self, space_id: str, user_id: int) -> bool:
         return user_id in await self.present(space_id)
+
+    async def ping(self) -> bool:
+        return True
 
     async def close(self) -> None:
         for subs in list(self._space_subs.values()):

@@ -31,6 +31,7 @@ ENDED_KEY_TTL_SECONDS = 3600
 """An ended space's counter and log are kept this long (for late reconnects)."""
 
 SUBSCRIBE_TIMEOUT = 5.0
+PING_TIMEOUT = 1.0
 
 # KEYS: seq, log, channel. ARGV: event JSON without seq (starts with "{"), replay size, key ttl.
 _PUBLISH = """
@@ -41,6 +42,15 @@ redis.call('LTRIM', KEYS[2], -tonumber(ARGV[2]), -1)
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('EXPIRE', KEYS[2], ARGV[3])
 redis.call('PUBLISH', KEYS[3], body)
+return seq
+"""
+
+# Volatile events: published with the current seq, never counted nor logged.
+# KEYS: seq, channel. ARGV: event JSON without seq (starts with "{").
+_PUBLISH_VOLATILE = """
+local seq = tonumber(redis.call('GET', KEYS[1]) or '0')
+local body = '{"seq":' .. seq .. ',' .. string.sub(ARGV[1], 2)
+redis.call('PUBLISH', KEYS[2], body)
 return seq
 """
 
@@ -62,6 +72,7 @@ class RedisBus:
             url, decode_responses=True, client_name=f"{prefix}bus"
         )
         self._publish_script = self._redis.register_script(_PUBLISH)
+        self._publish_volatile_script = self._redis.register_script(_PUBLISH_VOLATILE)
         self._pubsub = self._redis.pubsub()
         self._subs: dict[str, set[Subscription[Any]]] = defaultdict(set)
         self._confirmations: dict[str, asyncio.Future[None]] = {}
@@ -94,6 +105,12 @@ class RedisBus:
             {"type": event.type, "space_id": event.space_id, "data": event.data, "at": at},
             separators=(",", ":"),
         )
+        if event.volatile:
+            seq = await self._publish_volatile_script(
+                keys=[self._seq_key(event.space_id), self._space_channel(event.space_id)],
+                args=[body],
+            )
+            return event.stamped(int(seq), at)
         seq = await self._publish_script(
             keys=[
                 self._seq_key(event.space_id),
@@ -164,6 +181,12 @@ class RedisBus:
 
     async def is_present(self, space_id: str, user_id: int) -> bool:
         return user_id in await self.present(space_id)
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await asyncio.wait_for(self._redis.ping(), PING_TIMEOUT))
+        except Exception:
+            return False
 
     # -- pub/sub plumbing -------------------------------------------------
 

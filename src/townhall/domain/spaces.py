@@ -189,6 +189,18 @@ def check_may_view(access: Access) -> None:
     raise Forbidden("private_space", "this space is private: only people the host invited may join")
 
 
+def watch_refusal(access: Access) -> str | None:
+    """Why the viewer may not follow the space's live events, or None when they may.
+
+    `removed_from_space` for someone removed (or blocked) by a moderator, `not_found`
+    when they may not see it (the space's existence is not revealed)."""
+    if access.viewer_id == access.host_id:
+        return None
+    if access.removed:
+        return "removed_from_space"
+    return None if may_view(access) else "not_found"
+
+
 def check_may_join(access: Access) -> None:
     """Raise Forbidden naming the rule when the viewer may not join."""
     if access.viewer_id == access.host_id:

@@ -23,6 +23,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from townhall.api.auth_tokens import COOKIE_NAME, user_for_token
 from townhall.api.services import spaces
 from townhall.bus import Bus, Event, Subscription, SubscriptionClosed, SubscriptionLagged
+from townhall.bus.events import MEMBER_REMOVED
 from townhall.domain.errors import DomainError
 from townhall.store.db import Database
 from townhall.store.models import User
@@ -100,9 +101,13 @@ class LiveClient:
         if space_id not in self.watches and len(self.watches) >= MAX_SUBSCRIPTIONS:
             raise BadMessage("too_many_subscriptions", f"at most {MAX_SUBSCRIPTIONS} spaces")
         async with self.db.session() as session:
-            if not await spaces.can_view(session, space_id, self.user.id):
-                await self.error("not_found", "no such space, or not visible to you", space_id)
-                return
+            refusal = await spaces.watch_refusal(session, space_id, self.user.id)
+        if refusal == "removed_from_space":
+            await self.error(refusal, "you were removed from this space", space_id)
+            return
+        if refusal is not None:
+            await self.error("not_found", "no such space, or not visible to you", space_id)
+            return
         await self.unsubscribe(space_id, goodbye=False)
         subscription = await self.bus.subscribe(space_id)
         watch = _Watch(subscription)
@@ -141,10 +146,19 @@ class LiveClient:
         while True:
             try:
                 async for event in watch.subscription:
+                    if event.volatile:
+                        # Live only, carrying the seq of the latest kept event: older ones
+                        # predate what the client has (replay or snapshot) and are stale.
+                        if event.seq >= watch.cursor:
+                            await self.send(event_message(event))
+                        continue
                     if event.seq <= watch.cursor:
                         continue  # already sent by replay or contained in the snapshot
                     await self.send(event_message(event))
                     watch.cursor = event.seq
+                    if event.type == MEMBER_REMOVED and _user_id(event) == self.user.id:
+                        await self._removed(space_id, watch)
+                        return
                 return
             except SubscriptionLagged:
                 await watch.subscription.close()
@@ -159,6 +173,16 @@ class LiveClient:
             except SubscriptionClosed:
                 await self.error("bus_closed", "the server is shutting down", space_id)
                 return
+
+    async def _removed(self, space_id: str, watch: _Watch) -> None:
+        """The user was removed (or blocked) while watching: stop relaying the space.
+
+        Runs in the watch's own relay task, so it ends the watch without cancelling it."""
+        if self.watches.get(space_id) is watch:
+            del self.watches[space_id]
+        await watch.subscription.close()
+        await self.bus.leave(space_id, self.user.id, self.client_id)
+        await self.send({"type": "unsubscribed", "space_id": space_id, "reason": "removed"})
 
     async def unsubscribe(self, space_id: str, goodbye: bool = True) -> None:
         watch = self.watches.pop(space_id, None)
@@ -182,13 +206,21 @@ class LiveClient:
 
 
 def event_message(event: Event) -> dict[str, Any]:
-    return {
+    message: dict[str, Any] = {
         "type": event.type,
         "seq": event.seq,
         "space_id": event.space_id,
         "data": event.data,
         "at": event.at,
     }
+    if event.volatile:
+        message["volatile"] = True  # its seq is the latest kept event's: not a new one
+    return message
+
+
+def _user_id(event: Event) -> int | None:
+    value = event.data.get("user_id")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _parse(text: str) -> dict[str, Any]:

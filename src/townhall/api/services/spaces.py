@@ -181,6 +181,15 @@ async def can_view(session: AsyncSession, space_id: str, viewer_id: int) -> bool
     return rules.may_view(await _access(session, space, viewer_id))
 
 
+async def watch_refusal(session: AsyncSession, space_id: str, viewer_id: int) -> str | None:
+    """None when the viewer may subscribe to the space's events, else an error code
+    (`not_found`: no such space or not visible; `removed_from_space`)."""
+    space = await store.get_space(session, space_id)
+    if space is None:
+        return "not_found"
+    return rules.watch_refusal(await _access(session, space, viewer_id))
+
+
 @dataclass(frozen=True)
 class Membership:
     role: str
