@@ -885,8 +885,9 @@ class Room {
         h('li', { dataset: { userId: String(uid) } },
           avatar(m.user, 'sm'),
           h('span', { class: 'qname' }, name),
-          h('button', { type: 'button', class: 'btn btn-primary btn-small', 'data-key': `approve-${uid}`, 'aria-label': `Approve ${name} to speak`, onclick: () => this.run(() => S.approveHand(this.id, uid), `${name} is invited on stage`) }, 'Approve'),
-          h('button', { type: 'button', class: 'btn btn-small', 'data-key': `decline-${uid}`, 'aria-label': `Decline ${name}'s request`, onclick: () => this.run(() => S.declineHand(this.id, uid), `Declined ${name}`) }, 'Decline')),
+          h('span', { class: 'q-actions' },
+            h('button', { type: 'button', class: 'btn btn-primary btn-small', 'data-key': `approve-${uid}`, 'aria-label': `Approve ${name} to speak`, onclick: () => this.run(() => S.approveHand(this.id, uid), `${name} is invited on stage`) }, 'Approve'),
+            h('button', { type: 'button', class: 'btn btn-small', 'data-key': `decline-${uid}`, 'aria-label': `Decline ${name}'s request`, onclick: () => this.run(() => S.declineHand(this.id, uid), `Declined ${name}`) }, 'Decline'))),
       );
     }
     this.paintSpeaking();
