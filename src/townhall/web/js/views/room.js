@@ -284,6 +284,8 @@ class Room {
           m.hand = true;
           m.handAt = m.handAt || Date.now() + this.handOrder++;
           if (this.isMod) announce(`${displayName(m.user)} raised a hand`);
+        } else if (this.isMod) {
+          this.resyncSoon(); // a listener beyond the listed ones: the snapshot's queue has them
         }
         break;
       }
