@@ -12,13 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from townhall.api.auth_tokens import Passwords, new_token
 from townhall.config import Settings
 from townhall.domain import accounts as rules
-from townhall.domain.errors import Conflict, Invalid, NotFound, Unauthorized
+from townhall.domain.errors import Conflict, NotFound, Unauthorized
+from townhall.domain.paging import PAGE_MAX, parse_cursor
 from townhall.domain.ratelimit import SlidingWindow
 from townhall.store import accounts as store
 from townhall.store.db import utcnow
 from townhall.store.models import Token, User
-
-PAGE_MAX = 100
 
 
 class AuthGuard:
@@ -215,7 +214,7 @@ async def follow_list(
 ) -> dict[str, Any]:
     """One page of followers or following, newest first; `next_cursor` is opaque."""
     user = await _target(session, handle)
-    after = _parse_cursor(cursor)
+    after = parse_cursor(cursor)
     page = store.followers_page if direction == "followers" else store.following_page
     rows = await page(session, user.id, after, min(max(limit, 1), PAGE_MAX) + 1)
     more = len(rows) > limit
@@ -224,11 +223,3 @@ async def follow_list(
         "users": [user_json(u) for _, u in rows],
         "next_cursor": str(rows[-1][0]) if more and rows else None,
     }
-
-
-def _parse_cursor(cursor: str | None) -> int | None:
-    if cursor is None or cursor == "":
-        return None
-    if not cursor.isdigit() or len(cursor) > 18:
-        raise Invalid("invalid_cursor", "cursor is not one this API gave out", "cursor")
-    return int(cursor)

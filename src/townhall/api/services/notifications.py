@@ -17,13 +17,13 @@ from sqlalchemy.orm import Session
 
 from townhall.bus import Bus
 from townhall.domain.errors import Invalid
+from townhall.domain.paging import PAGE_MAX, parse_cursor
 from townhall.store import accounts as accounts_store
 from townhall.store import notifications as store
 from townhall.store.models.notifications import Notification
 
 log = logging.getLogger(__name__)
 
-PAGE_MAX = 100
 MARK_READ_MAX_IDS = 500
 KIND_MAX_LENGTH = 40
 
@@ -90,7 +90,7 @@ async def list_page(
     session: AsyncSession, user_id: int, cursor: str | None, limit: int
 ) -> dict[str, Any]:
     """Newest first; pass `next_cursor` back to get the next page."""
-    before = _parse_cursor(cursor)
+    before = parse_cursor(cursor)
     limit = min(max(limit, 1), PAGE_MAX)
     rows = await store.page(session, user_id, before, limit + 1)
     more = len(rows) > limit
@@ -115,14 +115,6 @@ async def mark_read(
         raise Invalid("too_many_ids", f"at most {MARK_READ_MAX_IDS} ids at once", "ids")
     changed = await store.mark_read(session, user_id, None if all_ else ids)
     return {"marked": changed, "unread": await store.unread_count(session, user_id)}
-
-
-def _parse_cursor(cursor: str | None) -> int | None:
-    if cursor is None or cursor == "":
-        return None
-    if not cursor.isdigit() or len(cursor) > 18:
-        raise Invalid("invalid_cursor", "cursor is not one this API gave out", "cursor")
-    return int(cursor)
 
 
 # -- push once committed -------------------------------------------------
