@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     stage_limit: int = Field(13, ge=1, le=100)
     cohost_limit: int = Field(2, ge=0, le=10)
     host_grace_seconds: float = Field(300.0, ge=0)
+    # Members (not the host) with neither a WebSocket subscription nor a media connection
+    # to a live space for longer than this are made to leave it.
+    absent_member_seconds: float = Field(60.0, gt=0)
     # Seconds a WebSocket client stays present in a space after its last ping/subscribe.
     presence_ttl_seconds: float = Field(60.0, gt=0, le=3600)
     cookie_secure: bool = False

@@ -15,6 +15,7 @@ from townhall.api.errors import install_error_handlers
 from townhall.api.routers import auth, health, notifications, spaces, users, ws
 from townhall.api.routers import media as media_router
 from townhall.api.services import media as media_service
+from townhall.api.services.absent_members import AbsentMemberSweeper
 from townhall.api.services.accounts import AuthGuard
 from townhall.api.services.host_grace import HostGraceWatcher
 from townhall.config import Settings
@@ -44,11 +45,14 @@ def create_app(settings: Settings) -> FastAPI:
             app.state.db, app.state.bus, settings.host_grace_seconds
         )
         app.state.host_grace.start()
+        app.state.absent_members = AbsentMemberSweeper(app.state.db, app.state.bus, settings)
+        app.state.absent_members.start()
         media_service.start(app.state, settings)
         try:
             yield
         finally:
             await media_service.stop(app.state)
+            await app.state.absent_members.stop()
             await app.state.host_grace.stop()
             close = getattr(app.state.bus, "close", None)
             if close is not None:

@@ -69,9 +69,11 @@ class Room:
         *,
         connect_timeout: float = CONNECT_TIMEOUT,
         on_empty: Callable[[Room], Awaitable[None]] | None = None,
+        on_gone: Callable[[Room, int], Awaitable[None]] | None = None,
     ) -> None:
         self.space_id = space_id
         self._on_empty = on_empty
+        self._on_gone = on_gone  # a member's connection closed (not replaced by a newer one)
         self._connect_timeout = connect_timeout
         self.participants: dict[int, Participant] = {}
         self._stage: dict[int, Participant] = {}  # on stage: mixed when unmuted, own encoder
@@ -136,6 +138,11 @@ class Room:
             return False
         self._detach(participant)
         await close_participant(participant)
+        if self._on_gone is not None and user_id not in self.participants:
+            try:
+                await self._on_gone(self, user_id)
+            except Exception:
+                log.exception("on_gone failed for user %s in %s", user_id, self.space_id)
         if not self.participants and self._on_empty is not None and not self.closed:
             await self._on_empty(self)
         return True

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
+from typing import Protocol, runtime_checkable
 
 from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 
@@ -19,6 +21,21 @@ from townhall.media.room import CONNECT_TIMEOUT, Participant, Room, close_partic
 log = logging.getLogger(__name__)
 
 MAX_PENDING_OFFERS = 32
+MEDIA_CLIENT_ID = "media"
+"""The bus presence client id of a member's media connection (next to their sockets')."""
+
+
+@runtime_checkable
+class PresenceBus(Protocol):
+    """The part of the bus that tracks who is connected to which space."""
+
+    presence_ttl: float
+
+    async def touch(
+        self, space_id: str, user_id: int, client_id: str = "", ttl: float | None = None
+    ) -> None: ...
+
+    async def leave(self, space_id: str, user_id: int, client_id: str = "") -> None: ...
 
 
 class MediaServer:
@@ -42,6 +59,10 @@ class MediaServer:
         self._rooms: dict[str, Room] = {}
         self._closed = False
         self._room_closed_callbacks: list[Callable[[str], None]] = []
+        # A member with a media connection counts as present in the space (bus presence,
+        # refreshed while connected, left when the connection closes).
+        self._presence = bus if isinstance(bus, PresenceBus) else None
+        self._presence_task: asyncio.Task[None] | None = None
         use_host_addresses(settings.effective_media_addresses or None)
 
     def on_room_closed(self, callback: Callable[[str], None]) -> None:
@@ -104,6 +125,7 @@ class MediaServer:
                 self._outputs,
                 connect_timeout=self._connect_timeout,
                 on_empty=self._close_if_empty,
+                on_gone=self._gone,
             )
             self._rooms[space_id] = room
             room.start()
@@ -124,8 +146,44 @@ class MediaServer:
         except BaseException:
             await self._drop(room, participant)
             raise
+        await self._touch(space_id, user_id)
+        self._keep_present()
         local = pc.localDescription
         return local.sdp, local.type
+
+    # -- presence -----------------------------------------------------------
+
+    async def _touch(self, space_id: str, user_id: int) -> None:
+        if self._presence is not None:
+            try:
+                await self._presence.touch(space_id, user_id, MEDIA_CLIENT_ID)
+            except Exception:
+                log.warning("media presence: touching %s in %s failed", user_id, space_id)
+
+    async def _gone(self, room: Room, user_id: int) -> None:
+        """A member's connection closed (and no newer one of theirs is in the room)."""
+        if self._presence is not None:
+            try:
+                await self._presence.leave(room.space_id, user_id, MEDIA_CLIENT_ID)
+            except Exception:
+                log.warning("media presence: leaving %s in %s failed", user_id, room.space_id)
+
+    def _keep_present(self) -> None:
+        if self._presence is not None and (
+            self._presence_task is None or self._presence_task.done()
+        ):
+            self._presence_task = asyncio.create_task(
+                self._refresh_presence(self._presence), name="townhall-media-presence"
+            )
+
+    async def _refresh_presence(self, presence: PresenceBus) -> None:
+        """While this server has connections, keep their members present on the bus."""
+        while self._rooms and not self._closed:
+            await asyncio.sleep(presence.presence_ttl / 3)
+            for room in list(self._rooms.values()):
+                for user_id, participant in list(room.participants.items()):
+                    if not participant.closed:
+                        await self._touch(room.space_id, user_id)
 
     @staticmethod
     def _superseded(room: Room) -> Conflict:
@@ -165,6 +223,11 @@ class MediaServer:
         rooms = list(self._rooms.values())
         self._rooms.clear()
         await asyncio.gather(*(self._close_room(room) for room in rooms), return_exceptions=True)
+        task, self._presence_task = self._presence_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
 
     async def _drop(self, room: Room, participant: Participant) -> None:
         if room.is_current(participant):
@@ -179,10 +242,13 @@ class MediaServer:
             await self._close_room(room)
 
     async def _close_room(self, room: Room) -> None:
+        members = list(room.participants)
         try:
             await room.close()
         except Exception:
             log.exception("closing the room of %s failed", room.space_id)
+        for user_id in members:
+            await self._gone(room, user_id)
         for callback in self._room_closed_callbacks:
             try:
                 callback(room.space_id)

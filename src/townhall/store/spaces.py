@@ -102,6 +102,16 @@ async def live_space_hosts(session: AsyncSession) -> list[tuple[str, int]]:
     return [(r[0], r[1]) for r in rows]
 
 
+async def live_members(session: AsyncSession) -> list[tuple[str, int, int]]:
+    """(space id, user id, host id) of every present member of every live space."""
+    rows = await session.execute(
+        select(SpaceMember.space_id, SpaceMember.user_id, Space.host_id)
+        .join(Space, Space.id == SpaceMember.space_id)
+        .where(Space.state == "live", SpaceMember.present.is_(True))
+    )
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
 @dataclass(frozen=True)
 class Counts:
     listeners: int = 0

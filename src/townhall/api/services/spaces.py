@@ -22,6 +22,7 @@ from townhall.bus.events import Event
 from townhall.config import Settings
 from townhall.domain import spaces as rules
 from townhall.domain.errors import Conflict, Invalid, NotFound, RateLimited
+from townhall.domain.presence import may_be_swept
 from townhall.domain.reactions import REACTIONS, ReactionWindow, take_reaction, validate_reaction
 from townhall.domain.roles import Role, is_moderator
 from townhall.domain.spaces import (
@@ -210,6 +211,12 @@ async def membership(session: AsyncSession, space_id: str, user_id: int) -> Memb
 async def live_space_hosts(session: AsyncSession) -> list[tuple[str, int]]:
     """(space id, host id) of every live space (for the host-grace watcher)."""
     return await store.live_space_hosts(session)
+
+
+async def live_members(session: AsyncSession) -> list[tuple[str, int, int]]:
+    """(space id, user id, host id) of every member of every live space (for the
+    absent-member sweeper)."""
+    return await store.live_members(session)
 
 
 async def snapshot(session: AsyncSession, space_id: str, viewer_id: int) -> dict[str, Any]:
@@ -561,6 +568,35 @@ async def leave(
         session, bus, space.id, [("member.left", {"user_id": user.id}), _listeners_event(after)]
     )
     return {"space_id": space.id, "left": True}
+
+
+async def leave_absent(
+    session: AsyncSession, bus: Bus, settings: Settings, space_id: str, user_id: int
+) -> bool:
+    """Make a member who vanished (no connection for too long) leave, as a normal leave
+    would: `member.left {user_id, reason: "absent"}` and `listeners.count`.
+
+    Checked again under the space's lock: False (nothing done) when the space is no
+    longer live, they already left, they are the host, or they are connected again."""
+    space = await _locked(session, space_id)
+    before = await _room(session, space, settings)
+    if (
+        before.state is not SpaceState.LIVE
+        or user_id not in before.members
+        or not may_be_swept(user_id, before.host_id)
+        or await bus.is_present(space_id, user_id)
+    ):
+        await session.rollback()
+        return False
+    after = before.leave(user_id)
+    await _save(session, space, before, after)
+    await _commit_and_publish(
+        session,
+        bus,
+        space.id,
+        [("member.left", {"user_id": user_id, "reason": "absent"}), _listeners_event(after)],
+    )
+    return True
 
 
 # -- the stage -----------------------------------------------------------------------
