@@ -223,6 +223,10 @@ export class LiveSocket extends EventTarget {
       if (entry.lastSeq !== null && msg.seq <= entry.lastSeq) return; // seen already
       entry.lastSeq = msg.seq;
     }
+    if (msg.type === 'unsubscribed' && msg.reason) {
+      // The server ended this subscription (e.g. removed from the space): do not renew it.
+      this.spaces.delete(spaceId);
+    }
     try {
       entry.handler(msg);
     } catch (err) {

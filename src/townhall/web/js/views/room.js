@@ -230,9 +230,14 @@ class Room {
       case 'subscribed':
         return;
       case 'error':
-        if (msg.error && msg.error.code === 'not_found') {
+        if (msg.error && msg.error.code === 'removed_from_space') {
+          this.finish('removed', 'You were removed from this space by a moderator.');
+        } else if (msg.error && msg.error.code === 'not_found') {
           this.finish('removed', 'This space is not available to you.');
         }
+        return;
+      case 'unsubscribed':
+        if (msg.reason === 'removed') this.finish('removed', 'You were removed from this space by a moderator.');
         return;
       case 'space.started':
       case 'space.updated':
@@ -522,7 +527,7 @@ class Room {
   }
 
   finish(kind, message) {
-    if (this.over === 'removed' && kind !== 'removed') return;
+    if (this.over === 'removed') return; // already told
     this.over = kind;
     this.joined = false;
     this.link.close();
