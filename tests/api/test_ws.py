@@ -420,6 +420,29 @@ async def test_a_removed_or_blocked_member_stops_getting_the_space_events(
         await ws.ping()  # the socket itself stays usable
 
 
+async def test_a_member_removed_while_their_stream_resynchronises_is_still_cut_off(
+    app: Any, base: str, client: httpx.AsyncClient, make_user: Any, clients: list[WsClient]
+) -> None:
+    host, target = await make_user("host"), await make_user("target")
+    sid = (await _live_space(client, host))["id"]
+    ws = await _open(clients, base, target)
+    await ws.subscribe(sid)
+    await _post(client, f"/api/v1/spaces/{sid}/join", target)
+    await ws.recv_until(lambda m: m["type"] == "listeners.count")
+    # The socket's bus subscription (the only one on this space) loses events, as a
+    # subscriber that fell behind does: the removal never reaches it live.
+    (sub,) = app.state.bus._space_subs[sid]
+    sub._lagged = True
+    await _post(client, f"/api/v1/spaces/{sid}/remove", host, user_id=target.id)
+    sub._lagged = False
+    sub.interrupt()  # the relay is told it lagged and resynchronises by replay
+    got = await ws.recv_until(lambda m: m["type"] == "unsubscribed")
+    assert [m["type"] for m in got] == ["member.removed", "listeners.count", "unsubscribed"]
+    assert got[-1] == {"type": "unsubscribed", "space_id": sid, "reason": "removed"}
+    await _post(client, f"/api/v1/spaces/{sid}/react", host, emoji="👏")
+    await ws.silent_for(0.3)
+
+
 @pytest.mark.parametrize(
     ("raw", "code"),
     [

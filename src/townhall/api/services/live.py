@@ -165,6 +165,11 @@ class LiveClient:
                 try:
                     watch.subscription = await self.bus.subscribe(space_id)
                     await self._catch_up(space_id, watch, watch.cursor)
+                    async with self.db.session() as session:
+                        refusal = await spaces.watch_refusal(session, space_id, self.user.id)
+                    if refusal == "removed_from_space":  # removed while we were catching up
+                        await self._removed(space_id, watch)
+                        return
                 except Exception:
                     log.exception("live: could not resynchronise %s", space_id)
                     await self.error("resync_failed", "reconnect with last_seq", space_id)
