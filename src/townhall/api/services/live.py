@@ -3,7 +3,7 @@
 Client → server: {"op": "subscribe", "space_id", "last_seq"?}, {"op": "unsubscribe",
 "space_id"}, {"op": "ping"}. Server → client: {"type": "snapshot", "seq", "space_id",
 "data"}, {"type": <event type>, "seq", "space_id", "data", "at"}, {"type": "subscribed",
-"space_id", "seq", "replayed"}, {"type": "unsubscribed", "space_id"}, {"type":
+"space_id", "seq", "replayed"}, {"type": "unsubscribed", "space_id", "reason"?}, {"type":
 "notification", "data"}, {"type": "error", "error": {code, message}, "space_id"?},
 {"type": "pong"}. See docs/EVENTS.md.
 """
