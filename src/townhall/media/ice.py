@@ -36,9 +36,7 @@ def rtc_configuration(ice_servers: list[dict[str, Any]]) -> RTCConfiguration:
     """An RTCConfiguration with exactly these servers (never aiortc's public STUN default)."""
     return RTCConfiguration(
         iceServers=[
-            RTCIceServer(
-                urls=s["urls"], username=s.get("username"), credential=s.get("credential")
-            )
+            RTCIceServer(urls=s["urls"], username=s.get("username"), credential=s.get("credential"))
             for s in ice_servers
         ]
     )
