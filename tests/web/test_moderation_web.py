@@ -113,6 +113,14 @@ def test_invitations_cohosts_hands_removal_block_reactions(
     )
     assert status == 403
 
+    # Anyone can report a person (or the space); the report reaches the server.
+    dan.once("dialog", lambda d: d.accept("keeps shouting"))
+    menu_action(dan, "Ann", "Report")
+    expect(dan.locator("#toasts")).to_contain_text("Thank you. The report was sent.")
+    dan.once("dialog", lambda d: d.accept("off-topic room"))
+    dan.get_by_role("button", name="Report this space").click()
+    expect(dan.locator("#announcer")).to_contain_text("The report was sent", timeout=10_000)
+
     # Block Dan from the room: removed, and blocked on his profile too.
     menu_action(host, "Dan", "Block")
     expect(dan.locator(".room-banner.ended")).to_contain_text("You were removed")

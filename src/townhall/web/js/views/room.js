@@ -674,7 +674,10 @@ class Room {
     const who = m ? displayName(m.user) : 'this space';
     const reason = prompt(`Why are you reporting ${who}?`);
     if (!reason || !reason.trim()) return;
-    this.run(() => S.report(this.id, reason.trim(), m ? Number(m.user.id) : null), 'Thank you. The report was sent.');
+    this.run(async () => {
+      await S.report(this.id, reason.trim(), m ? Number(m.user.id) : null);
+      toast('Thank you. The report was sent.', 'success');
+    }, 'Thank you. The report was sent.');
   }
 
   async run(fn, done) {
