@@ -67,10 +67,15 @@ def test_private_space_share_link_guests_and_edits(
     host.get_by_text("Edit title, topics, speakers").click()
     host.get_by_role("textbox", name="Title").fill("Members only, now with snacks")
     host.get_by_role("textbox", name="Topics").fill("snacks")
+    expect(guest.get_by_role("button", name="Request to speak")).to_be_visible()
+    host.get_by_role("combobox", name="Who can request to speak").select_option("invited")
     host.get_by_role("button", name="Save changes").click()
     for page in (guest, stranger):
         expect(page.get_by_role("heading", level=1)).to_have_text("Members only, now with snacks")
         expect(page.locator(".room-head .topics")).to_contain_text("snacks")
+    # Only invited speakers now: listeners are told instead of offered a hand to raise.
+    expect(guest.get_by_role("button", name="Request to speak")).to_have_count(0)
+    expect(guest.get_by_text("The hosts invite the speakers in this space.")).to_be_visible()
 
 
 def test_schedule_then_cancel(browsers: Any, server: str) -> None:

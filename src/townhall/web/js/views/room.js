@@ -1049,6 +1049,8 @@ class Room {
         disabled: this.micBusy,
         onclick: () => this.toggleMic(),
       }, h('span', { 'aria-hidden': 'true' }, on ? '🎙️ ' : '🔇 '), on ? 'Mute' : 'Unmute'));
+    } else if (me && this.space.speaker_policy === 'invited' && !me.hand) {
+      box.append(h('p', { class: 'muted small policy-note' }, 'The hosts invite the speakers in this space.'));
     } else if (me) {
       box.append(h('button', {
         type: 'button',
