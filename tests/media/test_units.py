@@ -119,6 +119,23 @@ class Collector:
         return event
 
 
+async def test_steady_levels_are_resent_while_audible_and_never_for_silence():
+    bus = Collector()
+    reporter = LevelReporter("space-r", bus, window=5, refresh=20)
+    reporter.start()
+    for _ in range(5 * 20 * 3):  # three refresh periods of a steady speaker
+        reporter.add({1: 0.5})
+        await asyncio.sleep(0)
+    for _ in range(5 * 20 * 3):  # then three periods of silence
+        reporter.add({1: 0.0})
+        await asyncio.sleep(0)
+    await asyncio.sleep(0.01)
+    await reporter.stop()
+    reports = [e.data["levels"]["1"] for e in bus.events]
+    # The first report, then one refresh per period; silence once, never refreshed.
+    assert reports == [0.5, 0.5, 0.5, 0.0]
+
+
 def test_level_changes_threshold():
     assert not changed_meaningfully({1: 0.5}, {1: 0.53})
     assert changed_meaningfully({1: 0.5}, {1: 0.56})

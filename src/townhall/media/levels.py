@@ -28,12 +28,20 @@ def changed_meaningfully(old: dict[int, float], new: dict[int, float]) -> bool:
 
 
 class LevelReporter:
-    """Collects per-tick levels; every `window` ticks publishes the window's peaks if changed."""
+    """Collects per-tick levels; every `window` ticks publishes the window's peaks if changed.
 
-    def __init__(self, space_id: str, bus: Publisher | None, window: int = 5) -> None:
+    While someone is audible, the levels are also re-sent every `refresh` windows even when
+    steady, so that a client who just joined lights up the right speakers within seconds.
+    """
+
+    def __init__(
+        self, space_id: str, bus: Publisher | None, window: int = 5, refresh: int = 20
+    ) -> None:
         self._space_id = space_id
         self._bus = bus
         self._window = window
+        self._refresh = refresh
+        self._windows_since_publish = 0
         self._peaks: dict[int, float] = {}
         self._count = 0
         self._published: dict[int, float] = {}
@@ -65,7 +73,12 @@ class LevelReporter:
             return
         current = {u: round(v, 3) for u, v in self._peaks.items()}
         self._peaks, self._count = {}, 0
-        if changed_meaningfully(self._published, current):
+        self._windows_since_publish += 1
+        steady_but_audible = self._windows_since_publish >= self._refresh and any(
+            v > 0 for v in current.values()
+        )
+        if steady_but_audible or changed_meaningfully(self._published, current):
+            self._windows_since_publish = 0
             # Users who left the stage are reported once at 0, then dropped.
             report = {u: 0.0 for u in self._published if u not in current} | current
             self._published = {u: v for u, v in current.items()}
