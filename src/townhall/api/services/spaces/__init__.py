@@ -1,3 +1,95 @@
-"""Spaces use cases (being split into modules by concern; see stage.py for now)."""
+"""Spaces: lifecycle, joining, the stage, moderation, reactions, discovery and history.
 
-from townhall.api.services.spaces.stage import *  # noqa: F403
+The use cases, one module by concern (`lifecycle`, `reading`, `stage`, `extras`), on
+shared helpers: `views` (the JSON of spaces and users) and `loading` (locking, access,
+loading and saving a room, commit-then-publish). Every change to a space runs in one
+transaction that starts by locking the space row, reads the room fresh, asks the
+domain, writes what changed, commits, and only then publishes its events on the bus
+(so a snapshot taken after an event was seen always contains it).
+
+Callers import everything from this package: `from townhall.api.services import spaces`.
+"""
+
+from townhall.api.services.spaces.extras import REPORT_REASON_MAX, react, report, set_reminder
+from townhall.api.services.spaces.lifecycle import (
+    add_guests,
+    cancel_space,
+    create_space,
+    edit_space,
+    end_by_host,
+    end_space,
+    start_space,
+)
+from townhall.api.services.spaces.loading import limits_of
+from townhall.api.services.spaces.reading import (
+    DISCOVERY_LIMIT,
+    LISTENERS_SHOWN,
+    Membership,
+    can_view,
+    discover,
+    get_space,
+    history,
+    live_members,
+    live_space_hosts,
+    membership,
+    snapshot,
+    watch_refusal,
+)
+from townhall.api.services.spaces.stage import (
+    answer_hand,
+    answer_invitation,
+    invite,
+    join,
+    leave,
+    leave_absent,
+    lower_hand,
+    raise_hand,
+    remove,
+    set_mute,
+    set_role,
+    step_down,
+    transfer_host,
+)
+from townhall.api.services.spaces.views import space_view, user_brief
+
+__all__ = [
+    "DISCOVERY_LIMIT",
+    "LISTENERS_SHOWN",
+    "REPORT_REASON_MAX",
+    "Membership",
+    "add_guests",
+    "answer_hand",
+    "answer_invitation",
+    "can_view",
+    "cancel_space",
+    "create_space",
+    "discover",
+    "edit_space",
+    "end_by_host",
+    "end_space",
+    "get_space",
+    "history",
+    "invite",
+    "join",
+    "leave",
+    "leave_absent",
+    "limits_of",
+    "live_members",
+    "live_space_hosts",
+    "lower_hand",
+    "membership",
+    "raise_hand",
+    "react",
+    "remove",
+    "report",
+    "set_mute",
+    "set_reminder",
+    "set_role",
+    "snapshot",
+    "space_view",
+    "start_space",
+    "step_down",
+    "transfer_host",
+    "user_brief",
+    "watch_refusal",
+]

@@ -1,0 +1,88 @@
+"""Reactions, reports and reminders."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from townhall.api.services.spaces.loading import (
+    commit_and_publish,
+    existing,
+    user_exists,
+    viewable,
+)
+from townhall.api.services.spaces.views import iso
+from townhall.bus import Bus
+from townhall.domain import spaces as rules
+from townhall.domain.errors import Conflict, Invalid, NotFound, RateLimited
+from townhall.domain.reactions import ReactionWindow, take_reaction, validate_reaction
+from townhall.domain.spaces import SpaceState
+from townhall.store import spaces as store
+from townhall.store.models import User
+
+REPORT_REASON_MAX = 500
+
+
+async def react(
+    session: AsyncSession, bus: Bus, user: User, space_id: str, emoji: str
+) -> dict[str, Any]:
+    """Send a reaction to everyone in the space (rate-limited per user)."""
+    validate_reaction(emoji)
+    space = await existing(session, space_id)
+    rules.require_live(SpaceState(space.state))
+    row = await store.member_row(session, space.id, user.id)
+    if row is None or not row.present:
+        raise Conflict("not_in_space", "you are not in this space; join it first")
+    old = (row.reaction_window_start, row.reaction_count)
+    window = None if old[0] is None else ReactionWindow(old[0], old[1])
+    new = take_reaction(window, time.time())
+    if not await store.take_reaction_slot(session, row, old, (new.started_at, new.count)):
+        raise RateLimited("reaction_rate_limited", "too many reactions at once; slow down")
+    await commit_and_publish(
+        session, bus, space.id, [("reaction", {"user_id": user.id, "emoji": emoji})]
+    )
+    return {"emoji": emoji}
+
+
+async def report(
+    session: AsyncSession, reporter: User, space_id: str, user_id: int | None, reason: str
+) -> dict[str, Any]:
+    """Report a space, or a participant in it, with a reason."""
+    space = await viewable(session, space_id, reporter.id)
+    cleaned = " ".join(reason.split())
+    if not cleaned:
+        raise Invalid("reason_required", "say why you report this", "reason")
+    if len(cleaned) > REPORT_REASON_MAX:
+        raise Invalid(
+            "reason_too_long", f"a reason has at most {REPORT_REASON_MAX} characters", "reason"
+        )
+    if user_id is not None:
+        await user_exists(session, user_id)
+        attended = [a.user_id for a, _ in await store.attendance(session, space.id)]
+        if user_id not in attended and user_id != space.host_id:
+            raise NotFound("not_a_participant", "that person was not in this space", "user_id")
+    row = await store.add_report(session, space.id, reporter.id, user_id, cleaned)
+    await session.commit()
+    return {
+        "id": row.id,
+        "space_id": space.id,
+        "user_id": user_id,
+        "reason": cleaned,
+        "created_at": iso(row.created_at),
+    }
+
+
+async def set_reminder(
+    session: AsyncSession, user: User, space_id: str, on: bool
+) -> dict[str, Any]:
+    """Ask to be told (or stop being told) when a scheduled space starts."""
+    space = await viewable(session, space_id, user.id)
+    if on and space.state != SpaceState.SCHEDULED:
+        raise Conflict("not_scheduled", "reminders are for scheduled spaces")
+    if on and space.host_id == user.id:
+        raise Conflict("own_space", "you host this space")
+    await store.set_reminder(session, space.id, user.id, on)
+    await session.commit()
+    return {"space_id": space.id, "reminder_set": on}

@@ -1,0 +1,223 @@
+"""A space's life: create (now or scheduled), start, cancel, end, edit, guests."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from townhall.api.services import notifications
+from townhall.api.services.spaces.loading import (
+    commit_and_publish,
+    load_room,
+    locked,
+    parse_enum,
+    save,
+)
+from townhall.api.services.spaces.views import space_view, user_brief
+from townhall.bus import Bus
+from townhall.config import Settings
+from townhall.domain import spaces as rules
+from townhall.domain.errors import Conflict, Invalid
+from townhall.domain.roles import Role
+from townhall.domain.spaces import EndReason, SpaceState, SpeakerPolicy, Visibility
+from townhall.store import accounts as accounts_store
+from townhall.store import spaces as store
+from townhall.store.db import utcnow
+from townhall.store.models import Space, User
+
+GUESTS_MAX = 500
+
+
+async def create_space(
+    session: AsyncSession,
+    bus: Bus,
+    settings: Settings,
+    host: User,
+    *,
+    title: str,
+    visibility: str,
+    speaker_policy: str = SpeakerPolicy.EVERYONE.value,
+    topics: Sequence[str] = (),
+    scheduled_for: datetime | None = None,
+    followers_may_join: bool = False,
+    guest_ids: Sequence[int] = (),
+) -> dict[str, Any]:
+    """Start a space now, or schedule it; the host joins a live space at once."""
+    clean_title = rules.validate_title(title)
+    clean_topics = rules.validate_topics(topics)
+    vis = parse_enum(Visibility, visibility, "visibility")
+    policy = parse_enum(SpeakerPolicy, speaker_policy, "speaker_policy")
+    now = utcnow()
+    if scheduled_for is not None:
+        rules.validate_schedule(scheduled_for, now)
+    guests = await _checked_guests(session, host, guest_ids)
+    space = Space(
+        id=store.new_space_id(),
+        host_id=host.id,
+        title=clean_title,
+        visibility=vis.value,
+        speaker_policy=policy.value,
+        followers_may_join=followers_may_join,
+        state=(SpaceState.SCHEDULED if scheduled_for else SpaceState.LIVE).value,
+        scheduled_for=scheduled_for,
+        created_at=now,
+        started_at=None if scheduled_for else now,
+        peak_listeners=0,
+        version=0,
+    )
+    await store.add_space(session, space, clean_topics)
+    await store.add_guests(session, space.id, guests)
+    if scheduled_for is None:
+        return await _go_live(session, bus, settings, space, host)
+    view = await space_view(session, space)
+    if guests:
+        await _tell_guests(session, bus, space, host, guests)
+    await session.commit()
+    return view
+
+
+async def _checked_guests(session: AsyncSession, host: User, ids: Sequence[int]) -> list[int]:
+    unique = list(dict.fromkeys(i for i in ids if i != host.id))
+    if len(unique) > GUESTS_MAX:
+        raise Invalid("too_many_guests", f"at most {GUESTS_MAX} guests at once", "guest_ids")
+    found = await accounts_store.users_by_ids(session, unique)
+    missing = [i for i in unique if i not in found]
+    if missing:
+        raise Invalid("unknown_user", f"no user with id {missing[0]}", "guest_ids")
+    return unique
+
+
+async def _tell_guests(
+    session: AsyncSession, bus: Bus, space: Space, host: User, guests: Sequence[int]
+) -> None:
+    data = {"space_id": space.id, "title": space.title, "by": user_brief(host), "role": "guest"}
+    await notifications.notify(session, bus, guests, "invite", data)
+
+
+async def _go_live(
+    session: AsyncSession, bus: Bus, settings: Settings, space: Space, host: User
+) -> dict[str, Any]:
+    before = await load_room(session, space, settings)
+    after = before.join(host.id)
+    await save(session, space, before, after)
+    view = await space_view(session, space)
+    await _announce_start(session, bus, space, host)
+    await commit_and_publish(
+        session,
+        bus,
+        space.id,
+        [
+            ("space.started", {"space": view}),
+            ("member.joined", {"user": user_brief(host), "role": Role.HOST.value}),
+        ],
+    )
+    return view
+
+
+async def _announce_start(session: AsyncSession, bus: Bus, space: Space, host: User) -> None:
+    """Followers (public spaces, or private ones open to followers) or guests hear
+    `space.started`; reminder holders not told so already hear `space.reminder`."""
+    data = {"space_id": space.id, "title": space.title, "by": user_brief(host)}
+    told: set[int] = {host.id}
+    if space.visibility == Visibility.PUBLIC or space.followers_may_join:
+        await notifications.notify_followers(session, bus, host.id, "space.started", data)
+        told |= set(await accounts_store.follower_ids(session, host.id))
+    if space.visibility == Visibility.PRIVATE:
+        guests = set(await store.guest_ids(session, space.id)) - told
+        if guests:
+            await notifications.notify(session, bus, sorted(guests), "space.started", data)
+        told |= guests
+    blocked = set(await accounts_store.blocked_ids(session, host.id))
+    waiting = set(await store.reminder_user_ids(session, space.id)) - told - blocked
+    if waiting:
+        await notifications.notify(session, bus, sorted(waiting), "space.reminder", data)
+
+
+async def start_space(
+    session: AsyncSession, bus: Bus, settings: Settings, actor: User, space_id: str
+) -> dict[str, Any]:
+    space = await locked(session, space_id)
+    space.state = rules.start(SpaceState(space.state), actor.id, space.host_id).value
+    space.started_at = utcnow()
+    return await _go_live(session, bus, settings, space, actor)
+
+
+async def cancel_space(
+    session: AsyncSession, bus: Bus, actor: User, space_id: str
+) -> dict[str, Any]:
+    space = await locked(session, space_id)
+    space.state = rules.cancel(SpaceState(space.state), actor.id, space.host_id).value
+    space.ended_at = utcnow()
+    space.end_reason = "cancelled"
+    await session.flush()
+    view = await space_view(session, space)
+    await commit_and_publish(session, bus, space.id, [("space.ended", {"reason": "cancelled"})])
+    return view
+
+
+async def end_space(
+    session: AsyncSession, bus: Bus, space_id: str, reason: str, actor_id: int | None = None
+) -> dict[str, Any]:
+    """End a live space (by its host, or by the system when actor_id is None)."""
+    space = await locked(session, space_id)
+    space.state = rules.end(SpaceState(space.state), actor_id, space.host_id).value
+    space.ended_at = utcnow()
+    space.end_reason = str(reason)
+    await store.mark_left(session, space.id, None, space.ended_at)
+    await session.flush()
+    view = await space_view(session, space)
+    await commit_and_publish(session, bus, space.id, [("space.ended", {"reason": str(reason)})])
+    return view
+
+
+async def end_by_host(
+    session: AsyncSession, bus: Bus, actor: User, space_id: str
+) -> dict[str, Any]:
+    return await end_space(session, bus, space_id, EndReason.HOST_ENDED.value, actor.id)
+
+
+async def edit_space(
+    session: AsyncSession,
+    bus: Bus,
+    actor: User,
+    space_id: str,
+    *,
+    title: str | None = None,
+    topics: Sequence[str] | None = None,
+    speaker_policy: str | None = None,
+) -> dict[str, Any]:
+    """The host edits title, topics and speaker policy of a scheduled or live space."""
+    space = await locked(session, space_id)
+    rules.check_editable(SpaceState(space.state), actor.id, space.host_id)
+    if title is not None:
+        space.title = rules.validate_title(title)
+    if speaker_policy is not None:
+        space.speaker_policy = parse_enum(SpeakerPolicy, speaker_policy, "speaker_policy").value
+    if topics is not None:
+        await store.set_topics(session, space.id, rules.validate_topics(topics))
+    await session.flush()
+    view = await space_view(session, space)
+    await commit_and_publish(session, bus, space.id, [("space.updated", {"space": view})])
+    return view
+
+
+async def add_guests(
+    session: AsyncSession, bus: Bus, actor: User, space_id: str, user_ids: Sequence[int]
+) -> dict[str, Any]:
+    """The host lets more people into a private space."""
+    space = await locked(session, space_id)
+    rules.require_host(actor.id, space.host_id, "invite guests")
+    if space.visibility != Visibility.PRIVATE:
+        raise Conflict("space_is_public", "anyone may join a public space; no guest list needed")
+    if space.state in (SpaceState.ENDED, SpaceState.CANCELLED):
+        raise Conflict("space_ended", f"the space is {space.state}")
+    added = await store.add_guests(
+        session, space.id, await _checked_guests(session, actor, user_ids)
+    )
+    if added:
+        await _tell_guests(session, bus, space, actor, added)
+    await session.commit()
+    return {"added": added}

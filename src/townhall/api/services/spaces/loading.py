@@ -1,0 +1,146 @@
+"""Locking and loading a space, access checks, saving a room, commit-then-publish.
+
+Every change to a space runs in one transaction that starts by locking the space row
+(`locked`), reads the room fresh (`load_room`), asks the domain, writes what changed
+(`save`), commits, and only then publishes its events on the bus (`commit_and_publish`,
+so a snapshot taken after an event was seen always contains it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from enum import Enum
+from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from townhall.bus import Bus
+from townhall.bus.events import Event
+from townhall.config import Settings
+from townhall.domain import spaces as rules
+from townhall.domain.errors import Invalid, NotFound
+from townhall.domain.spaces import Access, SpaceState, SpeakerPolicy, Visibility
+from townhall.domain.stage import Limits, Room
+from townhall.store import accounts as accounts_store
+from townhall.store import spaces as store
+from townhall.store.db import utcnow
+from townhall.store.models import Space, User
+
+Events = list[tuple[str, dict[str, Any]]]
+E = TypeVar("E", bound=Enum)
+
+
+def limits_of(settings: Settings | None) -> Limits:
+    if settings is None:
+        return Limits()
+    return Limits(stage_limit=settings.stage_limit, cohost_limit=settings.cohost_limit)
+
+
+async def load_room(
+    session: AsyncSession, space: Space, settings: Settings | None, removed: Sequence[int] = ()
+) -> Room:
+    """The space's room as stored; `removed`: the users to check for a removal."""
+    rows = await store.present_members(session, space.id)
+    banned = [uid for uid in removed if await store.is_removed(session, space.id, uid)]
+    return Room(
+        host_id=space.host_id,
+        state=SpaceState(space.state),
+        speaker_policy=SpeakerPolicy(space.speaker_policy),
+        limits=limits_of(settings),
+        members={r.user_id: store.member_of(r) for r in rows},
+        removed=frozenset(banned),
+    )
+
+
+def _not_found() -> NotFound:
+    return NotFound("space_not_found", "no such space")
+
+
+async def existing(session: AsyncSession, space_id: str) -> Space:
+    """The space, unlocked; NotFound when there is none."""
+    space = await store.get_space(session, space_id)
+    if space is None:
+        raise _not_found()
+    return space
+
+
+async def locked(session: AsyncSession, space_id: str) -> Space:
+    """The space, its row locked until the transaction ends; NotFound when there is none."""
+    space = await store.lock_space(session, space_id)
+    if space is None:
+        raise _not_found()
+    return space
+
+
+async def access(session: AsyncSession, space: Space, viewer_id: int) -> Access:
+    host = space.host_id
+    return Access(
+        viewer_id=viewer_id,
+        host_id=host,
+        visibility=Visibility(space.visibility),
+        followers_may_join=space.followers_may_join,
+        is_guest=await store.is_guest(session, space.id, viewer_id),
+        follows_host=await accounts_store.is_following(session, viewer_id, host),
+        blocked_by_host=await accounts_store.is_blocked(session, host, viewer_id),
+        removed=await store.is_removed(session, space.id, viewer_id),
+    )
+
+
+async def viewable(session: AsyncSession, space_id: str, viewer_id: int) -> Space:
+    """The space if the viewer may see it; else NotFound or Forbidden."""
+    space = await existing(session, space_id)
+    rules.check_may_view(await access(session, space, viewer_id))
+    return space
+
+
+async def save(session: AsyncSession, space: Space, before: Room, after: Room) -> None:
+    await store.save_room(session, space.id, before, after, utcnow())
+    space.peak_listeners = max(space.peak_listeners, after.listener_count)
+    space.host_id = after.host_id
+    await session.flush()
+
+
+async def commit_and_publish(
+    session: AsyncSession, bus: Bus, space_id: str, events: Sequence[tuple[str, dict[str, Any]]]
+) -> None:
+    await session.commit()
+    for type_, data in events:
+        await bus.publish(Event(type=type_, space_id=space_id, data=data))
+
+
+async def stage_change(
+    session: AsyncSession,
+    bus: Bus,
+    settings: Settings,
+    space_id: str,
+    change: Callable[[Room], Room],
+    events: Callable[[Room, Room], Events],
+    removed: Sequence[int] = (),
+) -> tuple[Space, Room, Room]:
+    """Lock, load, apply `change(room) -> room`, save, commit, publish `events(before, after)`."""
+    space = await locked(session, space_id)
+    before = await load_room(session, space, settings, removed)
+    after = change(before)
+    await save(session, space, before, after)
+    await commit_and_publish(session, bus, space.id, events(before, after))
+    return space, before, after
+
+
+def listeners_event(room: Room) -> tuple[str, dict[str, Any]]:
+    return ("listeners.count", {"count": room.listener_count})
+
+
+async def user_exists(session: AsyncSession, user_id: int, field: str = "user_id") -> User:
+    user = await accounts_store.user_by_id(session, user_id)
+    if user is None:
+        raise NotFound("user_not_found", "no such user", field)
+    return user
+
+
+def parse_enum(kind: type[E], value: str, field: str) -> E:
+    """`kind(value)`, or Invalid naming the field and the allowed values."""
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = ", ".join(v.value for v in kind)
+        raise Invalid(f"invalid_{field}", f"{field} is one of: {allowed}", field) from None

@@ -1,0 +1,172 @@
+"""Reading spaces: one space, discovery, history, the snapshot, who may watch, membership."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from townhall.api.services.spaces.loading import access, viewable
+from townhall.api.services.spaces.views import iso, my_place, space_view, space_views, user_brief
+from townhall.domain import spaces as rules
+from townhall.domain.errors import Conflict, Invalid
+from townhall.domain.reactions import REACTIONS
+from townhall.domain.roles import Role, is_moderator
+from townhall.domain.spaces import SpaceState
+from townhall.domain.stage import Room
+from townhall.store import accounts as accounts_store
+from townhall.store import spaces as store
+from townhall.store.models import Space, SpaceMember, User
+
+DISCOVERY_LIMIT = 50
+LISTENERS_SHOWN = 100
+
+# -- the events engineer's and media engineers' entry points -----------------
+
+
+async def can_view(session: AsyncSession, space_id: str, viewer_id: int) -> bool:
+    """Whether the viewer may see the space (and subscribe to its events)."""
+    space = await store.get_space(session, space_id)
+    if space is None:
+        return False
+    return rules.may_view(await access(session, space, viewer_id))
+
+
+async def watch_refusal(session: AsyncSession, space_id: str, viewer_id: int) -> str | None:
+    """None when the viewer may subscribe to the space's events, else an error code
+    (`not_found`: no such space or not visible; `removed_from_space`)."""
+    space = await store.get_space(session, space_id)
+    if space is None:
+        return "not_found"
+    return rules.watch_refusal(await access(session, space, viewer_id))
+
+
+@dataclass(frozen=True)
+class Membership:
+    role: str
+    muted: bool
+
+
+async def membership(session: AsyncSession, space_id: str, user_id: int) -> Membership | None:
+    """The user's role and mute state in a live space, or None when not present in it."""
+    space = await store.get_space(session, space_id)
+    if space is None or space.state != SpaceState.LIVE:
+        return None
+    row = await store.member_row(session, space_id, user_id)
+    if row is None or not row.present:
+        return None
+    return Membership(role=row.role, muted=row.muted)
+
+
+async def live_space_hosts(session: AsyncSession) -> list[tuple[str, int]]:
+    """(space id, host id) of every live space (for the host-grace watcher)."""
+    return await store.live_space_hosts(session)
+
+
+async def live_members(session: AsyncSession) -> list[tuple[str, int, int]]:
+    """(space id, user id, host id) of every member of every live space (for the
+    absent-member sweeper)."""
+    return await store.live_members(session)
+
+
+async def snapshot(session: AsyncSession, space_id: str, viewer_id: int) -> dict[str, Any]:
+    """The whole picture for one viewer: space, stage, hand queue (moderators only),
+    listeners, counts and the viewer's own place."""
+    space = await viewable(session, space_id, viewer_id)
+    rows = await store.present_members(session, space.id)
+    users = await accounts_store.users_by_ids(session, [r.user_id for r in rows])
+    room = Room(
+        host_id=space.host_id,
+        state=SpaceState(space.state),
+        members={r.user_id: store.member_of(r) for r in rows},
+    )
+
+    def brief(row: SpaceMember) -> dict[str, Any]:
+        return {
+            "user": user_brief(users[row.user_id]),
+            "role": row.role,
+            "muted": row.muted,
+        }
+
+    order = {Role.HOST: 0, Role.COHOST: 1, Role.SPEAKER: 2}
+    stage = [r for r in rows if Role(r.role) in order]
+    stage.sort(key=lambda r: order[Role(r.role)])
+    listeners = [r for r in rows if r.role == Role.LISTENER]
+    me = room.member(viewer_id)
+    queue = None
+    if me is not None and is_moderator(me.role):
+        by_id = {r.user_id: r for r in rows}
+        queue = [
+            {"user": user_brief(users[m.user_id]), "raised_at": m.hand_raised_at}
+            for m in room.hand_queue()
+            if m.user_id in by_id
+        ]
+    return {
+        "space": await space_view(session, space),
+        "stage": [brief(r) for r in stage],
+        "listeners": [user_brief(users[r.user_id]) for r in listeners[:LISTENERS_SHOWN]],
+        "listener_count": len(listeners),
+        "hand_queue": queue,
+        "hand_count": len(room.hand_queue()),
+        "reactions": list(REACTIONS),
+        "me": my_place(room, viewer_id),
+    }
+
+
+# -- one space, discovery, history -------------------------------------------
+
+
+async def get_space(session: AsyncSession, viewer: User, space_id: str) -> dict[str, Any]:
+    space = await viewable(session, space_id, viewer.id)
+    view = await space_view(session, space)
+    member = await store.member_row(session, space.id, viewer.id)
+    view["my_role"] = member.role if member and member.present else None
+    view["reminder_set"] = await store.has_reminder(session, space.id, viewer.id)
+    if space.state == SpaceState.ENDED:
+        view["history"] = await _history_summary(session, space)
+    return view
+
+
+async def discover(
+    session: AsyncSession, viewer: User, state: str, query: str | None
+) -> dict[str, Any]:
+    if state not in (SpaceState.LIVE, SpaceState.SCHEDULED):
+        raise Invalid("invalid_state", "state is live or scheduled", "state")
+    followees = await accounts_store.followee_ids(session, viewer.id)
+    q = " ".join(query.split()) if query else None
+    spaces = await store.discover(session, viewer.id, state, q, followees, DISCOVERY_LIMIT)
+    views = await space_views(session, spaces)
+    if state == SpaceState.SCHEDULED:
+        for view in views:  # the "remind me" button's state
+            view["reminder_set"] = await store.has_reminder(session, view["id"], viewer.id)
+    return {"spaces": views}
+
+
+async def _history_summary(session: AsyncSession, space: Space) -> dict[str, Any]:
+    duration = None
+    if space.started_at and space.ended_at:
+        duration = (space.ended_at - space.started_at).total_seconds()
+    return {
+        "started_at": iso(space.started_at),
+        "ended_at": iso(space.ended_at),
+        "duration_seconds": duration,
+        "peak_listeners": space.peak_listeners,
+        "total_listeners": await store.distinct_attendees(session, space.id, space.host_id),
+    }
+
+
+async def history(session: AsyncSession, viewer: User, space_id: str) -> dict[str, Any]:
+    """Who joined and left when, peak and total listeners, duration: for ended spaces."""
+    space = await viewable(session, space_id, viewer.id)
+    if space.state != SpaceState.ENDED:
+        raise Conflict("space_not_ended", "history is shown once the space has ended")
+    stays = await store.attendance(session, space.id)
+    return {
+        "space": await space_view(session, space),
+        **await _history_summary(session, space),
+        "attendance": [
+            {"user": user_brief(u), "joined_at": iso(a.joined_at), "left_at": iso(a.left_at)}
+            for a, u in stays
+        ],
+    }

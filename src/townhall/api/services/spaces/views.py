@@ -1,0 +1,76 @@
+"""JSON views of spaces, users and one member's place in a room."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from townhall.domain.spaces import SpaceState
+from townhall.domain.stage import Room
+from townhall.store import accounts as accounts_store
+from townhall.store import spaces as store
+from townhall.store.models import Space, User
+
+
+def user_brief(user: User) -> dict[str, Any]:
+    return {"id": user.id, "handle": user.handle, "display_name": user.display_name}
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+async def space_views(session: AsyncSession, spaces: Sequence[Space]) -> list[dict[str, Any]]:
+    ids = [s.id for s in spaces]
+    topics = await store.topics_of(session, ids)
+    counts = await store.counts_of(session, ids)
+    stage = await store.stage_user_ids(session, [s.id for s in spaces if s.state == "live"])
+    people = {s.host_id for s in spaces} | {uid for uids in stage.values() for uid in uids}
+    hosts = await accounts_store.users_by_ids(session, list(people))
+    out = []
+    for s in spaces:
+        view: dict[str, Any] = {
+            "id": s.id,
+            "title": s.title,
+            "topics": topics.get(s.id, []),
+            "visibility": s.visibility,
+            "speaker_policy": s.speaker_policy,
+            "followers_may_join": s.followers_may_join,
+            "state": s.state,
+            "host": user_brief(hosts[s.host_id]) if s.host_id in hosts else None,
+            "scheduled_for": iso(s.scheduled_for),
+            "created_at": iso(s.created_at),
+            "started_at": iso(s.started_at),
+            "ended_at": iso(s.ended_at),
+            "listener_count": counts[s.id].listeners,
+            "stage_count": counts[s.id].stage,
+            "speakers": [user_brief(hosts[u]) for u in stage.get(s.id, []) if u in hosts],
+        }
+        if s.state == SpaceState.ENDED:
+            view["end_reason"] = s.end_reason
+            view["peak_listeners"] = s.peak_listeners
+        out.append(view)
+    return out
+
+
+async def space_view(session: AsyncSession, space: Space) -> dict[str, Any]:
+    return (await space_views(session, [space]))[0]
+
+
+def my_place(room: Room, user_id: int) -> dict[str, Any]:
+    """The user's role, mute, raised hand and pending invitation in the room."""
+    m = room.member(user_id)
+    return {
+        "role": m.role.value if m else None,
+        "muted": m.muted if m else True,
+        "hand_raised": bool(m and m.hand_raised_at is not None),
+        "invited_as": m.invited_as.value if m and m.invited_as else None,
+    }
+
+
+def member_view(room: Room, user_id: int) -> dict[str, Any]:
+    """What a stage action returns: the affected member's place, with their id."""
+    return {"user_id": user_id, **my_place(room, user_id)}
