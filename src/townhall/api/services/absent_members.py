@@ -11,13 +11,12 @@ sweeping at once, or a member who reconnects meanwhile, is harmless).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
 
 from townhall.api.services import spaces
+from townhall.api.services.periodic import PeriodicCheck
 from townhall.bus import Bus
 from townhall.config import Settings
 from townhall.domain.errors import DomainError
@@ -27,8 +26,11 @@ from townhall.store.db import Database
 log = logging.getLogger(__name__)
 
 
-class AbsentMemberSweeper:
+class AbsentMemberSweeper(PeriodicCheck):
     """A background task; `check_once` is one pass, `start`/`stop` run it repeatedly."""
+
+    task_name = "townhall-absent-members"
+    label = "absent members"
 
     def __init__(
         self,
@@ -38,14 +40,13 @@ class AbsentMemberSweeper:
         interval: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        absent = settings.absent_member_seconds
+        super().__init__(absent, interval)
         self.db = db
         self.bus = bus
         self.settings = settings
-        absent = settings.absent_member_seconds
         self.tracker = AbsenceTracker(absent)
-        self.interval = interval if interval is not None else min(max(absent / 5, 0.05), 5.0)
         self._clock = clock
-        self._task: asyncio.Task[None] | None = None
 
     async def check_once(self) -> list[MemberKey]:
         """Look at every member of every live space once; return those made to leave."""
@@ -69,24 +70,3 @@ class AbsentMemberSweeper:
                 log.info("absent members: user %s left %s (gone too long)", user_id, space_id)
                 swept.append((space_id, user_id))
         return swept
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="townhall-absent-members")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.check_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("absent members: a check failed; retrying")
-            await asyncio.sleep(self.interval)

@@ -9,13 +9,12 @@ is refused by the space's state machine and ignored here.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
 
 from townhall.api.services import spaces
+from townhall.api.services.periodic import PeriodicCheck
 from townhall.bus import Bus
 from townhall.domain.errors import DomainError
 from townhall.domain.spaces import EndReason, host_grace_expired
@@ -24,8 +23,11 @@ from townhall.store.db import Database
 log = logging.getLogger(__name__)
 
 
-class HostGraceWatcher:
+class HostGraceWatcher(PeriodicCheck):
     """A background task; `check_once` is the whole rule, `start`/`stop` run it repeatedly."""
+
+    task_name = "townhall-host-grace"
+    label = "host grace"
 
     def __init__(
         self,
@@ -35,13 +37,12 @@ class HostGraceWatcher:
         interval: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        super().__init__(grace_seconds, interval)
         self.db = db
         self.bus = bus
         self.grace_seconds = grace_seconds
-        self.interval = interval if interval is not None else min(max(grace_seconds / 5, 0.05), 5.0)
         self._clock = clock
         self._last_seen: dict[tuple[str, int], float] = {}
-        self._task: asyncio.Task[None] | None = None
 
     async def check_once(self) -> list[str]:
         """Look at every live space once; return the ids of the spaces it ended."""
@@ -74,24 +75,3 @@ class HostGraceWatcher:
             return False
         log.info("host grace: ended space %s, its host was gone too long", space_id)
         return True
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="townhall-host-grace")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.check_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("host grace: a check failed; retrying")
-            await asyncio.sleep(self.interval)
