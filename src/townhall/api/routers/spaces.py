@@ -5,20 +5,65 @@ Each handler parses its input and calls one function of `townhall.api.services.s
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Depends, Path, Query, status
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from townhall.api.deps import BusDep, CurrentUser, DbSession, SettingsDep
 from townhall.api.services import spaces
+from townhall.config import Settings
+from townhall.store.models import User
 
 router = APIRouter(prefix="/api/v1/spaces", tags=["spaces"])
 
 SpaceId = Annotated[str, Path(max_length=64, description="the space's 12-character id")]
 UserId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 Id = Annotated[StrictInt, Field(ge=1, le=2**31 - 1)]
+
+
+@dataclass(frozen=True)
+class SpaceCall:
+    """A request about one space: who asks, and what the services need to answer."""
+
+    space_id: str
+    user: User
+    session: AsyncSession
+    bus: Any
+    settings: Settings
+
+
+async def _space_call(
+    space_id: SpaceId, user: CurrentUser, session: DbSession, bus: BusDep, settings: SettingsDep
+) -> SpaceCall:
+    return SpaceCall(space_id, user, session, bus, settings)
+
+
+@dataclass(frozen=True)
+class SpaceMemberCall(SpaceCall):
+    """A request about one member of a space (`.../{user_id}/...` paths)."""
+
+    user_id: int
+
+
+async def _member_call(
+    space_id: SpaceId,
+    user_id: UserId,
+    user: CurrentUser,
+    session: DbSession,
+    bus: BusDep,
+    settings: SettingsDep,
+) -> SpaceMemberCall:
+    return SpaceMemberCall(space_id, user, session, bus, settings, user_id)
+
+
+# Handlers take one of these as `c`. `_member_call` names both path parameters itself so
+# that the OpenAPI lists them in path order (space_id, then user_id).
+Call = Annotated[SpaceCall, Depends(_space_call)]
+MemberCall = Annotated[SpaceMemberCall, Depends(_member_call)]
 
 
 class Body(BaseModel):
@@ -116,28 +161,26 @@ async def list_spaces(
 
 
 @router.get("/{space_id}")
-async def get_space(space_id: SpaceId, user: CurrentUser, session: DbSession) -> dict[str, Any]:
+async def get_space(c: Call) -> dict[str, Any]:
     """One space with its counts (and its history summary once ended)."""
-    return await spaces.get_space(session, user, space_id)
+    return await spaces.get_space(c.session, c.user, c.space_id)
 
 
 @router.get("/{space_id}/snapshot")
-async def get_snapshot(space_id: SpaceId, user: CurrentUser, session: DbSession) -> dict[str, Any]:
+async def get_snapshot(c: Call) -> dict[str, Any]:
     """The room as I see it: stage with roles and mutes, listeners, my place, and the
     raised hands in order (hosts and co-hosts only; others get null)."""
-    return await spaces.snapshot(session, space_id, user.id)
+    return await spaces.snapshot(c.session, c.space_id, c.user.id)
 
 
 @router.patch("/{space_id}")
-async def edit_space(
-    space_id: SpaceId, body: EditSpaceIn, user: CurrentUser, session: DbSession, bus: BusDep
-) -> dict[str, Any]:
+async def edit_space(c: Call, body: EditSpaceIn) -> dict[str, Any]:
     """The host edits title, topics or speaker policy."""
     return await spaces.edit_space(
-        session,
-        bus,
-        user,
-        space_id,
+        c.session,
+        c.bus,
+        c.user,
+        c.space_id,
         title=body.title,
         topics=body.topics,
         speaker_policy=body.speaker_policy,
@@ -145,246 +188,166 @@ async def edit_space(
 
 
 @router.post("/{space_id}/start")
-async def start_space(
-    space_id: SpaceId, user: CurrentUser, session: DbSession, bus: BusDep, settings: SettingsDep
-) -> dict[str, Any]:
-    return await spaces.start_space(session, bus, settings, user, space_id)
+async def start_space(c: Call) -> dict[str, Any]:
+    return await spaces.start_space(c.session, c.bus, c.settings, c.user, c.space_id)
 
 
 @router.post("/{space_id}/cancel")
-async def cancel_space(
-    space_id: SpaceId, user: CurrentUser, session: DbSession, bus: BusDep
-) -> dict[str, Any]:
-    return await spaces.cancel_space(session, bus, user, space_id)
+async def cancel_space(c: Call) -> dict[str, Any]:
+    return await spaces.cancel_space(c.session, c.bus, c.user, c.space_id)
 
 
 @router.post("/{space_id}/end")
-async def end_space(
-    space_id: SpaceId, user: CurrentUser, session: DbSession, bus: BusDep
-) -> dict[str, Any]:
-    return await spaces.end_by_host(session, bus, user, space_id)
+async def end_space(c: Call) -> dict[str, Any]:
+    return await spaces.end_by_host(c.session, c.bus, c.user, c.space_id)
 
 
 @router.post("/{space_id}/guests")
-async def add_guests(
-    space_id: SpaceId, body: GuestsIn, user: CurrentUser, session: DbSession, bus: BusDep
-) -> dict[str, Any]:
+async def add_guests(c: Call, body: GuestsIn) -> dict[str, Any]:
     """The host lets more people into a private space."""
-    return await spaces.add_guests(session, bus, user, space_id, body.user_ids)
+    return await spaces.add_guests(c.session, c.bus, c.user, c.space_id, body.user_ids)
 
 
 @router.get("/{space_id}/history")
-async def space_history(space_id: SpaceId, user: CurrentUser, session: DbSession) -> dict[str, Any]:
+async def space_history(c: Call) -> dict[str, Any]:
     """Who joined and left when, peak and total listeners, duration (ended spaces)."""
-    return await spaces.history(session, user, space_id)
+    return await spaces.history(c.session, c.user, c.space_id)
 
 
 # -- joining ---------------------------------------------------------------------
 
 
 @router.post("/{space_id}/join")
-async def join_space(
-    space_id: SpaceId, user: CurrentUser, session: DbSession, bus: BusDep, settings: SettingsDep
-) -> dict[str, Any]:
+async def join_space(c: Call) -> dict[str, Any]:
     """Join as a listener (the host as host); returns the space's snapshot."""
-    return await spaces.join(session, bus, settings, user, space_id)
+    return await spaces.join(c.session, c.bus, c.settings, c.user, c.space_id)
 
 
 @router.post("/{space_id}/leave")
-async def leave_space(
-    space_id: SpaceId, user: CurrentUser, session: DbSession, bus: BusDep, settings: SettingsDep
-) -> dict[str, Any]:
-    return await spaces.leave(session, bus, settings, user, space_id)
+async def leave_space(c: Call) -> dict[str, Any]:
+    return await spaces.leave(c.session, c.bus, c.settings, c.user, c.space_id)
 
 
 # -- hands and invitations ------------------------------------------------------------
 
 
 @router.post("/{space_id}/hand")
-async def raise_hand(
-    space_id: SpaceId, user: CurrentUser, session: DbSession, bus: BusDep, settings: SettingsDep
-) -> dict[str, Any]:
-    return await spaces.raise_hand(session, bus, settings, user, space_id)
+async def raise_hand(c: Call) -> dict[str, Any]:
+    return await spaces.raise_hand(c.session, c.bus, c.settings, c.user, c.space_id)
 
 
 @router.post("/{space_id}/hand/lower")
-async def lower_hand(
-    space_id: SpaceId, user: CurrentUser, session: DbSession, bus: BusDep, settings: SettingsDep
-) -> dict[str, Any]:
-    return await spaces.lower_hand(session, bus, settings, user, space_id)
+async def lower_hand(c: Call) -> dict[str, Any]:
+    return await spaces.lower_hand(c.session, c.bus, c.settings, c.user, c.space_id)
 
 
 @router.post("/{space_id}/hands/{user_id}/approve")
-async def approve_hand(
-    space_id: SpaceId,
-    user_id: UserId,
-    user: CurrentUser,
-    session: DbSession,
-    bus: BusDep,
-    settings: SettingsDep,
-) -> dict[str, Any]:
+async def approve_hand(c: MemberCall) -> dict[str, Any]:
     """A host or co-host brings a raised hand on stage as a speaker."""
-    return await spaces.answer_hand(session, bus, settings, user, space_id, user_id, True)
+    return await spaces.answer_hand(
+        c.session, c.bus, c.settings, c.user, c.space_id, c.user_id, True
+    )
 
 
 @router.post("/{space_id}/hands/{user_id}/decline")
-async def decline_hand(
-    space_id: SpaceId,
-    user_id: UserId,
-    user: CurrentUser,
-    session: DbSession,
-    bus: BusDep,
-    settings: SettingsDep,
-) -> dict[str, Any]:
-    return await spaces.answer_hand(session, bus, settings, user, space_id, user_id, False)
+async def decline_hand(c: MemberCall) -> dict[str, Any]:
+    return await spaces.answer_hand(
+        c.session, c.bus, c.settings, c.user, c.space_id, c.user_id, False
+    )
 
 
 @router.post("/{space_id}/invite")
-async def invite(
-    space_id: SpaceId,
-    body: InviteIn,
-    user: CurrentUser,
-    session: DbSession,
-    bus: BusDep,
-    settings: SettingsDep,
-) -> dict[str, Any]:
+async def invite(c: Call, body: InviteIn) -> dict[str, Any]:
     """Invite someone to speak, or (host only) to co-host."""
-    return await spaces.invite(session, bus, settings, user, space_id, body.user_id, body.role)
+    return await spaces.invite(
+        c.session, c.bus, c.settings, c.user, c.space_id, body.user_id, body.role
+    )
 
 
 @router.post("/{space_id}/invitation/accept")
-async def accept_invitation(
-    space_id: SpaceId, user: CurrentUser, session: DbSession, bus: BusDep, settings: SettingsDep
-) -> dict[str, Any]:
-    return await spaces.answer_invitation(session, bus, settings, user, space_id, True)
+async def accept_invitation(c: Call) -> dict[str, Any]:
+    return await spaces.answer_invitation(c.session, c.bus, c.settings, c.user, c.space_id, True)
 
 
 @router.post("/{space_id}/invitation/decline")
-async def decline_invitation(
-    space_id: SpaceId, user: CurrentUser, session: DbSession, bus: BusDep, settings: SettingsDep
-) -> dict[str, Any]:
-    return await spaces.answer_invitation(session, bus, settings, user, space_id, False)
+async def decline_invitation(c: Call) -> dict[str, Any]:
+    return await spaces.answer_invitation(c.session, c.bus, c.settings, c.user, c.space_id, False)
 
 
 # -- roles and moderation -------------------------------------------------------------
 
 
 @router.post("/{space_id}/step-down")
-async def step_down(
-    space_id: SpaceId, user: CurrentUser, session: DbSession, bus: BusDep, settings: SettingsDep
-) -> dict[str, Any]:
+async def step_down(c: Call) -> dict[str, Any]:
     """A speaker or co-host goes back to the audience."""
-    return await spaces.step_down(session, bus, settings, user, space_id)
+    return await spaces.step_down(c.session, c.bus, c.settings, c.user, c.space_id)
 
 
 @router.post("/{space_id}/members/{user_id}/role")
-async def set_role(
-    space_id: SpaceId,
-    user_id: UserId,
-    body: RoleIn,
-    user: CurrentUser,
-    session: DbSession,
-    bus: BusDep,
-    settings: SettingsDep,
-) -> dict[str, Any]:
+async def set_role(c: MemberCall, body: RoleIn) -> dict[str, Any]:
     """Move someone down: speaker to listener; co-host to speaker or listener (host)."""
-    return await spaces.set_role(session, bus, settings, user, space_id, user_id, body.role)
+    return await spaces.set_role(
+        c.session, c.bus, c.settings, c.user, c.space_id, c.user_id, body.role
+    )
 
 
 @router.post("/{space_id}/host")
-async def transfer_host(
-    space_id: SpaceId,
-    body: UserIn,
-    user: CurrentUser,
-    session: DbSession,
-    bus: BusDep,
-    settings: SettingsDep,
-) -> dict[str, Any]:
+async def transfer_host(c: Call, body: UserIn) -> dict[str, Any]:
     """The host hands the host role to a co-host."""
-    return await spaces.transfer_host(session, bus, settings, user, space_id, body.user_id)
+    return await spaces.transfer_host(
+        c.session, c.bus, c.settings, c.user, c.space_id, body.user_id
+    )
 
 
 @router.post("/{space_id}/mute")
-async def mute(
-    space_id: SpaceId,
-    user: CurrentUser,
-    session: DbSession,
-    bus: BusDep,
-    settings: SettingsDep,
-    body: MuteIn | None = None,
-) -> dict[str, Any]:
+async def mute(c: Call, body: MuteIn | None = None) -> dict[str, Any]:
     """Mute myself, or (host, co-hosts) a speaker."""
     target = body.user_id if body else None
-    return await spaces.set_mute(session, bus, settings, user, space_id, target, True)
+    return await spaces.set_mute(c.session, c.bus, c.settings, c.user, c.space_id, target, True)
 
 
 @router.post("/{space_id}/unmute")
-async def unmute(
-    space_id: SpaceId,
-    user: CurrentUser,
-    session: DbSession,
-    bus: BusDep,
-    settings: SettingsDep,
-    body: MuteIn | None = None,
-) -> dict[str, Any]:
+async def unmute(c: Call, body: MuteIn | None = None) -> dict[str, Any]:
     """Unmute myself (nobody can unmute someone else)."""
     target = body.user_id if body else None
-    return await spaces.set_mute(session, bus, settings, user, space_id, target, False)
+    return await spaces.set_mute(c.session, c.bus, c.settings, c.user, c.space_id, target, False)
 
 
 @router.post("/{space_id}/remove")
-async def remove(
-    space_id: SpaceId,
-    body: UserIn,
-    user: CurrentUser,
-    session: DbSession,
-    bus: BusDep,
-    settings: SettingsDep,
-) -> dict[str, Any]:
+async def remove(c: Call, body: UserIn) -> dict[str, Any]:
     """Remove a participant; they cannot rejoin this space."""
-    return await spaces.remove(session, bus, settings, user, space_id, body.user_id)
+    return await spaces.remove(c.session, c.bus, c.settings, c.user, c.space_id, body.user_id)
 
 
 @router.post("/{space_id}/block")
-async def block(
-    space_id: SpaceId,
-    body: UserIn,
-    user: CurrentUser,
-    session: DbSession,
-    bus: BusDep,
-    settings: SettingsDep,
-) -> dict[str, Any]:
+async def block(c: Call, body: UserIn) -> dict[str, Any]:
     """Remove a participant from the space and block them."""
-    return await spaces.remove(session, bus, settings, user, space_id, body.user_id, block=True)
+    return await spaces.remove(
+        c.session, c.bus, c.settings, c.user, c.space_id, body.user_id, block=True
+    )
 
 
 # -- reactions, reports, reminders ------------------------------------------------------
 
 
 @router.post("/{space_id}/react")
-async def react(
-    space_id: SpaceId, body: ReactionIn, user: CurrentUser, session: DbSession, bus: BusDep
-) -> dict[str, Any]:
+async def react(c: Call, body: ReactionIn) -> dict[str, Any]:
     """Send one of the fixed reactions to everyone in the space."""
-    return await spaces.react(session, bus, user, space_id, body.emoji)
+    return await spaces.react(c.session, c.bus, c.user, c.space_id, body.emoji)
 
 
 @router.post("/{space_id}/report", status_code=status.HTTP_201_CREATED)
-async def report(
-    space_id: SpaceId, body: ReportIn, user: CurrentUser, session: DbSession
-) -> dict[str, Any]:
+async def report(c: Call, body: ReportIn) -> dict[str, Any]:
     """Report the space, or one participant in it."""
-    return await spaces.report(session, user, space_id, body.user_id, body.reason)
+    return await spaces.report(c.session, c.user, c.space_id, body.user_id, body.reason)
 
 
 @router.post("/{space_id}/reminder")
-async def set_reminder(space_id: SpaceId, user: CurrentUser, session: DbSession) -> dict[str, Any]:
+async def set_reminder(c: Call) -> dict[str, Any]:
     """Be told when this scheduled space starts."""
-    return await spaces.set_reminder(session, user, space_id, True)
+    return await spaces.set_reminder(c.session, c.user, c.space_id, True)
 
 
 @router.delete("/{space_id}/reminder")
-async def clear_reminder(
-    space_id: SpaceId, user: CurrentUser, session: DbSession
-) -> dict[str, Any]:
-    return await spaces.set_reminder(session, user, space_id, False)
+async def clear_reminder(c: Call) -> dict[str, Any]:
+    return await spaces.set_reminder(c.session, c.user, c.space_id, False)
