@@ -149,13 +149,8 @@ async def cancel_space(
     session: AsyncSession, bus: Bus, actor: User, space_id: str
 ) -> dict[str, Any]:
     space = await locked(session, space_id)
-    space.state = rules.cancel(SpaceState(space.state), actor.id, space.host_id).value
-    space.ended_at = utcnow()
-    space.end_reason = "cancelled"
-    await session.flush()
-    view = await space_view(session, space)
-    await commit_and_publish(session, bus, space.id, [("space.ended", {"reason": "cancelled"})])
-    return view
+    state = rules.cancel(SpaceState(space.state), actor.id, space.host_id)
+    return await _close(session, bus, space, state, "cancelled")
 
 
 async def end_space(
@@ -163,13 +158,23 @@ async def end_space(
 ) -> dict[str, Any]:
     """End a live space (by its host, or by the system when actor_id is None)."""
     space = await locked(session, space_id)
-    space.state = rules.end(SpaceState(space.state), actor_id, space.host_id).value
+    state = rules.end(SpaceState(space.state), actor_id, space.host_id)
+    return await _close(session, bus, space, state, str(reason))
+
+
+async def _close(
+    session: AsyncSession, bus: Bus, space: Space, state: SpaceState, reason: str
+) -> dict[str, Any]:
+    """Record that the space ended (or was cancelled) now for this reason, everyone still
+    in a live space leaving; commit, and publish `space.ended`."""
+    space.state = state.value
     space.ended_at = utcnow()
-    space.end_reason = str(reason)
-    await store.mark_left(session, space.id, None, space.ended_at)
+    space.end_reason = reason
+    if state is SpaceState.ENDED:
+        await store.mark_left(session, space.id, None, space.ended_at)
     await session.flush()
     view = await space_view(session, space)
-    await commit_and_publish(session, bus, space.id, [("space.ended", {"reason": str(reason)})])
+    await commit_and_publish(session, bus, space.id, [("space.ended", {"reason": reason})])
     return view
 
 
