@@ -271,6 +271,28 @@ async def test_scheduled_listing_soonest_first(
     assert [s["id"] for s in listed.json()["spaces"]] == [early, late]
 
 
+async def test_listing_one_hosts_spaces_for_a_profile(
+    client: httpx.AsyncClient, sp: Spaces, make_user: Any
+) -> None:
+    host, other, me = await make_user("host"), await make_user("other"), await make_user("mee")
+    live = (await sp.create(host, title="Mine live"))["id"]
+    later = (await sp.create(host, title="Mine later", scheduled_for=_soon(2)))["id"]
+    await sp.create(host, title="Mine secret", visibility="private")
+    await sp.create(other, title="Not mine")
+    await sp.create(other, title="Not mine later", scheduled_for=_soon(1))
+
+    def ids(r: httpx.Response) -> list[str]:
+        assert r.status_code == 200, r.text
+        return [s["id"] for s in r.json()["spaces"]]
+
+    params = {"state": "live", "host": "HOST"}
+    assert ids(await client.get(API, params=params, headers=me.headers)) == [live]
+    params = {"state": "scheduled", "host": "host"}
+    assert ids(await client.get(API, params=params, headers=me.headers)) == [later]
+    r = await client.get(API, params={"host": "nobody"}, headers=me.headers)
+    error(r, 404, "user_not_found")
+
+
 async def test_host_edits_live_space(
     app: Any, client: httpx.AsyncClient, sp: Spaces, make_user: Any
 ) -> None:

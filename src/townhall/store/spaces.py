@@ -183,8 +183,9 @@ async def discover(
     query: str | None,
     followee_ids: Sequence[int],
     limit: int,
+    host_id: int | None = None,
 ) -> list[Space]:
-    """Spaces in `state` the viewer may see, in discovery order.
+    """Spaces in `state` the viewer may see (only `host_id`'s when given), in discovery order.
 
     live: hosted or co-hosted by people the viewer follows first, then by listeners.
     scheduled: soonest first.
@@ -197,6 +198,8 @@ async def discover(
     )
     not_blocked = ~exists().where(Block.blocker_id == Space.host_id, Block.blocked_id == viewer_id)
     q = select(Space).where(Space.state == state, visible, not_blocked)
+    if host_id is not None:
+        q = q.where(Space.host_id == host_id)
     if query:
         pattern = f"%{_escape_like(query.casefold())}%"
         q = q.where(

@@ -155,9 +155,10 @@ async def list_spaces(
     session: DbSession,
     state: Annotated[Literal["live", "scheduled"], Query()] = "live",
     q: Annotated[str | None, Query(max_length=100, description="title or topic")] = None,
+    host: Annotated[str | None, Query(max_length=15, description="only this host's")] = None,
 ) -> dict[str, Any]:
     """Live spaces (people I follow first, then by listeners) or upcoming ones."""
-    return await spaces.discover(session, user, state, q)
+    return await spaces.discover(session, user, state, q, host)
 
 
 @router.get("/{space_id}")

@@ -11,10 +11,12 @@ export const editSpace = (id, body) => patch(`/spaces/${enc(id)}`, body);
 
 /** A host's live and scheduled spaces, for the profile page. */
 export async function spacesByHost(profile) {
-  // Discovery lists what I may see; a profile shows the part of it this person hosts.
-  const [live, scheduled] = await Promise.all([listSpaces({ state: 'live' }), listSpaces({ state: 'scheduled' })]);
-  const mine = (s) => s.host && (s.host.id === profile.id || s.host.handle === profile.handle);
-  return { live: items(live).filter(mine), scheduled: items(scheduled).filter(mine) };
+  const host = profile.handle;
+  const [live, scheduled] = await Promise.all([
+    listSpaces({ state: 'live', host }),
+    listSpaces({ state: 'scheduled', host }),
+  ]);
+  return { live: items(live), scheduled: items(scheduled) };
 }
 
 export function items(page) {

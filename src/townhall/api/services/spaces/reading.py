@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from townhall.api.services.spaces.loading import access, viewable
 from townhall.api.services.spaces.views import iso, my_place, space_view, space_views, user_brief
 from townhall.domain import spaces as rules
-from townhall.domain.errors import Conflict, Invalid
+from townhall.domain.errors import Conflict, Invalid, NotFound
 from townhall.domain.reactions import REACTIONS
 from townhall.domain.roles import Role, is_moderator
 from townhall.domain.spaces import SpaceState
@@ -129,13 +129,26 @@ async def get_space(session: AsyncSession, viewer: User, space_id: str) -> dict[
 
 
 async def discover(
-    session: AsyncSession, viewer: User, state: str, query: str | None
+    session: AsyncSession,
+    viewer: User,
+    state: str,
+    query: str | None,
+    host_handle: str | None = None,
 ) -> dict[str, Any]:
+    """What the viewer may see in `state`, optionally only one host's spaces."""
     if state not in (SpaceState.LIVE, SpaceState.SCHEDULED):
         raise Invalid("invalid_state", "state is live or scheduled", "state")
+    host_id = None
+    if host_handle is not None:
+        host = await accounts_store.user_by_handle(session, host_handle)
+        if host is None:
+            raise NotFound("user_not_found", f"no user @{host_handle}", "host")
+        host_id = host.id
     followees = await accounts_store.followee_ids(session, viewer.id)
     q = " ".join(query.split()) if query else None
-    spaces = await store.discover(session, viewer.id, state, q, followees, DISCOVERY_LIMIT)
+    spaces = await store.discover(
+        session, viewer.id, state, q, followees, DISCOVERY_LIMIT, host_id=host_id
+    )
     views = await space_views(session, spaces)
     if state == SpaceState.SCHEDULED:
         for view in views:  # the "remind me" button's state
