@@ -20,12 +20,15 @@ run: $(STAMP)
 	$(BIN)/townhall serve
 
 # PostgreSQL and Redis tests run when the local servers answer, and are skipped otherwise.
+# Tests marked `serial` (several browsers or server processes at once) run after the rest,
+# one at a time, so that real-time audio checks are not starved of CPU.
 test: $(STAMP)
 	@export TOWNHALL_TEST_POSTGRES_URL="$${TOWNHALL_TEST_POSTGRES_URL:-$$( $(BIN)/python -c 'import socket; socket.create_connection(("127.0.0.1", 5432), 1); print("$(PG_URL)")' 2>/dev/null)}"; \
 	 export TOWNHALL_TEST_REDIS_URL="$${TOWNHALL_TEST_REDIS_URL:-$$( $(BIN)/python -c 'import socket; socket.create_connection(("127.0.0.1", 6379), 1); print("redis://127.0.0.1:6379/15")' 2>/dev/null)}"; \
 	 $(BIN)/ruff check src tests bench && \
 	 $(BIN)/mypy && \
-	 $(BIN)/pytest -n auto -q $(PYTEST_ARGS)
+	 $(BIN)/pytest -n auto -q -m "not serial" $(PYTEST_ARGS) && \
+	 $(BIN)/pytest -q -m serial $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
