@@ -85,7 +85,7 @@ async def test_muted_and_demoted_speakers_go_silent(media: MediaServer, clients:
     # The server's mix drops both within 100 ms (their clients keep sending).
     await asyncio.sleep(0.1)
     assert rms(room.last_mix.full) == 0.0
-    await settle(0.4)
+    await settle(1.0)  # what was already in flight drains (longer when the machine is busy)
     for pcm in await hear_all(listeners):
         assert rms(pcm) < SILENT, (rms(pcm), dominant_frequencies(pcm, 2))
 
