@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from tests.api.test_spaces_support import API, Spaces, error, event_types, events
+from townhall.api.app import create_app
 from townhall.api.services import spaces as service
 
 
@@ -269,6 +270,30 @@ async def test_scheduled_listing_soonest_first(
     await sp.create(host, title="Now")
     listed = await client.get(API, params={"state": "scheduled"}, headers=me.headers)
     assert [s["id"] for s in listed.json()["spaces"]] == [early, late]
+
+
+async def test_share_links_use_the_public_url(
+    settings: Any, client: httpx.AsyncClient, sp: Spaces, make_user: Any
+) -> None:
+    host = await make_user("host")
+    created = await sp.create(host)
+    assert created["share_url"] == f"http://testserver/#/space/{created['id']}"
+    got = (await sp.get(host, created["id"])).json()
+    assert got["share_url"] == created["share_url"]
+
+    public = settings.model_copy(update={"public_url": "https://talk.example.org/"})
+    application = create_app(public)
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://internal:8080") as c:
+            r = await c.get(f"{API}/{created['id']}", headers=host.headers)
+            assert r.json()["share_url"] == f"https://talk.example.org/#/space/{created['id']}"
+            r = await c.post(
+                API,
+                json={"title": "Later", "visibility": "public", "scheduled_for": _soon(1)},
+                headers=host.headers,
+            )
+            assert r.json()["share_url"].startswith("https://talk.example.org/#/space/")
 
 
 async def test_listing_one_hosts_spaces_for_a_profile(

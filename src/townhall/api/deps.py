@@ -86,5 +86,14 @@ async def _optional_user(request: Request, session: DbSession) -> User | None:
 OptionalUser = Annotated[User | None, Depends(_optional_user)]
 
 
+def _public_base(request: Request) -> str:
+    settings: Settings = request.app.state.settings
+    return (settings.public_url or str(request.base_url)).rstrip("/")
+
+
+PublicBase = Annotated[str, Depends(_public_base)]
+"""The URL people reach this server at: TOWNHALL_PUBLIC_URL, else the request's own."""
+
+
 def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Path, Query, status
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from townhall.api.deps import BusDep, CurrentUser, DbSession, SettingsDep
+from townhall.api.deps import BusDep, CurrentUser, DbSession, PublicBase, SettingsDep
 from townhall.api.services import spaces
 from townhall.config import Settings
 from townhall.store.models import User
@@ -131,7 +131,12 @@ class ReportIn(Body):
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def create_space(
-    body: CreateSpaceIn, user: CurrentUser, session: DbSession, bus: BusDep, settings: SettingsDep
+    body: CreateSpaceIn,
+    user: CurrentUser,
+    session: DbSession,
+    bus: BusDep,
+    settings: SettingsDep,
+    public_base: PublicBase,
 ) -> dict[str, Any]:
     """Start a space now (state live), or schedule it (state scheduled)."""
     return await spaces.create_space(
@@ -146,6 +151,7 @@ async def create_space(
         scheduled_for=body.scheduled_for,
         followers_may_join=body.followers_may_join,
         guest_ids=body.guest_ids,
+        public_base=public_base,
     )
 
 
@@ -162,9 +168,9 @@ async def list_spaces(
 
 
 @router.get("/{space_id}")
-async def get_space(c: Call) -> dict[str, Any]:
-    """One space with its counts (and its history summary once ended)."""
-    return await spaces.get_space(c.session, c.user, c.space_id)
+async def get_space(c: Call, public_base: PublicBase) -> dict[str, Any]:
+    """One space with its counts, its share link (and its history summary once ended)."""
+    return await spaces.get_space(c.session, c.user, c.space_id, public_base)
 
 
 @router.get("/{space_id}/snapshot")

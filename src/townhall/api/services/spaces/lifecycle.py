@@ -16,7 +16,7 @@ from townhall.api.services.spaces.loading import (
     parse_enum,
     save,
 )
-from townhall.api.services.spaces.views import space_view, user_brief
+from townhall.api.services.spaces.views import share_url, space_view, user_brief
 from townhall.bus import Bus
 from townhall.config import Settings
 from townhall.domain import spaces as rules
@@ -44,6 +44,7 @@ async def create_space(
     scheduled_for: datetime | None = None,
     followers_may_join: bool = False,
     guest_ids: Sequence[int] = (),
+    public_base: str = "",
 ) -> dict[str, Any]:
     """Start a space now, or schedule it; the host joins a live space at once."""
     clean_title = rules.validate_title(title)
@@ -71,8 +72,9 @@ async def create_space(
     await store.add_space(session, space, clean_topics)
     await store.add_guests(session, space.id, guests)
     if scheduled_for is None:
-        return await _go_live(session, bus, settings, space, host)
-    view = await space_view(session, space)
+        view = await _go_live(session, bus, settings, space, host)
+        return view | {"share_url": share_url(public_base, space.id)}
+    view = await space_view(session, space) | {"share_url": share_url(public_base, space.id)}
     if guests:
         await _tell_guests(session, bus, space, host, guests)
     await session.commit()

@@ -8,7 +8,14 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from townhall.api.services.spaces.loading import access, viewable
-from townhall.api.services.spaces.views import iso, my_place, space_view, space_views, user_brief
+from townhall.api.services.spaces.views import (
+    iso,
+    my_place,
+    share_url,
+    space_view,
+    space_views,
+    user_brief,
+)
 from townhall.domain import spaces as rules
 from townhall.domain.errors import Conflict, Invalid, NotFound
 from townhall.domain.reactions import REACTIONS
@@ -117,9 +124,12 @@ async def snapshot(session: AsyncSession, space_id: str, viewer_id: int) -> dict
 # -- one space, discovery, history -------------------------------------------
 
 
-async def get_space(session: AsyncSession, viewer: User, space_id: str) -> dict[str, Any]:
+async def get_space(
+    session: AsyncSession, viewer: User, space_id: str, public_base: str
+) -> dict[str, Any]:
     space = await viewable(session, space_id, viewer.id)
     view = await space_view(session, space)
+    view["share_url"] = share_url(public_base, space.id)
     member = await store.member_row(session, space.id, viewer.id)
     view["my_role"] = member.role if member and member.present else None
     view["reminder_set"] = await store.has_reminder(session, space.id, viewer.id)

@@ -74,3 +74,8 @@ def my_place(room: Room, user_id: int) -> dict[str, Any]:
 def member_view(room: Room, user_id: int) -> dict[str, Any]:
     """What a stage action returns: the affected member's place, with their id."""
     return {"user_id": user_id, **my_place(room, user_id)}
+
+
+def share_url(public_base: str, space_id: str) -> str:
+    """The link that opens a space in the web client."""
+    return f"{public_base}/#/space/{space_id}"

@@ -10,8 +10,8 @@ export function shareUrl(spaceId) {
   return `${location.origin}${location.pathname}#/space/${encodeURIComponent(spaceId)}`;
 }
 
-export function shareBox(spaceId) {
-  const url = shareUrl(spaceId);
+/** The copyable link; `url` is the server's share_url (TOWNHALL_PUBLIC_URL) when known. */
+export function shareBox(spaceId, url = shareUrl(spaceId)) {
   const input = h('input', { type: 'text', readonly: true, value: url, id: `share-${spaceId}`, class: 'share-url', onfocus: (ev) => ev.target.select() });
   const status = h('span', { class: 'muted small', role: 'status' });
   return h(
@@ -157,7 +157,7 @@ export function newSpaceView() {
           { class: 'card' },
           h('h1', {}, 'Space scheduled'),
           h('p', {}, `“${space.title}” is on the calendar. People can set a reminder from its page.`),
-          shareBox(space.id),
+          shareBox(space.id, space.share_url),
           h('p', { class: 'row' }, h('a', { class: 'btn btn-primary', href: `#/space/${encodeURIComponent(space.id)}` }, 'Open the space page'), h('a', { class: 'btn', href: '#/' }, 'Home')),
         ),
       );

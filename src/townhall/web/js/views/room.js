@@ -185,7 +185,7 @@ class Room {
       e.tools,
     );
     mount(this.space.title, h('div', { class: 'room', dataset: { spaceId: this.id } }, main, side), this.audio, e.float);
-    e.share.append(shareBox(this.id));
+    e.share.append(shareBox(this.id, this.space.share_url));
 
     live.addEventListener('state', this.onSocketState);
     live.addEventListener('open', this.onSocketOpen);
