@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import secrets
 from functools import cached_property
 from pathlib import Path
@@ -49,6 +50,9 @@ class Settings(BaseSettings):
     # Addresses the media plane advertises as ICE host candidates.
     media_addresses: Annotated[list[str], NoDecode] = Field(default_factory=list)
     stage_limit: int = Field(13, ge=1, le=100)
+    # Audio each speaker's jitter buffer collects before it is mixed (ms, 20 ms frames):
+    # more absorbs more network jitter at the cost of delay.
+    jitter_prefetch_ms: int = Field(20, ge=0, le=200)
     cohost_limit: int = Field(2, ge=0, le=10)
     host_grace_seconds: float = Field(300.0, ge=0)
     # Members (not the host) with neither a WebSocket subscription nor a media connection
@@ -86,6 +90,18 @@ class Settings(BaseSettings):
     @classmethod
     def _parse_addresses(cls, value: Any) -> Any:
         return _split_csv(value)
+
+    @field_validator("jitter_prefetch_ms", mode="before")
+    @classmethod
+    def _round_prefetch(cls, value: Any) -> Any:
+        """Whole 20 ms frames: other values are rounded to the nearest multiple of 20."""
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            return value  # pydantic names the type error
+        if number != number or number in (float("inf"), float("-inf")):
+            return value
+        return math.floor(number / 20.0 + 0.5) * 20  # half up: 50 -> 60
 
     @field_validator("database_url")
     @classmethod
@@ -127,6 +143,11 @@ class Settings(BaseSettings):
         if url.startswith("postgresql://"):
             return "postgresql+asyncpg://" + url.removeprefix("postgresql://")
         return url
+
+    @property
+    def jitter_prefetch_samples(self) -> int:
+        """The jitter prefetch in 48 kHz samples."""
+        return self.jitter_prefetch_ms * 48
 
     @cached_property
     def effective_media_addresses(self) -> list[str]:

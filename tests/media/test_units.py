@@ -8,7 +8,7 @@ import time
 import numpy as np
 
 from townhall.media.audio import FRAME_SAMPLES, OpusEncoder, level, silence
-from townhall.media.jitter import JitterBuffer
+from townhall.media.jitter import JitterBuffer, TimestampUnwrapper
 from townhall.media.levels import LevelReporter, changed_meaningfully
 from townhall.media.mixer import FrameClock, mix
 
@@ -164,3 +164,58 @@ async def test_levels_are_published_at_most_ten_times_a_second_and_only_on_chang
     assert first.type == "levels" and first.space_id == "space-l"
     assert first.data == {"levels": {"1": 0.9, "2": 0.0}}
     assert bus.events[-1].data == {"levels": {"1": 0.0, "2": 0.0}}
+
+
+def test_jitter_fills_a_reordered_packet_into_its_place():
+    jb = JitterBuffer(prefetch=N)
+    jb.push(frame(1), 0)
+    jb.push(frame(3), 2 * N)  # frame 2 is late, not lost...
+    jb.push(frame(2), N)  # ...and arrives before its time is played
+    assert [jb.pop()[0] for _ in range(3)] == [1, 2, 3]
+    assert jb.stats.filled == 1 and jb.stats.late == 0
+    jb.push(frame(2), N)  # a duplicate of a played frame is late
+    assert jb.stats.late == 1
+
+
+def test_jitter_drains_a_standing_backlog_left_by_a_burst():
+    jb = JitterBuffer(prefetch=N, drain_after_frames=10)
+    jb.push(frame(0), 0)
+    jb.push(frame(1), N)  # a burst: two frames arrive before one tick
+    pts = 2 * N
+    for _ in range(9):  # then one frame per tick: one frame (20 ms) too many stays queued
+        assert jb.pop() is not None
+        assert jb.depth == N
+        jb.push(frame(9), pts)
+        pts += N
+    assert jb.pop() is not None
+    assert jb.depth == 0 and jb.stats.drained_samples == N  # the backlog is gone
+    for _ in range(20):  # steady arrivals afterwards: nothing else dropped
+        jb.push(frame(9), pts)
+        pts += N
+        assert jb.pop()[0] == 9
+    assert jb.stats.drained_samples == N
+
+
+def test_jitter_keeps_a_two_frame_prefetch_without_draining_it():
+    jb = JitterBuffer(prefetch=2 * N, drain_after_frames=5)
+    jb.push(frame(0), 0)
+    jb.push(frame(1), N)
+    for i in range(2, 30):
+        assert jb.pop() is not None
+        jb.push(frame(i), i * N)
+    assert jb.depth == 2 * N and jb.stats.drained_samples == 0
+
+
+def test_jitter_without_prefetch_plays_at_once():
+    jb = JitterBuffer(prefetch=0)
+    jb.push(frame(5), 0)
+    assert jb.pop()[0] == 5
+
+
+def test_timestamps_unwrap_across_the_32_bit_boundary_and_reordering():
+    unwrap = TimestampUnwrapper().unwrap
+    start = 0xFFFF_FFFF - N + 1
+    assert unwrap(start) == start
+    assert unwrap(N) == start + 2 * N  # past the wrap (one packet lost)
+    assert unwrap(0) == start + N  # reordered, before the wrap point
+    assert unwrap(2 * N) == start + 3 * N

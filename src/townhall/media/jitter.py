@@ -1,9 +1,15 @@
 """Per-speaker playout buffer of decoded PCM, indexed by media timestamp.
 
-Bounded: it never holds more than `max_delay` samples, so delay cannot grow. Data for a
-time already played out is late and dropped; a gap is concealed by repeating the last
+Bounded: it never holds more than `max_delay` samples, and delay cannot creep up: when
+more than the prefetch stayed buffered at every pop for `drain_after_frames` pops (a burst
+of packets after a network or sender stall leaves a standing backlog), the excess is
+dropped. Data for a time already played out is late and dropped; a reordered packet that
+arrives before its time is played fills its place; a gap is concealed by repeating the last
 frame once (faded) and then by silence. After a long silence the buffer goes idle and the
 next frame re-anchors it with a short prefetch.
+
+Timestamps are media time in samples on a line that does not wrap (the caller unwraps RTP's
+32-bit timestamps: `TimestampUnwrapper`).
 """
 
 from __future__ import annotations
@@ -22,8 +28,27 @@ class JitterStats:
     pushed: int = 0
     late: int = 0
     overflow_samples: int = 0
+    drained_samples: int = 0
+    filled: int = 0
     concealed: int = 0
     resets: int = 0
+
+
+class TimestampUnwrapper:
+    """RTP's 32-bit timestamps onto a line that does not wrap (reordering-safe)."""
+
+    def __init__(self) -> None:
+        self._last: int | None = None
+
+    def unwrap(self, timestamp: int) -> int:
+        if self._last is None:
+            self._last = timestamp
+            return timestamp
+        delta = ((timestamp - self._last + 0x8000_0000) & 0xFFFF_FFFF) - 0x8000_0000
+        value = self._last + delta
+        if delta > 0:
+            self._last = value
+        return value
 
 
 class JitterBuffer:
@@ -32,17 +57,25 @@ class JitterBuffer:
     def __init__(
         self,
         *,
-        prefetch: int = 2 * FRAME_SAMPLES,
-        max_delay: int = 6 * FRAME_SAMPLES,
+        prefetch: int = FRAME_SAMPLES,
+        max_delay: int | None = None,
         idle_after_frames: int = 10,
         resync_samples: int = 48_000,
+        drain_after_frames: int = 50,
     ) -> None:
-        if not 0 < prefetch < max_delay:
-            raise ValueError("need 0 < prefetch < max_delay")
+        if max_delay is None:
+            max_delay = max(6 * FRAME_SAMPLES, prefetch + 4 * FRAME_SAMPLES)
+        if not 0 <= prefetch < max_delay:
+            raise ValueError("need 0 <= prefetch < max_delay")
         self._prefetch = prefetch
         self._max_delay = max_delay
         self._idle_after = idle_after_frames
         self._resync = resync_samples
+        # What stays buffered right after a pop when packets arrive evenly.
+        self._standing = max(0, prefetch - FRAME_SAMPLES)
+        self._drain_after = drain_after_frames
+        self._floor = max_delay  # least depth left after a pop in the current window
+        self._window = 0
         self._buf: Pcm = silence(0)
         self._play_pts: int | None = None  # media time of _buf[0]
         self._started = False
@@ -62,6 +95,7 @@ class JitterBuffer:
         self._started = False
         self._misses = 0
         self._last = None
+        self._reset_window()
 
     def push(self, pcm: Pcm, pts: int | None) -> None:
         """Add decoded samples whose first sample has media time `pts` (None: contiguous)."""
@@ -84,10 +118,17 @@ class JitterBuffer:
             self._buf = np.concatenate([self._buf, silence(gap), pcm])
         elif gap < 0:
             overlap = -gap
-            if overlap >= pcm.size:
+            offset = pts - self._play_pts  # where it starts in _buf (negative: played)
+            if offset + pcm.size <= 0:
                 self.stats.late += 1
                 return
-            self._buf = np.concatenate([self._buf, pcm[overlap:]])
+            # Reordered (or duplicate): fill its place, the part not played yet.
+            start = max(0, offset)
+            inside = min(pcm.size, overlap)
+            self._buf[start : offset + inside] = pcm[start - offset : inside]
+            self.stats.filled += 1
+            if overlap < pcm.size:
+                self._buf = np.concatenate([self._buf, pcm[overlap:]])
         else:
             self._buf = np.concatenate([self._buf, pcm])
         self._bound()
@@ -106,7 +147,9 @@ class JitterBuffer:
             self._play_pts += FRAME_SAMPLES
             self._misses = 0
             self._last = out
+            self._drain_standing_excess()
             return out
+        self._reset_window()
         return self._conceal()
 
     def skip(self, frames: int) -> None:
@@ -114,6 +157,24 @@ class JitterBuffer:
         for _ in range(max(0, frames)):
             if self.pop() is None:
                 return
+
+    def _reset_window(self) -> None:
+        self._floor = self._max_delay
+        self._window = 0
+
+    def _drain_standing_excess(self) -> None:
+        """Drop a backlog that every pop of the last window left unused (pure delay)."""
+        self._floor = min(self._floor, self._buf.size)
+        self._window += 1
+        if self._window < self._drain_after:
+            return
+        excess = self._floor - self._standing
+        self._reset_window()
+        if excess > 0:
+            assert self._play_pts is not None
+            self.stats.drained_samples += excess
+            self._buf = self._buf[excess:]
+            self._play_pts += excess
 
     def _conceal(self) -> Pcm | None:
         assert self._play_pts is not None

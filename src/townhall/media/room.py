@@ -3,6 +3,10 @@
 The room is the authority on who is heard: only participants on stage and not muted are
 mixed, whatever their client sends. Listeners share one encoded mix; each on-stage
 participant gets mix-minus-self from an encoder of its own.
+
+Every participant's audio is taken at its connection's socket (`RtpIn`), decoded on arrival
+while it may be heard, and placed in its jitter buffer by RTP timestamp; aiortc's receiver
+(its 4-packet receive buffer and decoder thread) never sees it.
 """
 
 from __future__ import annotations
@@ -14,14 +18,14 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpTransceiver
-from aiortc.mediastreams import MediaStreamError
+from aiortc import RTCPeerConnection, RTCRtpTransceiver
 
-from townhall.media.audio import FRAME_SAMPLES, MonoConverter, OpusEncoder, Pcm, level
-from townhall.media.jitter import JitterBuffer
+from townhall.media.audio import FRAME_SAMPLES, OpusEncoder, Pcm, level
+from townhall.media.jitter import JitterBuffer, TimestampUnwrapper
 from townhall.media.levels import LevelReporter, Publisher
 from townhall.media.mixer import SILENT_MIX, FrameClock, Mix, mix
 from townhall.media.output import AudioOut, OutputFactory
+from townhall.media.rtp_in import OpusDecoder, RtpIn
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +45,7 @@ class Participant:
     jitter: JitterBuffer = field(default_factory=JitterBuffer)
     out: AudioOut | None = None
     encoder: OpusEncoder | None = None
-    ingest: asyncio.Task[None] | None = None
+    rtp_in: RtpIn | None = None
     watchdog: asyncio.TimerHandle | None = None
     closed: bool = False
 
@@ -51,11 +55,29 @@ class Participant:
         return self.on_stage and not self.muted and not self.closed
 
 
-def _set_receiving(transceiver: RTCRtpTransceiver, receiving: bool) -> None:
-    """Skip decoding (and queueing) audio from participants who may not be heard."""
-    receiver = transceiver.receiver
-    if hasattr(receiver, "_enabled"):  # aiortc 1.16: drops packets before the decoder
-        receiver._enabled = receiving
+class _Ingest:
+    """One participant's packets, decoded on arrival into its jitter buffer while audible.
+
+    Packets of a participant who may not be heard are not decoded (and its decoder is
+    dropped, so audio heard again starts from a fresh decoder state). Timestamps are
+    unwrapped; the jitter buffer places each frame by timestamp, so lost packets leave a
+    concealed hole, reordered ones fill theirs, late ones are dropped.
+    """
+
+    def __init__(self, participant: Participant) -> None:
+        self._participant = participant
+        self._timestamps = TimestampUnwrapper()
+        self._decoder: OpusDecoder | None = None
+
+    def on_packet(self, payload: bytes, timestamp: int, sequence_number: int) -> None:
+        pts = self._timestamps.unwrap(timestamp)
+        participant = self._participant
+        if not participant.audible:
+            self._decoder = None
+            return
+        if self._decoder is None:
+            self._decoder = OpusDecoder()
+        participant.jitter.push(self._decoder.decode(payload), pts)
 
 
 class Room:
@@ -87,6 +109,8 @@ class Room:
         self.closed = False
         self.last_mix: Mix = SILENT_MIX
         self.listener_packets = 0
+        # Called with (tick index, mix) after every tick's mix (tests and diagnostics).
+        self.on_mixed: Callable[[int, Mix], None] | None = None
 
     def start(self) -> None:
         self._clock.start()
@@ -111,13 +135,6 @@ class Room:
         )
         pc = participant.pc
 
-        @pc.on("track")
-        def _on_track(track: MediaStreamTrack) -> None:
-            if track.kind == "audio" and participant.ingest is None and not participant.closed:
-                participant.ingest = asyncio.create_task(
-                    self._ingest(participant, track), name=f"townhall-ingest-{participant.user_id}"
-                )
-
         @pc.on("connectionstatechange")
         def _on_state() -> None:
             state = pc.connectionState
@@ -130,6 +147,21 @@ class Room:
                 self._spawn(self.remove(participant.user_id))
 
         return old
+
+    def start_ingest(self, participant: Participant) -> None:
+        """Take the participant's audio at its socket from now on.
+
+        Call once its answer is set (`setLocalDescription` has gathered the ICE sockets),
+        before media flows. Every participant gets one: a listener may be promoted on the
+        same connection; `audible` decides whether its packets are decoded and mixed.
+        Raises ValueError when no Opus is negotiated.
+        """
+        if participant.closed or participant.rtp_in is not None:
+            return
+        ingest = _Ingest(participant)
+        participant.rtp_in = RtpIn.attach(
+            participant.pc, participant.transceiver.receiver, ingest.on_packet
+        )
 
     async def remove(self, user_id: int) -> bool:
         """Close one participant's connection; False when it was not here."""
@@ -223,7 +255,6 @@ class Room:
     def _apply_permissions(self, participant: Participant) -> None:
         if not participant.audible:
             participant.jitter.clear()
-        _set_receiving(participant.transceiver, participant.audible)
 
     def _connect_output(self, participant: Participant) -> None:
         if participant.closed or participant.out is not None or not self.is_current(participant):
@@ -253,23 +284,6 @@ class Room:
             self._listening.discard(user_id)
             self._fanout.remove(user_id)
 
-    async def _ingest(self, participant: Participant, track: MediaStreamTrack) -> None:
-        converter = MonoConverter()
-        while not participant.closed:
-            try:
-                frame = await track.recv()
-            except MediaStreamError:
-                return
-            if not participant.audible:
-                continue
-            try:
-                pcm = converter.convert(frame)  # type: ignore[arg-type]
-            except Exception:
-                log.warning("unreadable audio frame from user %s", participant.user_id)
-                continue
-            pts = frame.pts if frame.sample_rate == 48_000 else None  # type: ignore[union-attr]
-            participant.jitter.push(pcm, pts)
-
     def _tick(self, index: int, skipped: int) -> None:
         frames: dict[int, Pcm] = {}
         levels: dict[int, float] = {}
@@ -285,6 +299,8 @@ class Room:
                 frames[participant.user_id] = pcm
         current = mix(frames)
         self.last_mix = current
+        if self.on_mixed is not None:
+            self.on_mixed(index, current)
         self._levels.add(levels)
         timestamp = (index * FRAME_SAMPLES) & 0xFFFFFFFF
         if self._listening:
@@ -303,13 +319,11 @@ class Room:
 
 
 async def close_participant(participant: Participant) -> None:
-    """Close one connection and its ingest task; safe to call twice."""
+    """Close one connection and its socket tap; safe to call twice."""
     participant.closed = True
-    task, participant.ingest = participant.ingest, None
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+    rtp_in, participant.rtp_in = participant.rtp_in, None
+    if rtp_in is not None:
+        rtp_in.close()
     # Shielded: cancelling a second closer would cancel aiortc's shared "closed" future
     # and make the first closer fail.
     with contextlib.suppress(Exception):

@@ -13,6 +13,7 @@ from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from townhall.config import Settings
 from townhall.domain.errors import Conflict, Invalid, RateLimited
 from townhall.media.ice import rtc_configuration, use_host_addresses
+from townhall.media.jitter import JitterBuffer
 from townhall.media.levels import Publisher
 from townhall.media.offer import check_offer
 from townhall.media.output import OutputFactory
@@ -115,7 +116,12 @@ class MediaServer:
         if track is not None:
             transceiver.sender.replaceTrack(track)
         participant = Participant(
-            user_id=user_id, pc=pc, transceiver=transceiver, on_stage=on_stage, muted=muted
+            user_id=user_id,
+            pc=pc,
+            transceiver=transceiver,
+            on_stage=on_stage,
+            muted=muted,
+            jitter=JitterBuffer(prefetch=self._settings.jitter_prefetch_samples),
         )
         room = self._rooms.get(space_id)
         if room is None:
@@ -142,6 +148,10 @@ class MediaServer:
                 raise Invalid("bad_sdp", f"the offer was refused ({exc})", field="sdp") from exc
             if participant.closed or not room.is_current(participant):
                 raise self._superseded(room)
+            try:
+                room.start_ingest(participant)  # before media flows: the sockets exist now
+            except ValueError as exc:
+                raise Invalid("no_opus", str(exc), field="sdp") from exc
             room.set_muted(user_id, muted)  # applies receive permissions now that it is set up
         except BaseException:
             await self._drop(room, participant)
