@@ -168,37 +168,24 @@ def main() -> None:
     parser.add_argument("--listeners", type=int, default=500)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument(
-        "--aiortc-audio-prefetch",
+        "--jitter-prefetch-ms",
         type=int,
         default=None,
-        help="experiment: frames aiortc's receive jitter buffer holds on the server (stock 4)",
-    )
-    parser.add_argument(
-        "--ingest",
-        choices=["aiortc", "rtp_in"],
-        default="aiortc",
-        help="experiment: rtp_in makes the server's rooms ingest through townhall.media.rtp_in",
-    )
-    parser.add_argument(
-        "--jitter-prefetch-frames",
-        type=int,
-        default=None,
-        help="experiment (with --ingest rtp_in): the room jitter buffer's prefetch",
+        help="the server rooms' jitter prefetch (default: TOWNHALL_JITTER_PREFETCH_MS, 20)",
     )
     parser.add_argument("--name", default="latency")
     args = parser.parse_args()
-    server_args = ["--ingest", args.ingest]
-    if args.aiortc_audio_prefetch is not None:
-        server_args += ["--aiortc-audio-prefetch", str(args.aiortc_audio_prefetch)]
-    if args.jitter_prefetch_frames is not None:
-        server_args += ["--jitter-prefetch-frames", str(args.jitter_prefetch_frames)]
+    server_args: list[str] = []
+    if args.jitter_prefetch_ms is not None:
+        server_args += ["--jitter-prefetch-ms", str(args.jitter_prefetch_ms)]
     started = time.perf_counter()
     result = asyncio.run(run(args.listeners, args.seconds, server_args))
-    result["server_ingest"] = args.ingest
-    result["server_aiortc_audio_prefetch"] = (
-        4 if args.aiortc_audio_prefetch is None else args.aiortc_audio_prefetch
+    result["server_ingest"] = "rtp_in"
+    result["server_jitter_prefetch_ms"] = (
+        "default (TOWNHALL_JITTER_PREFETCH_MS)"
+        if args.jitter_prefetch_ms is None
+        else args.jitter_prefetch_ms
     )
-    result["server_jitter_prefetch_frames"] = args.jitter_prefetch_frames or "room default"
     result["run_seconds"] = round(time.perf_counter() - started, 1)
     path = write_result(args.name, result)
     for key, value in result.items():

@@ -4,8 +4,8 @@ townhall's MediaServer decodes 13 speakers, mixes every 20 ms, encodes the full 
 for the listeners and a mix-minus-self for each speaker (14 encodes per tick), and fans
 the mix out to 500 listeners. It keeps up in real time when the mixer runs 50 rounds/s
 with no skipped ticks, every listener gets 50 packets/s and every speaker 50 mix-minus
-packets/s, and the server process stays under one core (it is single-threaded Python
-apart from aiortc's decoder threads). Same measurement as bench/fanout.py.
+packets/s, and the server process stays under one core (speakers are decoded on arrival
+in the event loop, RtpIn: single-threaded Python). Same measurement as bench/fanout.py.
 
     python -m bench.mixer --speakers 13 --listeners 500 --seconds 10
 """
@@ -24,12 +24,6 @@ def main() -> None:
     parser.add_argument("--speakers", type=int, default=13)
     parser.add_argument("--listeners", type=int, default=500)
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument(
-        "--ingest",
-        choices=["aiortc", "rtp_in"],
-        default="aiortc",
-        help="experiment: rtp_in makes the server's rooms ingest through townhall.media.rtp_in",
-    )
     parser.add_argument("--name", default="mixer")
     args = parser.parse_args()
     result = asyncio.run(
@@ -40,10 +34,9 @@ def main() -> None:
             "mediaserver",
             args.speakers,
             3.0,
-            server_args=("--ingest", args.ingest),
         )
     )
-    result["server_ingest"] = args.ingest
+    result["server_ingest"] = "rtp_in"
     result["keeps_up_in_real_time"] = bool(
         result["mixer_late_or_skipped_ticks"] == 0
         and result["mixer_rounds_per_second"] >= 49.5

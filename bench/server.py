@@ -12,7 +12,9 @@ and serves JSON-lines signalling on 127.0.0.1 (see bench/signalling.py):
 
 Mixes:
 - `mediaserver` (default): townhall's `MediaServer` (one space "bench"): speakers are
-  decoded, mixed every 20 ms, the mix is encoded once and fanned out (RtpOut + FanOut).
+  taken at the socket and decoded on arrival (RtpIn), mixed every 20 ms, the mix is
+  encoded once and fanned out (RtpOut + FanOut). `--jitter-prefetch-ms` sets the rooms'
+  jitter prefetch (TOWNHALL_JITTER_PREFETCH_MS; default 20).
 - `synthetic`: no MediaServer; a pre-encoded Opus loop (~100-byte packets) is sent through
   `FanOut` every 20 ms: the fan-out's cost alone.
 """
@@ -176,10 +178,14 @@ class SyntheticBackend:
 class MediaServerBackend:
     """townhall's MediaServer with one space; the listeners' fan-out is timed in place."""
 
-    def __init__(self) -> None:
+    def __init__(self, jitter_prefetch_ms: int | None = None) -> None:
         from townhall.media.server import MediaServer
 
-        self.media = MediaServer(load_settings(media_addresses=["127.0.0.1"]), None)
+        overrides: dict[str, Any] = {"media_addresses": ["127.0.0.1"]}
+        if jitter_prefetch_ms is not None:
+            overrides["jitter_prefetch_ms"] = jitter_prefetch_ms
+        self.settings = load_settings(**overrides)
+        self.media = MediaServer(self.settings, None)
         self.send_cpu = 0.0
         self.payload_bytes = 0
         self.payload_count = 0
@@ -264,63 +270,11 @@ class MediaServerBackend:
         await self.media.close()
 
 
-def set_aiortc_audio_prefetch(prefetch: int) -> None:
-    """Experiment knob: aiortc's receive jitter buffer holds `prefetch` audio frames (stock 4).
-
-    Patches aiortc 1.16's `rtcrtpreceiver.JitterBuffer` in this process only, to show how
-    much of the server-added delay is aiortc's ingest buffering.
-    """
-    import aiortc.rtcrtpreceiver as receiver_module
-    from aiortc.jitterbuffer import JitterBuffer
-
-    class AudioPrefetch(JitterBuffer):
-        def __init__(self, capacity: int, prefetch: int = 0, is_video: bool = False) -> None:
-            super().__init__(capacity, prefetch if is_video else min(prefetch, wanted), is_video)
-
-    wanted = prefetch
-    receiver_module.JitterBuffer = AudioPrefetch  # type: ignore[misc]
-
-
-def use_rtp_in_ingest(jitter_prefetch_frames: int | None) -> None:
-    """Experiment: MediaServer rooms ingest speakers through `RtpIn` instead of aiortc's
-    receiver track (no 4-packet receive buffer, no decoder thread), optionally with a
-    shallower room jitter buffer. Patches `Room._ingest` in this bench process only.
-    """
-    from aiortc.mediastreams import MediaStreamError
-
-    from townhall.media.jitter import JitterBuffer
-    from townhall.media.room import Participant, Room
-    from townhall.media.rtp_in import OpusDecoder, RtpIn
-
-    async def ingest(self: Room, participant: Participant, track: Any) -> None:
-        if jitter_prefetch_frames is not None:
-            participant.jitter = JitterBuffer(prefetch=jitter_prefetch_frames * FRAME_SAMPLES)
-        decoder = OpusDecoder()
-
-        def on_packet(payload: bytes, timestamp: int, sequence_number: int) -> None:
-            if participant.audible:
-                participant.jitter.push(decoder.decode(payload), timestamp)
-
-        receiver = participant.transceiver.receiver
-        async with asyncio.timeout(30):
-            while participant.pc.iceGatheringState != "complete":
-                await asyncio.sleep(0.005)
-        rtp_in = RtpIn.attach(participant.pc, receiver, on_packet)
-        try:
-            while not participant.closed:
-                try:
-                    await track.recv()  # returns only when the connection ends
-                except MediaStreamError:
-                    return
-        finally:
-            rtp_in.close()
-
-    Room._ingest = ingest  # type: ignore[method-assign]
-
-
-async def main(mix: str, port: int, output: str) -> None:
+async def main(mix: str, port: int, output: str, jitter_prefetch_ms: int | None) -> None:
     use_host_addresses(["127.0.0.1"])
-    backend: Backend = SyntheticBackend(output) if mix == "synthetic" else MediaServerBackend()
+    backend: Backend = (
+        SyntheticBackend(output) if mix == "synthetic" else MediaServerBackend(jitter_prefetch_ms)
+    )
     recorders: dict[int, SocketTap] = {}
     stop = asyncio.Event()
 
@@ -366,21 +320,20 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--mix", choices=["mediaserver", "synthetic"], default="mediaserver")
     parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--aiortc-audio-prefetch", type=int, default=None)
-    parser.add_argument("--ingest", choices=["aiortc", "rtp_in"], default="aiortc")
     parser.add_argument(
         "--output",
         choices=["srtp", "stock"],
         default="srtp",
         help="synthetic mix: RtpOut+FanOut, or aiortc's stock sender per listener (baseline)",
     )
-    parser.add_argument("--jitter-prefetch-frames", type=int, default=None)
+    parser.add_argument(
+        "--jitter-prefetch-ms",
+        type=int,
+        default=None,
+        help="mediaserver: the rooms' jitter prefetch (default: TOWNHALL_JITTER_PREFETCH_MS)",
+    )
     args = parser.parse_args()
-    if args.aiortc_audio_prefetch is not None:
-        set_aiortc_audio_prefetch(args.aiortc_audio_prefetch)
-    if args.ingest == "rtp_in":
-        use_rtp_in_ingest(args.jitter_prefetch_frames)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     # Listeners closing at the end of a run are dropped by the fan-out; stats count them.
     logging.getLogger("townhall.media.fanout").setLevel(logging.ERROR)
-    asyncio.run(main(args.mix, args.port, args.output))
+    asyncio.run(main(args.mix, args.port, args.output, args.jitter_prefetch_ms))
