@@ -160,6 +160,7 @@ async def run(listeners: int, seconds: float, server_args: list[str]) -> dict[st
         "end_to_end_delay": summary_ms(end_to_end),
         "target_server_added_p95_ms": TARGET_SERVER_P95_MS,
         "server_skipped_ticks": stats["skipped_ticks"],
+        "server_speaker_jitter": stats.get("speaker_jitter", {}),
     }
 
 

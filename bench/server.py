@@ -264,6 +264,16 @@ class MediaServerBackend:
             "skipped_ticks": room.clock.skipped,
             "max_lag_seconds": float("nan"),
             "payload_bytes_mean": self.payload_bytes / max(1, self.payload_count),
+            "speaker_jitter": self._jitter_stats(participants),
+        }
+
+    @staticmethod
+    def _jitter_stats(participants: list[Any]) -> dict[str, dict[str, int]]:
+        """Each speaker's jitter buffer counters (frames pushed, late, concealed, ...)."""
+        return {
+            str(p.user_id): {k: int(v) for k, v in vars(p.jitter.stats).items()}
+            for p in participants
+            if p.on_stage
         }
 
     async def close(self) -> None:
