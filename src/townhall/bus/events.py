@@ -21,6 +21,7 @@ MUTE_CHANGED: Final = "mute.changed"
 REACTION: Final = "reaction"
 LEVELS: Final = "levels"
 LISTENERS_COUNT: Final = "listeners.count"
+RECORDING_CHANGED: Final = "recording.changed"
 
 EVENT_TYPES: Final[frozenset[str]] = frozenset(
     {
@@ -39,6 +40,7 @@ EVENT_TYPES: Final[frozenset[str]] = frozenset(
         REACTION,
         LEVELS,
         LISTENERS_COUNT,
+        RECORDING_CHANGED,
     }
 )
 

@@ -2,7 +2,8 @@
 
 The API decides (roles, mutes, removals) and publishes events; the bridge applies them to
 the MediaServer: `role.changed` promotes or demotes, `mute.changed` mutes, `member.removed`
-and `member.left` close the member's connection, `space.ended` ends the room.
+and `member.left` close the member's connection, `recording.changed` starts or pauses the
+recording of the room's mix, `space.ended` ends the room (and finishes its recording).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from townhall.bus.events import (
     MEMBER_LEFT,
     MEMBER_REMOVED,
     MUTE_CHANGED,
+    RECORDING_CHANGED,
     ROLE_CHANGED,
     SPACE_ENDED,
     Event,
@@ -90,6 +92,9 @@ class MediaBridge:
         space_id, data = event.space_id, event.data if isinstance(event.data, dict) else {}
         if event.type == SPACE_ENDED:
             await self._media.end_space(space_id)
+            return
+        if event.type == RECORDING_CHANGED:
+            self._media.set_recording(space_id, data.get("on") is True)
             return
         user_id = _user_id(data)
         if user_id is None:

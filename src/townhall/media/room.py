@@ -25,6 +25,7 @@ from townhall.media.jitter import JitterBuffer, TimestampUnwrapper
 from townhall.media.levels import LevelReporter, Publisher
 from townhall.media.mixer import SILENT_MIX, FrameClock, Mix, mix
 from townhall.media.output import AudioOut, OutputFactory
+from townhall.media.recorder import Recorder
 from townhall.media.rtp_in import OpusDecoder, RtpIn
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,8 @@ class Room:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.closed = False
         self.last_mix: Mix = SILENT_MIX
+        # Set (by the MediaServer) while the space records: gets the listeners' packets.
+        self.recorder: Recorder | None = None
         self.listener_packets = 0
         # Called with (tick index, mix) after every tick's mix (tests and diagnostics).
         self.on_mixed: Callable[[int, Mix], None] | None = None
@@ -303,9 +306,12 @@ class Room:
             self.on_mixed(index, current)
         self._levels.add(levels)
         timestamp = (index * FRAME_SAMPLES) & 0xFFFFFFFF
-        if self._listening:
+        if self._listening or self.recorder is not None:
             payload = self._listener_encoder.encode(current.full)
-            self.listener_packets += self._fanout.send(payload, timestamp)
+            if self._listening:
+                self.listener_packets += self._fanout.send(payload, timestamp)
+            if self.recorder is not None:  # the same packets, not re-encoded
+                self.recorder.write(payload)
         for participant in stage:
             if participant.out is None:
                 continue

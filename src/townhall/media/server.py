@@ -17,6 +17,7 @@ from townhall.media.jitter import JitterBuffer
 from townhall.media.levels import Publisher
 from townhall.media.offer import check_offer
 from townhall.media.output import OutputFactory
+from townhall.media.recorder import Recorder, recording_path
 from townhall.media.room import CONNECT_TIMEOUT, Participant, Room, close_participant
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ class MediaServer:
         self._connect_timeout = connect_timeout
         self._pending = 0
         self._rooms: dict[str, Room] = {}
+        self._recorders: dict[str, Recorder] = {}  # open while the room lives
         self._closed = False
         self._room_closed_callbacks: list[Callable[[str], None]] = []
         # A member with a media connection counts as present in the space (bus presence,
@@ -207,6 +209,28 @@ class MediaServer:
         if room is not None:
             room.set_on_stage(user_id, on_stage)
 
+    def set_recording(self, space_id: str, on: bool) -> None:
+        """Record the room's mix from the next tick, or pause (the gap is not recorded).
+
+        The file stays open while the room lives and is finished when it closes."""
+        room = self._rooms.get(space_id)
+        if room is None or room.closed:
+            return
+        recorder = self._recorders.get(space_id)
+        if on and recorder is None:
+            path = recording_path(self._settings.data_dir, space_id)
+            try:
+                recorder = self._recorders[space_id] = Recorder(path)
+            except (OSError, ValueError):
+                log.exception("cannot record %s", space_id)
+                return
+        room.recorder = recorder if on else None
+
+    def recording(self, space_id: str) -> bool:
+        """Is the space's mix being recorded right now?"""
+        room = self._rooms.get(space_id)
+        return room is not None and room.recorder is not None
+
     def set_muted(self, space_id: str, user_id: int, muted: bool) -> None:
         """Mute (silent from the next tick) or unmute."""
         room = self._rooms.get(space_id)
@@ -257,6 +281,10 @@ class MediaServer:
             await room.close()
         except Exception:
             log.exception("closing the room of %s failed", room.space_id)
+        room.recorder = None
+        recorder = self._recorders.pop(room.space_id, None)
+        if recorder is not None:
+            recorder.close()
         for user_id in members:
             await self._gone(room, user_id)
         for callback in self._room_closed_callbacks:

@@ -1,0 +1,106 @@
+"""Recording a room's mix: the listeners' Opus packets, muxed into Ogg without a re-encode.
+
+A real aiortc speaker sends a 440 Hz tone to a real MediaServer; the finished file is
+decoded with PyAV and checked on the signal (FFT) and on its duration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from tests.media.room_helpers import join
+from tests.support.ogg import decode_ogg
+from townhall.client.media import MediaClient, ToneTrack, dominant_frequencies
+from townhall.config import Settings
+from townhall.media.recorder import recording_path
+from townhall.media.server import MediaServer
+
+SPACE = "rec-aaaaaaaa"
+
+
+def near(freqs: list[float], target: float, tolerance: float = 8.0) -> bool:
+    return any(abs(f - target) <= tolerance for f in freqs)
+
+
+async def test_records_the_mix_as_ogg_opus(
+    media: MediaServer, media_settings: Settings, clients: list[MediaClient]
+):
+    await join(media, SPACE, 1, clients, on_stage=True, track=ToneTrack(440))
+    await join(media, SPACE, 2, clients, on_stage=False)
+    await asyncio.sleep(0.5)
+    media.set_recording(SPACE, True)
+    assert media.recording(SPACE)
+    path = recording_path(media_settings.data_dir, SPACE)
+    assert path.with_name(path.name + ".part").exists()  # not offered before it is finished
+    assert not path.exists()
+    await asyncio.sleep(2.0)
+    await media.end_space(SPACE)
+    assert path.exists() and not path.with_name(path.name + ".part").exists()
+    pcm, duration = decode_ogg(path)
+    assert 1.7 <= duration <= 2.3, duration
+    assert abs(pcm.size / 48_000 - duration) < 0.1
+    assert near(dominant_frequencies(pcm[4800:], 1), 440), dominant_frequencies(pcm, 3)
+
+
+async def test_records_without_listeners(
+    media: MediaServer, media_settings: Settings, clients: list[MediaClient]
+):
+    """A lone speaker: the mix is encoded for the recording even with no one listening."""
+    await join(media, SPACE, 1, clients, on_stage=True, track=ToneTrack(440))
+    media.set_recording(SPACE, True)
+    await asyncio.sleep(1.5)
+    await media.end_space(SPACE)
+    pcm, duration = decode_ogg(recording_path(media_settings.data_dir, SPACE))
+    assert 1.2 <= duration <= 1.8, duration
+    assert near(dominant_frequencies(pcm[9600:], 1), 440), dominant_frequencies(pcm, 3)
+
+
+async def test_no_recording_no_file(
+    media: MediaServer, media_settings: Settings, clients: list[MediaClient]
+):
+    await join(media, SPACE, 1, clients, on_stage=True, track=ToneTrack(440))
+    await asyncio.sleep(1.0)
+    await media.end_space(SPACE)
+    folder = media_settings.data_dir / "recordings"
+    assert not folder.exists() or not any(folder.iterdir())
+
+
+async def test_pause_skips_the_gap(
+    media: MediaServer, media_settings: Settings, clients: list[MediaClient]
+):
+    await join(media, SPACE, 1, clients, on_stage=True, track=ToneTrack(440))
+    await asyncio.sleep(0.3)
+    media.set_recording(SPACE, True)
+    await asyncio.sleep(1.0)
+    media.set_recording(SPACE, False)
+    assert not media.recording(SPACE)
+    await asyncio.sleep(1.5)  # not recorded
+    media.set_recording(SPACE, True)
+    await asyncio.sleep(1.0)
+    await media.end_space(SPACE)
+    pcm, duration = decode_ogg(recording_path(media_settings.data_dir, SPACE))
+    assert 1.7 <= duration <= 2.3, duration  # 2 s recorded of 3.5 s
+    assert near(dominant_frequencies(pcm[4800:], 1), 440)
+
+
+async def test_goes_on_after_the_room_emptied(
+    media: MediaServer, media_settings: Settings, clients: list[MediaClient]
+):
+    """Everyone left (the room closed and finished the file), someone came back: the
+    recording goes on in the same file."""
+    speaker = await join(media, SPACE, 1, clients, on_stage=True, track=ToneTrack(440))
+    media.set_recording(SPACE, True)
+    await asyncio.sleep(1.0)
+    await media.disconnect(SPACE, 1)
+    await speaker.close()
+    path: Path = recording_path(media_settings.data_dir, SPACE)
+    assert media.room(SPACE) is None and path.exists()
+    _, first = decode_ogg(path)
+    await join(media, SPACE, 1, clients, on_stage=True, track=ToneTrack(440))
+    media.set_recording(SPACE, True)
+    await asyncio.sleep(1.0)
+    await media.end_space(SPACE)
+    pcm, duration = decode_ogg(path)
+    assert 1.6 <= duration <= 2.4 and duration > first + 0.7, (first, duration)
+    assert near(dominant_frequencies(pcm[4800:], 1), 440)
