@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from townhall.api.app import create_app
 from townhall.store.db import Database, utcnow
-from townhall.store.models import Token
+from townhall.store.models import Token, User
 
 SIGNUP = "/api/v1/auth/signup"
 LOGIN = "/api/v1/auth/login"
@@ -230,3 +231,79 @@ async def test_openapi_and_docs(client: httpx.AsyncClient) -> None:
     assert "/api/v1/auth/signup" in spec["paths"]
     assert "/api/v1/users/{handle}/follow" in spec["paths"]
     assert (await client.get("/docs")).status_code == 200
+
+
+async def test_passwords_are_argon2id_and_tokens_keyed_digests(
+    client: httpx.AsyncClient, make_user, app
+) -> None:
+    kim = await make_user("kim")
+    async with app.state.db.session() as s:
+        user = (await s.execute(select(User).where(User.handle == "kim"))).scalar_one()
+        stored = (await s.execute(select(Token.token_hash))).scalars().all()
+    assert user.password_hash.startswith("$argon2id$")
+    assert "correct horse" not in user.password_hash
+    assert kim.token not in stored
+    assert hashlib.sha256(kim.token.encode()).hexdigest() not in stored  # keyed, not bare
+
+
+async def test_changing_the_secret_key_signs_everyone_out(settings, make_user, client) -> None:
+    lou = await make_user("lou")
+    for key, expected in (("another key, 32 characters long", 401), (settings.secret_key, 200)):
+        application = create_app(settings.model_copy(update={"secret_key": key}))
+        async with application.router.lifespan_context(application):
+            transport = httpx.ASGITransport(app=application)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+                r = await c.get("/api/v1/me", headers=lou.headers)
+                assert r.status_code == expected, (key, r.text)
+
+
+async def test_login_sets_the_cookie_and_logout_clears_it(client: httpx.AsyncClient, make_user):
+    await make_user("meg")
+    r = await client.post(LOGIN, json={"handle": "meg", "password": "correct horse"})
+    cookie = r.headers["set-cookie"].lower()
+    assert "townhall_session=th_" in cookie
+    assert "httponly" in cookie and "samesite=lax" in cookie and "secure" not in cookie
+    assert (await client.get("/api/v1/me")).status_code == 200  # the cookie alone signs in
+    r = await client.post("/api/v1/auth/logout")
+    assert r.status_code == 204
+    cleared = r.headers["set-cookie"].lower()
+    assert "townhall_session=" in cleared and ("max-age=0" in cleared or "expires=" in cleared)
+    assert (await client.get("/api/v1/me")).status_code == 401
+
+
+async def test_secure_cookies_behind_https(settings) -> None:
+    secure = settings.model_copy(update={"cookie_secure": True})
+    application = create_app(secure)
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="https://t") as c:
+            r = await c.post(
+                SIGNUP, json={"handle": "sec", "display_name": "S", "password": "longenough"}
+            )
+            assert "secure" in r.headers["set-cookie"].lower()
+
+
+async def test_every_api_route_asks_who_is_asking(app, client: httpx.AsyncClient) -> None:
+    """Without credentials every /api/v1 route but sign-up and login answers 401 (JSON)."""
+    open_routes = {"/api/v1/auth/signup", "/api/v1/auth/login"}
+    fill = {
+        "{space_id}": "abcdefghijkl",
+        "{handle}": "someone",
+        "{user_id}": "1",
+        "{token_id}": "1",
+        "{direction}": "followers",
+    }
+    checked = 0
+    for path, operations in app.openapi()["paths"].items():
+        if not path.startswith("/api/v1") or path in open_routes:
+            continue
+        url = path
+        for name, value in fill.items():
+            url = url.replace(name, value)
+        assert "{" not in url, f"add a value for {url}"
+        for method in operations:
+            r = await client.request(method.upper(), url, json={})
+            assert r.status_code == 401, (method, path, r.status_code, r.text)
+            assert r.json()["error"]["code"] == "not_signed_in"
+            checked += 1
+    assert checked >= 40

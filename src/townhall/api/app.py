@@ -11,8 +11,9 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from townhall import __version__
+from townhall.api.auth_tokens import Tokens
 from townhall.api.errors import install_error_handlers
-from townhall.api.routers import auth, health, notifications, spaces, users, ws
+from townhall.api.routers import auth, health, notifications, recordings, spaces, users, ws
 from townhall.api.routers import media as media_router
 from townhall.api.services import media as media_service
 from townhall.api.services.absent_members import AbsentMemberSweeper
@@ -66,8 +67,8 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.secret_key = settings.load_secret_key()
-    app.state.auth_guard = AuthGuard(settings)
+    app.state.tokens = Tokens(settings.load_secret_key())
+    app.state.auth_guard = AuthGuard(settings, app.state.tokens)
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(auth.router)
@@ -75,6 +76,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(notifications.router)
     app.include_router(media_router.router)
     app.include_router(spaces.router)
+    app.include_router(recordings.router)
     app.include_router(ws.router)
     if (WEB_DIR / "index.html").exists():
         app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import secrets
 
 from argon2 import PasswordHasher
@@ -18,29 +19,36 @@ TOKEN_PREFIX = "th_"
 COOKIE_NAME = "townhall_session"
 
 
-def new_token() -> tuple[str, str]:
-    """(plain token for the client, hash for the store)."""
-    plain = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    return plain, hash_token(plain)
+class Tokens:
+    """Bearer tokens, stored only as HMAC-SHA256 digests keyed by the server's secret key.
 
+    A copy of the database alone does not let anyone check guessed tokens, and changing
+    TOWNHALL_SECRET_KEY signs everyone out. Every node of one deployment shares the key.
+    """
 
-def hash_token(plain: str) -> str:
-    return hashlib.sha256(plain.encode()).hexdigest()
+    def __init__(self, secret_key: str) -> None:
+        self._key = secret_key.encode()
 
+    def new(self) -> tuple[str, str]:
+        """(plain token for the client, digest for the store)."""
+        plain = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        return plain, self.digest(plain)
 
-async def token_and_user(session: AsyncSession, plain: str) -> tuple[Token, User] | None:
-    """The live token and its user, or None for unknown, revoked or expired tokens."""
-    if not plain.startswith(TOKEN_PREFIX) or len(plain) > 100:
-        return None
-    found = await accounts.live_token(session, hash_token(plain))
-    if found is not None:
-        await accounts.touch_token(session, found[0].id)
-    return found
+    def digest(self, plain: str) -> str:
+        return hmac.new(self._key, plain.encode(), hashlib.sha256).hexdigest()
 
+    async def lookup(self, session: AsyncSession, plain: str) -> tuple[Token, User] | None:
+        """The live token and its user, or None for unknown, revoked or expired tokens."""
+        if not plain.startswith(TOKEN_PREFIX) or len(plain) > 100:
+            return None
+        found = await accounts.live_token(session, self.digest(plain))
+        if found is not None:
+            await accounts.touch_token(session, found[0].id)
+        return found
 
-async def user_for_token(session: AsyncSession, plain: str) -> User | None:
-    found = await token_and_user(session, plain)
-    return found[1] if found else None
+    async def user(self, session: AsyncSession, plain: str) -> User | None:
+        found = await self.lookup(session, plain)
+        return found[1] if found else None
 
 
 class Passwords:

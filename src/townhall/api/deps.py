@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from townhall.api.auth_tokens import COOKIE_NAME, token_and_user
+from townhall.api.auth_tokens import COOKIE_NAME, Tokens
 from townhall.config import Settings
 from townhall.domain.errors import Unauthorized
 from townhall.store.models import Token, User
@@ -38,6 +38,14 @@ def _bus(request: Request) -> Any:
 BusDep = Annotated[Any, Depends(_bus)]
 
 
+def _tokens(request: Request) -> Tokens:
+    tokens: Tokens = request.app.state.tokens
+    return tokens
+
+
+TokensDep = Annotated[Tokens, Depends(_tokens)]
+
+
 def presented_token(request: Request) -> str | None:
     """The bearer token from the Authorization header, else the session cookie."""
     header = request.headers.get("authorization", "")
@@ -59,7 +67,7 @@ async def _auth(request: Request, session: DbSession) -> Auth:
     plain = presented_token(request)
     if not plain:
         raise Unauthorized("not_signed_in", "sign in first (bearer token or session cookie)")
-    found = await token_and_user(session, plain)
+    found = await _tokens(request).lookup(session, plain)
     if found is None:
         raise Unauthorized("invalid_token", "the token is unknown, revoked or expired")
     return Auth(user=found[1], token=found[0])
@@ -79,7 +87,7 @@ async def _optional_user(request: Request, session: DbSession) -> User | None:
     plain = presented_token(request)
     if not plain:
         return None
-    found = await token_and_user(session, plain)
+    found = await _tokens(request).lookup(session, plain)
     return found[1] if found else None
 
 

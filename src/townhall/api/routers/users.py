@@ -7,9 +7,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, Response, status
 
 from townhall.api.auth_tokens import COOKIE_NAME
-from townhall.api.deps import CurrentAuth, CurrentUser, DbSession
+from townhall.api.deps import CurrentAuth, CurrentUser, DbSession, TokensDep
 from townhall.api.schemas import DeleteAccountIn, ProfileIn, TokenIn
-from townhall.api.services import accounts
+from townhall.api.services import accounts, recordings
 
 router = APIRouter(prefix="/api/v1", tags=["users"])
 
@@ -36,7 +36,9 @@ async def delete_me(
     session: DbSession,
 ) -> None:
     """Delete my account and everything that is mine (password required)."""
+    recorded = await recordings.recorded_spaces_of(session, user.id)
     await accounts.delete_account(session, request.app.state.auth_guard, user, body.password)
+    recordings.remove_files(request.app.state.settings.data_dir, recorded)
     response.delete_cookie(COOKIE_NAME, path="/")
 
 
@@ -46,9 +48,11 @@ async def list_tokens(auth: CurrentAuth, session: DbSession) -> dict[str, Any]:
 
 
 @router.post("/me/tokens", status_code=status.HTTP_201_CREATED)
-async def create_token(body: TokenIn, user: CurrentUser, session: DbSession) -> dict[str, Any]:
+async def create_token(
+    body: TokenIn, user: CurrentUser, session: DbSession, tokens: TokensDep
+) -> dict[str, Any]:
     """A bearer token for a bot or script; shown once."""
-    return await accounts.create_api_token(session, user, body.name, body.expires_in_days)
+    return await accounts.create_api_token(session, tokens, user, body.name, body.expires_in_days)
 
 
 @router.delete("/me/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT)

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from townhall.api.auth_tokens import Passwords, new_token
+from townhall.api.auth_tokens import Passwords, Tokens
 from townhall.config import Settings
 from townhall.domain import accounts as rules
 from townhall.domain.errors import Conflict, NotFound, Unauthorized
@@ -21,10 +21,11 @@ from townhall.store.models import Token, User
 
 
 class AuthGuard:
-    """Password hashing plus the sign-up and sign-in rate limits of one API node."""
+    """Passwords, tokens, and the sign-up and sign-in rate limits of one API node."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, tokens: Tokens) -> None:
         self.passwords = Passwords(settings)
+        self.tokens = tokens
         self.by_address = SlidingWindow(settings.auth_rate_limit, settings.auth_rate_window)
         self.by_handle = SlidingWindow(settings.auth_rate_limit, settings.auth_rate_window)
 
@@ -50,8 +51,10 @@ def user_json(user: User) -> dict[str, Any]:
     }
 
 
-async def _issue_session(session: AsyncSession, settings: Settings, user: User) -> str:
-    plain, digest = new_token()
+async def _issue_session(
+    session: AsyncSession, settings: Settings, guard: AuthGuard, user: User
+) -> str:
+    plain, digest = guard.tokens.new()
     expires = utcnow() + timedelta(days=settings.session_days)
     await store.add_token(session, user.id, digest, "session", "web session", expires)
     return plain
@@ -77,7 +80,7 @@ async def signup(
         user = await store.create_user(session, handle, name, password_hash)
     except store.HandleTaken:
         raise Conflict("handle_taken", "that handle is taken", "handle") from None
-    return SignedIn(user, await _issue_session(session, settings, user))
+    return SignedIn(user, await _issue_session(session, settings, guard, user))
 
 
 async def login(
@@ -93,7 +96,7 @@ async def login(
     ok = await guard.passwords.verify(user.password_hash if user else None, password)
     if user is None or not ok:
         raise Unauthorized("bad_credentials", "wrong handle or password")
-    return SignedIn(user, await _issue_session(session, settings, user))
+    return SignedIn(user, await _issue_session(session, settings, guard, user))
 
 
 async def logout(session: AsyncSession, token: Token) -> None:
@@ -141,9 +144,9 @@ async def list_tokens(session: AsyncSession, user: User, current: Token) -> list
 
 
 async def create_api_token(
-    session: AsyncSession, user: User, name: str, expires_in_days: int | None
+    session: AsyncSession, tokens: Tokens, user: User, name: str, expires_in_days: int | None
 ) -> dict[str, Any]:
-    plain, digest = new_token()
+    plain, digest = tokens.new()
     expires = utcnow() + timedelta(days=expires_in_days) if expires_in_days else None
     token = await store.add_token(session, user.id, digest, "api", name.strip(), expires)
     return token_json(token) | {"token": plain}

@@ -20,7 +20,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from townhall.api.auth_tokens import COOKIE_NAME, user_for_token
+from townhall.api.auth_tokens import COOKIE_NAME, Tokens
 from townhall.api.services import spaces
 from townhall.bus import Bus, Event, Subscription, SubscriptionClosed, SubscriptionLagged
 from townhall.bus.events import MEMBER_REMOVED
@@ -277,7 +277,8 @@ async def serve_client(websocket: WebSocket) -> None:
     user = None
     if token:
         async with db.session() as session:
-            user = await user_for_token(session, token)
+            tokens: Tokens = app.state.tokens
+            user = await tokens.user(session, token)
     if user is None:
         await websocket.send_text(
             json.dumps(
