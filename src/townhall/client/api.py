@@ -119,6 +119,23 @@ class Townhall:
         """Any other space action: `await th.act(sid, "hand")`, see docs/SPACES.md."""
         return await self.call("POST", f"spaces/{space_id}/{action}", body)
 
+    # -- recordings ------------------------------------------------------
+
+    async def set_recording(self, space_id: str, on: bool) -> Any:
+        """The host starts or pauses recording the space."""
+        return await self.call("POST", f"spaces/{space_id}/recording", {"on": on})
+
+    async def download_recording(self, space_id: str) -> bytes:
+        """An ended space's recording (Ogg Opus)."""
+        r = await self.http.get(f"/api/v1/spaces/{space_id}/recording", headers=self.headers)
+        if r.status_code >= 400:
+            try:
+                err = r.json()["error"]
+                raise ApiError(r.status_code, err.get("code", "error"), err.get("message", ""))
+            except (ValueError, KeyError, TypeError):
+                raise ApiError(r.status_code, "error", r.text[:200]) from None
+        return r.content
+
     # -- media and events ------------------------------------------------
 
     async def connect_media(

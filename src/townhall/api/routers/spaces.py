@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from townhall.api.deps import BusDep, CurrentUser, DbSession, PublicBase, SettingsDep
-from townhall.api.services import spaces
+from townhall.api.services import recordings, spaces
 from townhall.config import Settings
 from townhall.store.models import User
 
@@ -86,6 +86,9 @@ class CreateSpaceIn(Body):
     guest_ids: list[Id] = Field(
         default_factory=list, max_length=500, description="private spaces: who may join"
     )
+    record: StrictBool = Field(
+        default=False, description="record the space (the host may pause it while live)"
+    )
 
 
 class EditSpaceIn(Body):
@@ -152,6 +155,7 @@ async def create_space(
         followers_may_join=body.followers_may_join,
         guest_ids=body.guest_ids,
         public_base=public_base,
+        record=body.record,
     )
 
 
@@ -169,7 +173,9 @@ async def list_spaces(
 
 @router.get("/{space_id}")
 async def get_space(c: Call, public_base: PublicBase) -> dict[str, Any]:
-    """One space with its counts, its share link (and its history summary once ended)."""
+    """One space with its counts, its share link (and its history summary and its
+    recording once ended)."""
+    await recordings.finish(c.session, c.settings.data_dir, c.space_id)
     return await spaces.get_space(c.session, c.user, c.space_id, public_base)
 
 

@@ -12,6 +12,7 @@ from townhall.domain.errors import Forbidden
 from townhall.domain.roles import STAGE_ROLES
 from townhall.media.bridge import MediaBridge
 from townhall.media.server import MediaServer
+from townhall.store import recordings as recordings_store
 
 
 async def connect(
@@ -26,8 +27,9 @@ async def connect(
     """Answer a member's offer; on stage and mute state come from the stored membership.
 
     The bridge follows the space's events before the membership is read, and the
-    membership is read again once the connection is registered, so a role, mute or
-    removal made meanwhile still reaches the connection.
+    membership (and whether the space records) is read again once the connection is
+    registered, so a role, mute, removal or recording switch made meanwhile still
+    reaches the connection.
     """
     await bridge.watch(space_id)
     try:
@@ -51,6 +53,8 @@ async def connect(
             raise Forbidden("not_in_space", "you left or were removed from the space")
         media.set_on_stage(space_id, user_id, latest.role in STAGE_ROLES)
         media.set_muted(space_id, user_id, latest.muted)
+        recording = await recordings_store.get(session, space_id)
+        media.set_recording(space_id, recording is not None and recording.active)
     except BaseException:
         if media.room(space_id) is None:
             await bridge.unwatch(space_id)

@@ -2,6 +2,7 @@
 
 from townhall.store.models.accounts import Block, Follow, Token, User
 from townhall.store.models.notifications import Notification
+from townhall.store.models.recordings import Recording
 from townhall.store.models.spaces import (
     Space,
     SpaceAttendance,
@@ -17,6 +18,7 @@ __all__ = [
     "Block",
     "Follow",
     "Notification",
+    "Recording",
     "Space",
     "SpaceAttendance",
     "SpaceGuest",

@@ -24,6 +24,7 @@ from townhall.domain.errors import Conflict, Invalid
 from townhall.domain.roles import Role
 from townhall.domain.spaces import EndReason, SpaceState, SpeakerPolicy, Visibility
 from townhall.store import accounts as accounts_store
+from townhall.store import recordings as recordings_store
 from townhall.store import spaces as store
 from townhall.store.db import utcnow
 from townhall.store.models import Space, User
@@ -45,8 +46,11 @@ async def create_space(
     followers_may_join: bool = False,
     guest_ids: Sequence[int] = (),
     public_base: str = "",
+    record: bool = False,
 ) -> dict[str, Any]:
-    """Start a space now, or schedule it; the host joins a live space at once."""
+    """Start a space now, or schedule it; the host joins a live space at once.
+
+    `record`: the media plane records the room's mix from the start."""
     clean_title = rules.validate_title(title)
     clean_topics = rules.validate_topics(topics)
     vis = parse_enum(Visibility, visibility, "visibility")
@@ -71,6 +75,8 @@ async def create_space(
     )
     await store.add_space(session, space, clean_topics)
     await store.add_guests(session, space.id, guests)
+    if record:
+        await recordings_store.set_on(session, space.id, True)
     if scheduled_for is None:
         view = await _go_live(session, bus, settings, space, host)
         return view | {"share_url": share_url(public_base, space.id)}

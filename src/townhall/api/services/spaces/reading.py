@@ -109,8 +109,10 @@ async def snapshot(session: AsyncSession, space_id: str, viewer_id: int) -> dict
             for m in room.hand_queue()
             if m.user_id in by_id
         ]
+    view = await space_view(session, space)
     return {
-        "space": await space_view(session, space),
+        "space": view,
+        "recording": view["recording"],
         "stage": [brief(r) for r in stage],
         "listeners": [user_brief(users[r.user_id]) for r in listeners[:LISTENERS_SHOWN]],
         "listener_count": len(listeners),

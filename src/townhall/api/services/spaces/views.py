@@ -11,8 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from townhall.domain.spaces import SpaceState
 from townhall.domain.stage import Room
 from townhall.store import accounts as accounts_store
+from townhall.store import recordings as recordings_store
 from townhall.store import spaces as store
-from townhall.store.models import Space, User
+from townhall.store.models import Recording, Space, User
 
 
 def user_brief(user: User) -> dict[str, Any]:
@@ -30,6 +31,7 @@ async def space_views(session: AsyncSession, spaces: Sequence[Space]) -> list[di
     stage = await store.stage_user_ids(session, [s.id for s in spaces if s.state == "live"])
     people = {s.host_id for s in spaces} | {uid for uids in stage.values() for uid in uids}
     hosts = await accounts_store.users_by_ids(session, list(people))
+    recordings = await recordings_store.of_spaces(session, ids)
     out = []
     for s in spaces:
         view: dict[str, Any] = {
@@ -48,6 +50,7 @@ async def space_views(session: AsyncSession, spaces: Sequence[Space]) -> list[di
             "listener_count": counts[s.id].listeners,
             "stage_count": counts[s.id].stage,
             "speakers": [user_brief(hosts[u]) for u in stage.get(s.id, []) if u in hosts],
+            "recording": recording_view(s, recordings.get(s.id)),
         }
         if s.state == SpaceState.ENDED:
             view["end_reason"] = s.end_reason
@@ -58,6 +61,20 @@ async def space_views(session: AsyncSession, spaces: Sequence[Space]) -> list[di
 
 async def space_view(session: AsyncSession, space: Space) -> dict[str, Any]:
     return (await space_views(session, [space]))[0]
+
+
+def recording_view(space: Space, row: Recording | None) -> bool | dict[str, Any] | None:
+    """Before the end: is the space recording now. Once ended: the finished recording
+    (`{duration_seconds, size_bytes, url}`), or None."""
+    if space.state != SpaceState.ENDED:
+        return bool(row is not None and row.active)
+    if row is None or row.duration_seconds is None or row.size_bytes is None:
+        return None
+    return {
+        "duration_seconds": round(row.duration_seconds, 3),
+        "size_bytes": row.size_bytes,
+        "url": f"/api/v1/spaces/{space.id}/recording",
+    }
 
 
 def my_place(room: Room, user_id: int) -> dict[str, Any]:
