@@ -307,3 +307,31 @@ async def test_every_api_route_asks_who_is_asking(app, client: httpx.AsyncClient
             assert r.json()["error"]["code"] == "not_signed_in"
             checked += 1
     assert checked >= 40
+
+
+async def test_deleting_an_account_closes_its_spaces_with_events(
+    app, client: httpx.AsyncClient, make_user
+) -> None:
+    from tests.api.test_spaces_support import Spaces, events
+
+    sp = Spaces(client)
+    host, fan, other = await make_user("nia"), await make_user("oli"), await make_user("pat")
+    live = (await sp.create(host))["id"]
+    soon = (await sp.create(host, scheduled_for=(utcnow() + timedelta(hours=1)).isoformat()))["id"]
+    elsewhere = (await sp.create(other))["id"]
+    await sp.ok(fan, live, "join")
+    await sp.ok(host, elsewhere, "join")
+
+    r = await client.request(
+        "DELETE", "/api/v1/me", json={"password": "correct horse"}, headers=host.headers
+    )
+    assert r.status_code == 204, r.text
+    ended = [e for e in await events(app, live) if e.type == "space.ended"]
+    assert [e.data for e in ended] == [{"reason": "host_deleted"}]
+    cancelled = [e for e in await events(app, soon) if e.type == "space.ended"]
+    assert [e.data for e in cancelled] == [{"reason": "cancelled"}]
+    assert (await sp.get(fan, soon)).status_code == 404  # gone with its host
+    left = [e for e in await events(app, elsewhere) if e.type == "member.left"]
+    assert [e.data["user_id"] for e in left] == [host.id]
+    got = (await sp.get(other, elsewhere)).json()
+    assert got["listener_count"] == 0

@@ -38,6 +38,7 @@ class SpeakerPolicy(StrEnum):
 class EndReason(StrEnum):
     HOST_ENDED = "host_ended"
     HOST_GONE = "host_gone"  # the host was away longer than the grace time
+    HOST_DELETED = "host_deleted"  # the host deleted their account
 
 
 # -- validation -------------------------------------------------------------

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, case, delete, exists, func, or_, select, update
+from sqlalchemy import and_, case, delete, exists, func, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.selectable import ScalarSelect
@@ -100,6 +100,26 @@ async def topics_of(session: AsyncSession, space_ids: Iterable[str]) -> dict[str
 async def live_space_hosts(session: AsyncSession) -> list[tuple[str, int]]:
     rows = await session.execute(select(Space.id, Space.host_id).where(Space.state == "live"))
     return [(r[0], r[1]) for r in rows]
+
+
+async def open_spaces_of(session: AsyncSession, user_id: int) -> list[tuple[str, str, bool]]:
+    """(space id, state, hosts it) of every scheduled or live space the user hosts or is
+    present in."""
+    hosted = select(Space.id, Space.state, literal(True)).where(
+        Space.host_id == user_id, Space.state.in_(("scheduled", "live"))
+    )
+    joined = (
+        select(Space.id, Space.state, literal(False))
+        .join(SpaceMember, SpaceMember.space_id == Space.id)
+        .where(
+            SpaceMember.user_id == user_id,
+            SpaceMember.present.is_(True),
+            Space.state == "live",
+            Space.host_id != user_id,
+        )
+    )
+    rows = await session.execute(hosted.union_all(joined))
+    return [(r[0], r[1], bool(r[2])) for r in rows]
 
 
 async def live_members(session: AsyncSession) -> list[tuple[str, int, int]]:

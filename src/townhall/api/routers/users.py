@@ -7,7 +7,14 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, Response, status
 
 from townhall.api.auth_tokens import COOKIE_NAME
-from townhall.api.deps import CurrentAuth, CurrentUser, DbSession, TokensDep
+from townhall.api.deps import (
+    BusDep,
+    CurrentAuth,
+    CurrentUser,
+    DbSession,
+    SettingsDep,
+    TokensDep,
+)
 from townhall.api.schemas import DeleteAccountIn, ProfileIn, TokenIn
 from townhall.api.services import accounts, recordings
 
@@ -34,10 +41,14 @@ async def delete_me(
     response: Response,
     user: CurrentUser,
     session: DbSession,
+    bus: BusDep,
+    settings: SettingsDep,
 ) -> None:
     """Delete my account and everything that is mine (password required)."""
     recorded = await recordings.recorded_spaces_of(session, user.id)
-    await accounts.delete_account(session, request.app.state.auth_guard, user, body.password)
+    await accounts.delete_account(
+        session, bus, settings, request.app.state.auth_guard, user, body.password
+    )
     recordings.remove_files(request.app.state.settings.data_dir, recorded)
     response.delete_cookie(COOKIE_NAME, path="/")
 

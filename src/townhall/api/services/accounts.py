@@ -10,6 +10,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from townhall.api.auth_tokens import Passwords, Tokens
+from townhall.api.services import spaces
+from townhall.bus import Bus
 from townhall.config import Settings
 from townhall.domain import accounts as rules
 from townhall.domain.errors import Conflict, NotFound, Unauthorized
@@ -120,10 +122,12 @@ async def edit_profile(
 
 
 async def delete_account(
-    session: AsyncSession, guard: AuthGuard, user: User, password: str
+    session: AsyncSession, bus: Bus, settings: Settings, guard: AuthGuard, user: User, password: str
 ) -> None:
+    """Delete the account and all that is its own, once its spaces are closed or left."""
     if not await guard.passwords.verify(user.password_hash, password):
         raise Unauthorized("bad_credentials", "wrong password", "password")
+    await spaces.close_for_deleted_account(session, bus, settings, user)
     await store.delete_user(session, user)
 
 

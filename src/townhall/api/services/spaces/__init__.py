@@ -14,6 +14,7 @@ from townhall.api.services.spaces.extras import REPORT_REASON_MAX, react, report
 from townhall.api.services.spaces.lifecycle import (
     add_guests,
     cancel_space,
+    close_for_deleted_account,
     create_space,
     edit_space,
     end_by_host,
@@ -62,6 +63,7 @@ __all__ = [
     "answer_invitation",
     "can_view",
     "cancel_space",
+    "close_for_deleted_account",
     "create_space",
     "discover",
     "edit_space",

@@ -16,6 +16,7 @@ from townhall.api.services.spaces.loading import (
     parse_enum,
     save,
 )
+from townhall.api.services.spaces.stage import leave
 from townhall.api.services.spaces.views import share_url, space_view, user_brief
 from townhall.bus import Bus
 from townhall.config import Settings
@@ -234,3 +235,17 @@ async def add_guests(
         await _tell_guests(session, bus, space, actor, added)
     await session.commit()
     return {"added": added}
+
+
+async def close_for_deleted_account(
+    session: AsyncSession, bus: Bus, settings: Settings, user: User
+) -> None:
+    """Before an account goes: its live spaces end, its scheduled ones are cancelled, and it
+    leaves the spaces it is in, each with the usual events, so no client is left waiting."""
+    for space_id, state, hosts in await store.open_spaces_of(session, user.id):
+        if not hosts:
+            await leave(session, bus, settings, user, space_id)
+        elif state == SpaceState.LIVE:
+            await end_space(session, bus, space_id, EndReason.HOST_DELETED.value)
+        else:
+            await cancel_space(session, bus, user, space_id)
