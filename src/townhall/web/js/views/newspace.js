@@ -119,6 +119,7 @@ export function newSpaceView() {
       h('label', { class: 'radio', for: 'when-later' }, whenLater, ' Schedule for later'),
     ),
     atField,
+    h('label', { class: 'radio' }, h('input', { type: 'checkbox', name: 'record', value: 'yes', id: 'record' }), ' Record this space (you can pause it; listeners see that it is recorded)'),
     formError(),
     submit,
   );
@@ -134,6 +135,7 @@ export function newSpaceView() {
         .split(',')
         .map((t) => t.trim())
         .filter(Boolean),
+      record: data.get('record') === 'yes',
     };
     if (body.visibility === 'private') {
       body.guest_ids = await handlesToIds(data.get('guests'));

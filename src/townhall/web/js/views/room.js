@@ -4,6 +4,7 @@ import { AudioLink, MicError } from '../media.js';
 import { go } from '../router.js';
 import { currentUser } from '../session.js';
 import * as S from '../spaces.js';
+import { applyRecordingEvent, loadReplay, paintRecording } from './recording.js';
 import { announce, avatar, bindForm, clear, displayName, errorMessage, field, formError, h, plural, showError, toast, when } from '../ui.js';
 import { live } from '../ws.js';
 import { failure, loading, mount } from './common.js';
@@ -146,6 +147,7 @@ class Room {
     e.hostLine = h('p', { class: 'host-line' });
     e.topics = h('ul', { class: 'topics', 'aria-label': 'Topics' });
     e.meta = h('p', { class: 'room-meta' });
+    e.recording = h('div', { class: 'recording-box', hidden: true });
     e.banner = h('div', { class: 'room-banner', role: 'alert', hidden: true });
     e.conn = h('p', { class: 'audio-status muted', role: 'status', 'aria-live': 'polite' });
     e.join = h('div', { class: 'card join-panel' });
@@ -167,7 +169,7 @@ class Room {
     const main = h(
       'div',
       { class: 'room-main' },
-      h('section', { class: 'card room-head', 'aria-labelledby': 'room-title' }, e.title, e.hostLine, e.topics, e.meta, e.conn),
+      h('section', { class: 'card room-head', 'aria-labelledby': 'room-title' }, e.title, e.hostLine, e.topics, e.meta, e.recording, e.conn),
       e.banner,
       e.schedule,
       e.join,
@@ -247,6 +249,9 @@ class Room {
           announce('The space has started');
         }
         this.paintAll();
+        return;
+      case 'recording.changed':
+        applyRecordingEvent(this, d);
         return;
       case 'space.ended':
         this.finish('ended', d.reason === 'host_gone' ? 'This space has ended: the host left.' : 'This space has ended.');
@@ -542,7 +547,10 @@ class Room {
     this.levels.clear();
     this.listenerCount = 0;
     this.paintAll();
-    if (kind === 'ended') this.loadHistory(summary);
+    if (kind === 'ended') {
+      this.loadHistory(summary);
+      loadReplay(this, S.getSpace);
+    }
   }
 
   async loadHistory(el) {
@@ -695,6 +703,7 @@ class Room {
     this.paintTools();
     this.paintHead();
     this.paintMeta();
+    paintRecording(this);
     this.paintSchedule();
     this.paintJoin();
     this.paintInvite();

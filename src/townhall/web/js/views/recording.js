@@ -1,0 +1,102 @@
+// Recording in the room: the "● Recording" badge everyone sees, the host's switch, and on
+// an ended space the player for its recording (with Delete for the host).
+
+import { del, post } from '../api.js';
+import { announce, clear, h, showError, toast } from '../ui.js';
+
+const enc = encodeURIComponent;
+
+export const setRecording = (id, on) => post(`/spaces/${enc(id)}/recording`, { on });
+export const deleteRecording = (id) => del(`/spaces/${enc(id)}/recording`);
+
+/** `recording.changed {on}`: set (not toggle) the room's state and tell screen readers. */
+export function applyRecordingEvent(room, data) {
+  const on = Boolean(data && data.on);
+  if (room.space.recording === on) return;
+  room.space.recording = on;
+  if (!on && room.recordingTold) announce('Recording paused');
+  paintRecording(room);
+}
+
+function minutesSeconds(seconds) {
+  const s = Math.round(seconds);
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
+}
+
+/** Paint `room.el.recording` from `room.space` (idempotent). */
+export function paintRecording(room) {
+  const box = room.el.recording;
+  const s = room.space;
+  const rec = s.recording;
+  const open = s.state === 'live' || s.state === 'scheduled';
+  const key = JSON.stringify([s.state, rec, room.isHost]);
+  if (key === room.recordingKey) return;
+  room.recordingKey = key;
+  clear(box);
+  if (open) {
+    room.recordingTold = rec === true;
+    if (rec === true) announce('This space is being recorded');
+    if (rec === true) box.append(h('span', { class: 'rec-pill', title: 'This space is being recorded' }, '● Recording'));
+    if (room.isHost) {
+      const button = h('button', { type: 'button', class: 'btn btn-small', 'aria-pressed': String(rec === true) }, rec === true ? 'Pause recording' : 'Record this space');
+      button.addEventListener('click', async () => {
+        button.disabled = true;
+        try {
+          const out = await setRecording(room.id, rec !== true);
+          applyRecordingEvent(room, { on: out.recording });
+        } catch (err) {
+          showError(err);
+          button.disabled = false;
+        }
+      });
+      box.append(button);
+    }
+    box.hidden = !box.childNodes.length;
+    return;
+  }
+  if (s.state !== 'ended' || !rec || typeof rec !== 'object') {
+    box.hidden = true;
+    return;
+  }
+  box.hidden = false;
+  const player = h('audio', { controls: true, preload: 'metadata', src: rec.url, class: 'replay', 'aria-label': 'Recording of this space' });
+  box.append(
+    h('h2', { id: 'replay-title' }, 'Recording'),
+    player,
+    h('p', { class: 'muted small' }, `${minutesSeconds(rec.duration_seconds)} · `, h('a', { href: rec.url, download: `${room.id}.ogg` }, 'Download (Ogg Opus)')),
+  );
+  if (room.isHost) {
+    box.append(h('button', {
+      type: 'button',
+      class: 'btn btn-small btn-danger',
+      onclick: async () => {
+        if (!confirm('Delete the recording of this space? This cannot be undone.')) return;
+        try {
+          await deleteRecording(room.id);
+          room.space.recording = null;
+          paintRecording(room);
+          announce('Recording deleted');
+          toast('Recording deleted', 'success');
+        } catch (err) {
+          showError(err);
+        }
+      },
+    }, 'Delete recording'));
+  }
+}
+
+/** After the end: the media server finishes the file a moment later, so ask a few times. */
+export async function loadReplay(room, getSpace, tries = 8) {
+  const wasRecorded = room.space.recording === true;
+  for (let i = 0; i < tries && !room.destroyed; i += 1) {
+    try {
+      const s = await getSpace(room.id);
+      room.space.recording = s.recording;
+      paintRecording(room);
+      if (s.recording || !wasRecorded) return;
+    } catch {
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 750));
+  }
+}
