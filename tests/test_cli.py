@@ -48,6 +48,9 @@ def test_wrong_setting_stops_start_with_its_name(tmp_path: Path) -> None:
         "TOWNHALL_REDIS_URL": "http://nope",
         "TOWNHALL_ICE_SERVERS": "[{bad json",
         "TOWNHALL_SECRET_KEY": "short",
+        "TOWNHALL_PUBLIC_URL": "talk.example.org",
+        "TOWNHALL_MEDIA_ADDRESSES": "127.0.0.1,not-an-ip",
+        "TOWNHALL_STAGE_LIMIT": "0",
     }
     for name, value in cases.items():
         r = run("serve", "--data-dir", str(tmp_path / "d"), env={name: value})

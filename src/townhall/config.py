@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import math
 import secrets
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -15,10 +17,6 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 class ConfigError(Exception):
     """A setting has a wrong value; the message names it."""
-
-
-class IceServer(dict[str, Any]):
-    """One RTCIceServer as browsers take it: {urls, username?, credential?}."""
 
 
 def _split_csv(value: Any) -> Any:
@@ -89,7 +87,21 @@ class Settings(BaseSettings):
     @field_validator("media_addresses", mode="before")
     @classmethod
     def _parse_addresses(cls, value: Any) -> Any:
-        return _split_csv(value)
+        addresses = _split_csv(value)
+        for address in addresses if isinstance(addresses, list) else []:
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                raise ValueError(f"{address!r} is not an IP address") from None
+        return addresses
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if value and (parts.scheme not in ("http", "https") or not parts.netloc):
+            raise ValueError("must be an http:// or https:// URL, e.g. https://talk.example.org")
+        return value.rstrip("/")
 
     @field_validator("jitter_prefetch_ms", mode="before")
     @classmethod
