@@ -6,7 +6,6 @@ import ipaddress
 import json
 import math
 import secrets
-from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -144,7 +143,7 @@ class Settings(BaseSettings):
 
     # -- derived values -------------------------------------------------
 
-    @cached_property
+    @property
     def effective_database_url(self) -> str:
         """The async SQLAlchemy URL: the configured one, or a SQLite file in data_dir."""
         url = self.database_url or f"sqlite:///{(self.data_dir / 'townhall.db').resolve()}"
@@ -161,7 +160,7 @@ class Settings(BaseSettings):
         """The jitter prefetch in 48 kHz samples."""
         return self.jitter_prefetch_ms * 48
 
-    @cached_property
+    @property
     def effective_media_addresses(self) -> list[str]:
         """Addresses to advertise: configured, else loopback when bound to loopback."""
         if self.media_addresses:

@@ -42,3 +42,11 @@ async def test_healthz_reports_a_live_redis_as_up(settings: Settings) -> None:
 async def test_healthz_with_the_memory_bus_is_up(client: httpx.AsyncClient) -> None:
     r = await client.get("/healthz")
     assert r.status_code == 200 and r.json()["bus"] == "up"
+
+
+async def test_healthz_reports_a_database_that_does_not_answer_as_down(settings: Settings) -> None:
+    closed = f"postgresql://postgres@127.0.0.1:{free_port()}/test"  # nothing listens there
+    r = await _healthz(settings.model_copy(update={"database_url": closed}))
+    assert r.status_code == 503
+    body: dict[str, Any] = r.json()
+    assert (body["status"], body["database"], body["bus"]) == ("degraded", "down", "up")
