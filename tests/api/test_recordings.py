@@ -152,3 +152,22 @@ async def test_deleting_the_hosts_account_deletes_the_files(
     )
     assert r.status_code == 204, r.text
     assert not path.exists()
+
+
+async def test_deleting_the_account_while_recording_keeps_nothing(
+    client: httpx.AsyncClient, settings: Any, sp: Spaces, make_user: Any
+) -> None:
+    """The account's live space ends; the media plane, still writing, finds its file gone."""
+    host = await make_user("host")
+    sid = (await sp.create(host, record=True))["id"]
+    writing = Recorder(recording_path(settings.data_dir, sid))  # as the media plane does
+    encoder = OpusEncoder()
+    for _ in range(10):
+        writing.write(encoder.encode(np.zeros(FRAME_SAMPLES, np.int16)))
+    assert writing.partial.exists()
+    r = await client.request(
+        "DELETE", "/api/v1/me", json={"password": "correct horse"}, headers=host.headers
+    )
+    assert r.status_code == 204, r.text
+    writing.close()  # the room closes after the space ended
+    assert not writing.partial.exists() and not writing.path.exists()

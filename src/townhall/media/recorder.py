@@ -80,7 +80,8 @@ class Recorder:
         self.samples += samples
 
     def close(self) -> None:
-        """Finish the file and move it to `path` (nothing is kept when nothing was written)."""
+        """Finish the file and move it to `path` (nothing is kept when nothing was written,
+        or when the partial file was deleted meanwhile)."""
         if self.closed:
             return
         self.closed = True
@@ -88,8 +89,11 @@ class Recorder:
             self._container.close()
         except (av.FFmpegError, OSError):
             log.exception("finishing the recording %s failed", self.partial)
-        if self.samples:
-            os.replace(self.partial, self.path)
-        else:
+        if not self.samples:
             with contextlib.suppress(OSError):
                 self.partial.unlink()
+            return
+        try:
+            os.replace(self.partial, self.path)
+        except FileNotFoundError:  # deleted while recording (the space's data was deleted)
+            log.info("the recording %s was deleted before it was finished", self.partial)

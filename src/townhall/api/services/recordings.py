@@ -105,9 +105,12 @@ async def recorded_spaces_of(session: AsyncSession, host_id: int) -> list[str]:
 
 
 def remove_files(data_dir: Path, space_ids: Iterable[str]) -> None:
-    """Delete these spaces' recording files (finished or partial), where they exist."""
+    """Delete these spaces' recording files (finished or partial), where they exist.
+
+    The partial file first: a recorder still writing it then finds it gone and keeps
+    nothing; one that renamed it meanwhile left the finished file, deleted next."""
     for space_id in space_ids:
         path = recording_path(data_dir, space_id)
-        for candidate in (path, path.with_name(path.name + ".part")):
+        for candidate in (path.with_name(path.name + ".part"), path):
             with contextlib.suppress(FileNotFoundError):
                 candidate.unlink()
