@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
@@ -141,7 +142,16 @@ class Browsers:
             ),
         )
         page.on("pageerror", lambda exc: self.console.errors.append(f"pageerror: {exc}"))
+        page.on("request", self._only_own_server)
         return page
+
+    def _only_own_server(self, request: Any) -> None:
+        """The client loads nothing from other hosts: every request goes to our server."""
+        parts = urlsplit(request.url)
+        if parts.scheme in ("data", "blob"):
+            return
+        if parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+            self.console.errors.append(f"request to another host: {request.url}")
 
 
 @pytest.fixture

@@ -68,6 +68,9 @@ def test_keyboard_and_screen_reader(browsers: Any, server: str) -> None:
     press(host.get_by_role("button", name="Join as host"))
     # After joining, focus moves to the room's controls.
     expect(host.locator(".controls button").first).to_be_focused()
+    # The captions area is there for screen readers, announced politely.
+    expect(host.get_by_role("region", name="Captions")).to_be_visible()
+    expect(host.locator("div.captions")).to_have_attribute("aria-live", "polite")
 
     open_app(guest, f"/space/{space_id}")
     press(guest.get_by_role("button", name="Join space"))
