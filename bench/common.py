@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -98,10 +99,25 @@ def encode_tone(
     return encode_pcm(tone(frequency, frames * FRAME_SAMPLES, amplitude), bit_rate)
 
 
+def code_version() -> str:
+    """The commit measured, with "+changes" when the work tree differs from it."""
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    commit = git("rev-parse", "--short=12", "HEAD") or "unknown"
+    dirty = git("status", "--porcelain", "--untracked-files=no", "--", "src", "bench/*.py")
+    return commit + ("+changes" if dirty else "")
+
+
 def write_result(name: str, result: dict[str, Any]) -> Path:
-    """Write bench/results/<name>.json with the machine's load average and a timestamp."""
+    """Write bench/results/<name>.json with the code version, the machine's load average
+    and a timestamp."""
     result = {
         "benchmark": name,
+        "code": code_version(),
         "utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "load_average_1_5_15": load_average(),
