@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -92,9 +93,7 @@ def test_serve_keeps_generated_secret_key(tmp_path: Path) -> None:
     assert "long enough" not in logs  # ...and the password is in none of it
 
 
-def test_tokens_in_urls_never_reach_the_log(tmp_path: Path) -> None:
-    import asyncio
-
+async def test_tokens_in_urls_never_reach_the_log(tmp_path: Path) -> None:
     import websockets
 
     data = tmp_path / "data"
@@ -112,7 +111,7 @@ def test_tokens_in_urls_never_reach_the_log(tmp_path: Path) -> None:
                 await conn.send('{"op":"ping"}')
                 await asyncio.wait_for(conn.recv(), 5)
 
-        asyncio.run(ws())
+        await ws()
     logs = "".join(p.read_text(errors="replace") for p in tmp_path.glob("server-*.log"))
     assert "/api/v1/ws?token=[redacted]" in logs
     assert token not in logs

@@ -22,10 +22,15 @@ def free_port() -> int:
 
 @contextmanager
 def running_server(
-    data_dir: Path, env: dict[str, str] | None = None, timeout: float = 30.0
+    data_dir: Path,
+    env: dict[str, str] | None = None,
+    timeout: float = 30.0,
+    port: int | None = None,
 ) -> Iterator[str]:
-    """Start the server (migrating first) and yield its base URL; stop it afterwards."""
-    port = free_port()
+    """Start the server (migrating first) and yield its base URL; stop it afterwards.
+
+    Pass `port` to bring a server back on the same address after stopping it."""
+    port = port or free_port()
     full_env = (
         os.environ
         | {
@@ -36,7 +41,7 @@ def running_server(
         }
         | (env or {})
     )
-    log = open(data_dir.parent / f"server-{port}.log", "wb")  # noqa: SIM115
+    log = open(data_dir.parent / f"server-{port}-{time.monotonic_ns()}.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -58,9 +63,7 @@ def running_server(
         deadline = time.monotonic() + timeout
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(
-                    f"server exited: {(data_dir.parent / f'server-{port}.log').read_text()}"
-                )
+                raise RuntimeError(f"server exited: {Path(str(log.name)).read_text()}")
             try:
                 if httpx.get(base + "/healthz", timeout=1).status_code == 200:
                     break

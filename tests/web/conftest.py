@@ -61,8 +61,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield base
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Any]:
+    # Per module, not per session: the sync API keeps an event loop running while it lives,
+    # which would break asyncio tests that a worker runs after the browser tests.
     with playwright_sync.sync_playwright() as p:
         yield p
 

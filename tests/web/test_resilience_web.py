@@ -4,20 +4,14 @@ changes it missed."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.support.server import free_port
+from tests.support.server import free_port, running_server
 from tests.web.flows import hears, open_app, signup, start_space, unique, wait_for_audio
 
 pytestmark = [pytest.mark.browser, pytest.mark.serial]
@@ -81,43 +75,6 @@ def test_network_blip_resumes_events_and_audio(browsers: Any, server: str, conso
     wait_for_audio(lee, lambda r: hears(r, 440))
 
 
-@contextmanager
-def serve(data: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
-    """`townhall serve` on a chosen port (so that it can come back on the same one)."""
-    env = os.environ | {
-        "TOWNHALL_PASSWORD_TIME_COST": "1",
-        "TOWNHALL_PASSWORD_MEMORY_KIB": "1024",
-        "TOWNHALL_AUTH_RATE_LIMIT": "100000",
-        "TOWNHALL_LOG_LEVEL": "warning",
-        "TOWNHALL_MEDIA_ADDRESSES": "127.0.0.1",
-    }
-    log = open(data.parent / f"server-{port}-{time.monotonic_ns()}.log", "wb")  # noqa: SIM115
-    args = ["serve", "--migrate", "--port", str(port), "--data-dir", str(data)]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "townhall.cli", *args], env=env, stdout=log, stderr=log
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, "server exited"
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "server did not start in time"
-            time.sleep(0.1)
-        yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-
-
 def test_server_restart_recovers_socket_stage_and_audio(
     browsers: Any, tmp_path: Path, console: Any
 ) -> None:
@@ -126,7 +83,7 @@ def test_server_restart_recovers_socket_stage_and_audio(
     base = f"http://127.0.0.1:{port}"
     host = browsers.page(browsers.launch(440), base)
     lee = browsers.page(browsers.launch(), base)
-    with serve(data, port):
+    with running_server(data, {"TOWNHALL_MEDIA_ADDRESSES": "127.0.0.1"}, port=port):
         signup(host, unique("shost"), "Sam Host")
         signup(lee, unique("slee"), "Lee")
         space_id = start_space(host, "Through the storm")
@@ -145,7 +102,7 @@ def test_server_restart_recovers_socket_stage_and_audio(
     for page in (host, lee):
         expect(page.locator("#conn-banner")).to_have_text("Connection lost. Reconnecting…")
 
-    with serve(data, port):
+    with running_server(data, {"TOWNHALL_MEDIA_ADDRESSES": "127.0.0.1"}, port=port):
         # Back on the same address: no reload, the socket resubscribes, the audio reconnects.
         for page in (host, lee):
             expect(page.locator("#conn-banner")).to_have_text("Reconnected.", timeout=20_000)
