@@ -176,3 +176,15 @@ def test_silence_is_not_jitter_and_the_learned_target_survives_idle():
     jb.push(frame(8), 10_001 * N)
     assert jb.pop()[0] == 7 and jb.pop()[0] == 8
     assert run.targets[0] == N
+
+
+def test_ticks_the_server_skipped_are_not_taken_for_network_jitter():
+    jb = JitterBuffer(prefetch=N)
+    jb.push(frame(1), 0)
+    assert jb.pop()[0] == 1
+    jb.skip(3)  # the mixer fell behind: three frames of playout discarded before they came
+    for k in range(1, 4):
+        jb.push(frame(k + 1), k * N)  # packets for the skipped time: late, dropped
+    assert jb.stats.late == 3 and jb.stats.target_raises == 0 and jb.target == N
+    jb.push(frame(5), 4 * N)
+    assert jb.pop()[0] == 5

@@ -125,6 +125,7 @@ class JitterBuffer:
         self._missing: deque[tuple[int, int]] = deque(maxlen=32)  # media times played without data
         self._prev_concealed = False  # the last frame of media time played was a concealment
         self._reopened: int | None = None  # media time of a re-opened frame not filled yet
+        self._skipping = False
         self.stats = JitterStats(target_samples=prefetch)
 
     @property
@@ -234,10 +235,18 @@ class JitterBuffer:
         return self._conceal(advance=True)
 
     def skip(self, frames: int) -> None:
-        """Discard `frames` frames of playout (the clock skipped ticks)."""
-        for _ in range(max(0, frames)):
-            if self.pop() is None:
-                return
+        """Discard `frames` frames of playout (the clock skipped ticks).
+
+        The server fell behind, not the network: packets for the skipped time that arrive
+        afterwards are late and dropped, but do not raise the target.
+        """
+        self._skipping = True
+        try:
+            for _ in range(max(0, frames)):
+                if self.pop() is None:
+                    return
+        finally:
+            self._skipping = False
 
     # -- adaptation --------------------------------------------------------
 
@@ -355,9 +364,12 @@ class JitterBuffer:
                 self._buf = self._buf[FRAME_SAMPLES:]
             else:
                 partial, self._buf = self._buf, silence(0)
-            self._missing.append((self._play_pts + partial.size, self._play_pts + FRAME_SAMPLES))
+            if not self._skipping:  # evidence of jitter when its packet comes late
+                self._missing.append(
+                    (self._play_pts + partial.size, self._play_pts + FRAME_SAMPLES)
+                )
             self._play_pts += FRAME_SAMPLES
-            self._prev_concealed = True
+            self._prev_concealed = not self._skipping
         if partial.size:
             return np.concatenate([partial, silence(FRAME_SAMPLES - partial.size)])
         if self._misses == 1 and self._last is not None:
