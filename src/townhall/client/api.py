@@ -11,17 +11,8 @@ import httpx
 import websockets
 from aiortc.mediastreams import MediaStreamTrack
 
-from townhall.client.media import MediaClient, connect
-
-
-class ApiError(Exception):
-    """The server said no: `status`, and the JSON error's `code` and `message`."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(f"{message} ({code}, HTTP {status})")
-        self.status = status
-        self.code = code
-        self.message = message
+from townhall.client.errors import ApiError, raise_for_error
+from townhall.client.media import MediaClient, connect, http_answer
 
 
 class Townhall:
@@ -63,12 +54,7 @@ class Townhall:
             )
         except httpx.HTTPError as exc:
             raise ApiError(0, "unreachable", f"cannot reach {self.server}: {exc}") from exc
-        if r.status_code >= 400:
-            try:
-                err = r.json()["error"]
-                raise ApiError(r.status_code, err.get("code", "error"), err.get("message", ""))
-            except (ValueError, KeyError, TypeError):
-                raise ApiError(r.status_code, "error", r.text[:200]) from None
+        raise_for_error(r)
         return r.json() if r.content else None
 
     # -- accounts --------------------------------------------------------
@@ -128,12 +114,7 @@ class Townhall:
     async def download_recording(self, space_id: str) -> bytes:
         """An ended space's recording (Ogg Opus)."""
         r = await self.http.get(f"/api/v1/spaces/{space_id}/recording", headers=self.headers)
-        if r.status_code >= 400:
-            try:
-                err = r.json()["error"]
-                raise ApiError(r.status_code, err.get("code", "error"), err.get("message", ""))
-            except (ValueError, KeyError, TypeError):
-                raise ApiError(r.status_code, "error", r.text[:200]) from None
+        raise_for_error(r)
         return r.content
 
     # -- media and events ------------------------------------------------
@@ -143,11 +124,7 @@ class Townhall:
     ) -> MediaClient:
         """One WebRTC connection to the space's mixer: send `track`, record what it sends."""
         config = await self.call("GET", "media/config")
-
-        async def answer(sdp: str, type_: str) -> tuple[str, str]:
-            out = await self.call("POST", f"spaces/{space_id}/media", {"sdp": sdp, "type": type_})
-            return out["sdp"], out["type"]
-
+        answer = http_answer(self.http, space_id, self.headers)
         return await connect(answer, track=track, ice_servers=config.get("ice_servers", []))
 
     async def events(

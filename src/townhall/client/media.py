@@ -21,6 +21,7 @@ import numpy.typing as npt
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
+from townhall.client.errors import ApiError, raise_for_error
 from townhall.media.audio import MonoConverter
 from townhall.media.ice import rtc_configuration
 
@@ -283,13 +284,8 @@ class MediaClient:
         await self.pc.close()
 
 
-class SignalingError(Exception):
+class SignalingError(ApiError):
     """The server refused an offer; `status` and `code` come from its JSON error."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(f"{status} {code}: {message}")
-        self.status = status
-        self.code = code
 
 
 def http_answer(
@@ -303,14 +299,7 @@ def http_answer(
             json={"sdp": sdp, "type": type_},
             headers=dict(headers or {}),
         )
-        if response.status_code != 200:
-            try:
-                error = response.json().get("error", {})
-            except ValueError:
-                error = {}
-            raise SignalingError(
-                response.status_code, str(error.get("code", "")), str(error.get("message", ""))
-            )
+        raise_for_error(response, SignalingError)
         body = response.json()
         return str(body["sdp"]), str(body["type"])
 
