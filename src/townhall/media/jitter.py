@@ -147,16 +147,8 @@ class JitterBuffer:
         """Forget the audio (muted, demoted): the next frame starts afresh (the target stays)."""
         self._buf = silence(0)
         self._play_pts = None
-        self._started = False
-        self._misses = 0
         self._last = None
-        self._hold = 0
-        self._lower = 0
-        self._prev_concealed = False
-        self._reopened = None
-        self._missing.clear()
-        self._reset_window()
-        self._reset_quiet()
+        self._reset_playout()
 
     def push(self, pcm: Pcm, pts: int | None) -> None:
         """Add decoded samples whose first sample has media time `pts` (None: contiguous)."""
@@ -380,6 +372,11 @@ class JitterBuffer:
     def _anchor(self, pcm: Pcm, pts: int | None) -> None:
         self._buf = pcm.copy()
         self._play_pts = pts if pts is not None else 0
+        self._reset_playout()
+        self._bound()
+
+    def _reset_playout(self) -> None:
+        """Playout starts afresh from the buffer's head (the learned target stays)."""
         self._started = False
         self._misses = 0
         self._hold = 0
@@ -389,7 +386,6 @@ class JitterBuffer:
         self._missing.clear()
         self._reset_window()
         self._reset_quiet()
-        self._bound()
 
     def _bound(self) -> None:
         excess = self._buf.size - self._max_delay
