@@ -31,8 +31,22 @@ async def upgrade(db: Database, schema: str = "", revision: str = "head") -> Non
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
 
-    async with db.engine.begin() as conn:
-        await conn.run_sync(run)
+    async with db.engine.connect() as conn:
+        if db.is_sqlite:
+            # Migrations that rebuild a table (SQLite's way to change one) must not let
+            # dropping the old table cascade to the rows that refer to it; they check the
+            # foreign keys themselves once done. Set outside any transaction, as SQLite
+            # requires, and set back before the connection returns to the pool.
+            await conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            await conn.commit()
+        try:
+            await conn.run_sync(run)
+            await conn.commit()
+        finally:
+            if db.is_sqlite:
+                await conn.rollback()
+                await conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+                await conn.commit()
 
 
 async def pending(db: Database) -> tuple[str | None, str | None]:

@@ -29,6 +29,9 @@ async def _main() -> None:
     )
     try:
         async with db.engine.connect() as conn:
+            if db.is_sqlite:  # table rebuilds must not cascade (see store/migrate.py)
+                await conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+                await conn.commit()
             await conn.run_sync(_run)
             await conn.commit()
     finally:

@@ -9,9 +9,16 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from townhall.store.db import Base, UTCDateTime, utcnow
 
+# Every table with an integer id uses AUTOINCREMENT on SQLite (`NEVER_REUSED`): an id,
+# once handed out, is never handed out again, even after its row was deleted. A live
+# connection or a stored reference to a deleted account (or token, notification, ...)
+# can then never come to mean a newer one. PostgreSQL sequences never reuse ids anyway.
+NEVER_REUSED = {"sqlite_autoincrement": True}
+
 
 class User(Base):
     __tablename__ = "users"
+    __table_args__ = NEVER_REUSED
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     handle: Mapped[str] = mapped_column(String(15))
@@ -26,6 +33,7 @@ class Token(Base):
     """A bearer credential: kind 'session' (cookie, web) or 'api' (bots, scripts)."""
 
     __tablename__ = "tokens"
+    __table_args__ = NEVER_REUSED
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -43,6 +51,7 @@ class Follow(Base):
     __table_args__ = (
         UniqueConstraint("follower_id", "followee_id"),
         Index("ix_follows_followee", "followee_id", "id"),
+        NEVER_REUSED,
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -53,7 +62,7 @@ class Follow(Base):
 
 class Block(Base):
     __tablename__ = "blocks"
-    __table_args__ = (UniqueConstraint("blocker_id", "blocked_id"),)
+    __table_args__ = (UniqueConstraint("blocker_id", "blocked_id"), NEVER_REUSED)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     blocker_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))

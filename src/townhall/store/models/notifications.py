@@ -9,6 +9,7 @@ from sqlalchemy import JSON, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from townhall.store.db import Base, UTCDateTime, utcnow
+from townhall.store.models.accounts import NEVER_REUSED
 
 
 class Notification(Base):
@@ -16,6 +17,7 @@ class Notification(Base):
     __table_args__ = (
         Index("ix_notifications_user_id_id", "user_id", "id"),
         Index("ix_notifications_user_id_read_at", "user_id", "read_at"),
+        NEVER_REUSED,
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -17,6 +17,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from townhall.store.db import Base, UTCDateTime, utcnow
+from townhall.store.models.accounts import NEVER_REUSED
 
 
 class Space(Base):
@@ -46,6 +47,7 @@ class SpaceTopic(Base):
     __table_args__ = (
         UniqueConstraint("space_id", "topic_key"),
         Index("ix_space_topics_topic_key", "topic_key"),
+        NEVER_REUSED,
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -81,7 +83,10 @@ class SpaceAttendance(Base):
     """One row per stay: who joined when and left when (history of a space)."""
 
     __tablename__ = "space_attendance"
-    __table_args__ = (Index("ix_space_attendance_space_id_user_id", "space_id", "user_id"),)
+    __table_args__ = (
+        Index("ix_space_attendance_space_id_user_id", "space_id", "user_id"),
+        NEVER_REUSED,
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     space_id: Mapped[str] = mapped_column(ForeignKey("spaces.id", ondelete="CASCADE"))
@@ -139,6 +144,7 @@ class SpaceReport(Base):
     """A report of a space, or of a participant in it, for the operators to review."""
 
     __tablename__ = "space_reports"
+    __table_args__ = NEVER_REUSED
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     space_id: Mapped[str] = mapped_column(ForeignKey("spaces.id", ondelete="CASCADE"), index=True)
