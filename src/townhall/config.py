@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from townhall.store.db import PoolSettings
+
 
 class ConfigError(Exception):
     """A setting has a wrong value; the message names it."""
@@ -35,6 +37,15 @@ class Settings(BaseSettings):
     database_url: str = ""
     # PostgreSQL only: the schema to use (search_path); empty for the default.
     database_schema: str = Field("", pattern=r"^[a-z_][a-z0-9_]*$|^$")
+    # Connections each process keeps to the database, how many more it may open at peaks,
+    # and how long a request waits for a free one before it is answered 503.
+    database_pool_size: int = Field(10, ge=1, le=1000)
+    database_max_overflow: int = Field(10, ge=0, le=1000)
+    database_pool_timeout: float = Field(5.0, gt=0, le=300)
+    # Database-backed API requests one process serves at once; more wait in line up to
+    # request_queue_seconds, then get 503 with Retry-After (load shedding, not 500s).
+    max_concurrent_requests: int = Field(32, ge=1, le=10000)
+    request_queue_seconds: float = Field(10.0, ge=0, le=300)
     redis_url: str = ""
     # Prefix of every Redis key and channel (nodes sharing one deployment use the same).
     redis_prefix: str = Field("townhall:", max_length=64, pattern=r"^[A-Za-z0-9_.:-]*$")
@@ -154,6 +165,14 @@ class Settings(BaseSettings):
         if url.startswith("postgresql://"):
             return "postgresql+asyncpg://" + url.removeprefix("postgresql://")
         return url
+
+    @property
+    def database_pool(self) -> PoolSettings:
+        return PoolSettings(
+            size=self.database_pool_size,
+            overflow=self.database_max_overflow,
+            timeout=self.database_pool_timeout,
+        )
 
     @property
     def jitter_prefetch_samples(self) -> int:

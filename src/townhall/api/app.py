@@ -19,6 +19,7 @@ from townhall.api.services import media as media_service
 from townhall.api.services.absent_members import AbsentMemberSweeper
 from townhall.api.services.accounts import AuthGuard
 from townhall.api.services.host_grace import HostGraceWatcher
+from townhall.api.shedding import LoadShedding
 from townhall.config import Settings
 from townhall.store.db import Database
 
@@ -37,7 +38,11 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.db = Database(settings.effective_database_url, schema=settings.database_schema)
+        app.state.db = Database(
+            settings.effective_database_url,
+            schema=settings.database_schema,
+            pool=settings.database_pool,
+        )
         app.state.bus = _bus_for(settings)
         start = getattr(app.state.bus, "start", None)
         if start is not None:
@@ -70,6 +75,11 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.tokens = Tokens(settings.load_secret_key())
     app.state.auth_guard = AuthGuard(settings, app.state.tokens)
     install_error_handlers(app)
+    app.add_middleware(
+        LoadShedding,
+        limit=settings.max_concurrent_requests,
+        wait=settings.request_queue_seconds,
+    )
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(users.router)

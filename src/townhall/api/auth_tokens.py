@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import hmac
 import secrets
+from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -13,10 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from townhall.config import Settings
 from townhall.store import accounts
+from townhall.store.db import utcnow
 from townhall.store.models import Token, User
 
 TOKEN_PREFIX = "th_"
 COOKIE_NAME = "townhall_session"
+TOUCH_INTERVAL = timedelta(seconds=60)
+"""A token's `last_used_at` is written again only once it is this old: reads stay reads
+(no write, and on SQLite no write lock, on every authenticated request)."""
 
 
 class Tokens:
@@ -43,7 +48,10 @@ class Tokens:
             return None
         found = await accounts.live_token(session, self.digest(plain))
         if found is not None:
-            await accounts.touch_token(session, found[0].id)
+            last = found[0].last_used_at
+            now = utcnow()
+            if last is None or now - last >= TOUCH_INTERVAL:
+                await accounts.touch_token(session, found[0].id, now)
         return found
 
     async def user(self, session: AsyncSession, plain: str) -> User | None:

@@ -8,9 +8,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from townhall.domain.errors import DomainError
+from townhall.store.db import DatabaseUnreachable, Trouble, trouble_of
 
 log = logging.getLogger("townhall.api")
 
@@ -25,7 +27,13 @@ _HTTP_CODES = {
     415: "unsupported_media_type",
     422: "invalid",
     429: "rate_limited",
+    503: "unavailable",
 }
+
+RETRY_AFTER_UNAVAILABLE = 5
+"""Seconds a client is told to wait when the database is down."""
+RETRY_AFTER_BUSY = 2
+"""Seconds a client is told to wait when the server is saturated."""
 
 
 def error_body(code: str, message: str, field: str | None = None) -> dict[str, Any]:
@@ -75,7 +83,38 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def unavailable_error(trouble: Trouble) -> tuple[dict[str, Any], int]:
+    """The error body and the Retry-After seconds for a database that is down or busy."""
+    if trouble is Trouble.UNAVAILABLE:
+        body = error_body(
+            "database_unavailable", "the database is not answering; try again shortly"
+        )
+        return body, RETRY_AFTER_UNAVAILABLE
+    body = error_body("overloaded", "the server is too busy right now; try again shortly")
+    return body, RETRY_AFTER_BUSY
+
+
+def unavailable_response(trouble: Trouble) -> JSONResponse:
+    """503 with Retry-After: the database is down, or the server has no capacity now."""
+    body, retry = unavailable_error(trouble)
+    return JSONResponse(body, status_code=503, headers={"Retry-After": str(retry)})
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    db = getattr(request.app.state, "db", None)
+    trouble = db.failed(exc) if db is not None else trouble_of(exc)
+    if trouble is None:
+        return await _unexpected(request, exc)
+    return unavailable_response(trouble)
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    trouble = trouble_of(exc)
+    if trouble is not None:  # a driver error SQLAlchemy did not wrap
+        db = getattr(request.app.state, "db", None)
+        if db is not None:
+            db.failed(exc)
+        return unavailable_response(trouble)
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return JSONResponse(error_body("internal", "internal server error"), status_code=500)
 
@@ -84,4 +123,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(SQLAlchemyError, _database_error)
+    app.add_exception_handler(DatabaseUnreachable, _database_error)
     app.add_exception_handler(Exception, _unexpected)

@@ -95,8 +95,10 @@ async def live_token(session: AsyncSession, token_hash: str) -> tuple[Token, Use
     return (row[0], row[1]) if row else None
 
 
-async def touch_token(session: AsyncSession, token_id: int) -> None:
-    await session.execute(update(Token).where(Token.id == token_id).values(last_used_at=utcnow()))
+async def touch_token(session: AsyncSession, token_id: int, now: datetime | None = None) -> None:
+    await session.execute(
+        update(Token).where(Token.id == token_id).values(last_used_at=now or utcnow())
+    )
 
 
 async def tokens_of(session: AsyncSession, user_id: int) -> Sequence[Token]:

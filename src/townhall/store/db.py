@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import Enum
 from typing import Any
 
 from sqlalchemy import DateTime, MetaData, event, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -56,23 +61,117 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class Database:
-    """An async engine plus a session factory for one database URL."""
+log = logging.getLogger("townhall.store")
 
-    def __init__(self, url: str, *, schema: str = "", echo: bool = False) -> None:
+
+class Trouble(Enum):
+    """Why a database call failed when the fault is not the request's."""
+
+    UNAVAILABLE = "unavailable"  # the server is down, restarting or unreachable
+    BUSY = "busy"  # no connection free in time, or SQLite's write lock not had in time
+
+
+class DatabaseUnreachable(ConnectionError):
+    """Opening a connection to the database server failed (refused, reset, timed out)."""
+
+
+def trouble_of(exc: BaseException) -> Trouble | None:
+    """Whether an exception from a database call means "down" or "busy" (else None: a bug
+    or a constraint, which is not the database's availability)."""
+    if isinstance(exc, sa_exc.TimeoutError):  # the pool had no connection within its timeout
+        return Trouble.BUSY
+    if isinstance(exc, DatabaseUnreachable):
+        return Trouble.UNAVAILABLE
+    if isinstance(exc, sa_exc.DBAPIError):
+        if exc.connection_invalidated:
+            return Trouble.UNAVAILABLE
+        orig = exc.orig
+        if isinstance(orig, sqlite3.OperationalError) or "sqlite" in type(orig).__module__:
+            text_ = str(orig).lower()
+            if "locked" in text_ or "busy" in text_:
+                return Trouble.BUSY
+            return None
+        if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError):
+            return Trouble.UNAVAILABLE
+        cause = getattr(orig, "__cause__", None) or orig
+        if isinstance(cause, ConnectionError | OSError | TimeoutError):
+            return Trouble.UNAVAILABLE
+        if _unavailable_state(cause):
+            return Trouble.UNAVAILABLE
+    elif _unavailable_state(exc):
+        return Trouble.UNAVAILABLE
+    return None
+
+
+def _unavailable_state(exc: object) -> bool:
+    """PostgreSQL error classes 08 (connection exception), 57P (operator intervention:
+    shutdown, crash, cannot connect now) and 53 (insufficient resources)."""
+    sqlstate = str(getattr(exc, "sqlstate", "") or "")
+    return sqlstate.startswith(("08", "57P", "53"))
+
+
+@dataclass(frozen=True)
+class PoolSettings:
+    """Connections one process keeps open (`size`) and may open beyond them (`overflow`),
+    and how long a caller waits for one (`timeout`, seconds)."""
+
+    size: int = 10
+    overflow: int = 10
+    timeout: float = 5.0
+
+
+class Database:
+    """An async engine plus a session factory for one database URL.
+
+    It notices when the database goes away and comes back, and logs each once."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        schema: str = "",
+        echo: bool = False,
+        pool: PoolSettings | None = None,
+    ) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self.pool = pool or PoolSettings()
+        self.down = False
         connect_args: dict[str, Any] = {}
         if self.is_sqlite:
             connect_args["timeout"] = 30
-        elif schema:
-            connect_args["server_settings"] = {"search_path": schema}
+        else:
+            connect_args["timeout"] = 5  # connecting to a dead host fails in seconds, not minutes
+            if schema:
+                connect_args["server_settings"] = {"search_path": schema}
         self.engine: AsyncEngine = create_async_engine(
-            url, echo=echo, connect_args=connect_args, pool_pre_ping=not self.is_sqlite
+            url,
+            echo=echo,
+            connect_args=connect_args,
+            pool_pre_ping=not self.is_sqlite,
+            pool_size=self.pool.size,
+            max_overflow=self.pool.overflow,
+            pool_timeout=self.pool.timeout,
         )
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        else:
+            event.listen(self.engine.sync_engine, "do_connect", _connect_or_unreachable)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    def failed(self, exc: BaseException) -> Trouble | None:
+        """Classify a failure (see `trouble_of`); the first one of an outage is logged."""
+        trouble = trouble_of(exc)
+        if trouble is Trouble.UNAVAILABLE and not self.down:
+            self.down = True
+            log.error("database unavailable: %s: %s", type(exc).__name__, _first_line(exc))
+        return trouble
+
+    def answered(self) -> None:
+        """A call went through: the end of an outage is logged once."""
+        if self.down:
+            self.down = False
+            log.warning("database available again")
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -81,21 +180,47 @@ class Database:
             try:
                 yield session
                 await session.commit()
-            except BaseException:
-                await session.rollback()
+            except BaseException as exc:
+                self.failed(exc)
+                try:
+                    await session.rollback()
+                except Exception as rollback_exc:  # the connection is gone: keep the cause
+                    if trouble_of(rollback_exc) is None:
+                        raise
                 raise
+            self.answered()
 
     async def ping(self) -> bool:
         """True when the database answers a trivial query."""
         try:
             async with self.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
-            return True
-        except Exception:
+        except Exception as exc:
+            self.failed(exc)
             return False
+        self.answered()
+        return True
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0][:200] if lines else ""
+
+
+def _connect_or_unreachable(
+    dialect: Dialect, _record: Any, cargs: tuple[Any, ...], cparams: dict[str, Any]
+) -> Any:
+    """Open a connection; socket-level failures (which asyncpg raises as bare OSErrors)
+    become DatabaseUnreachable, so that they are told apart from other OS errors."""
+    try:
+        return dialect.loaded_dbapi.connect(*cargs, **cparams)
+    except Exception as exc:
+        if isinstance(exc, OSError) or _unavailable_state(exc):
+            raise DatabaseUnreachable(f"cannot connect to the database: {exc}") from exc
+        raise
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -21,11 +21,12 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from townhall.api.auth_tokens import COOKIE_NAME, Tokens
+from townhall.api.errors import unavailable_error
 from townhall.api.services import spaces
 from townhall.bus import Bus, Event, Subscription, SubscriptionClosed, SubscriptionLagged
 from townhall.bus.events import MEMBER_REMOVED
 from townhall.domain.errors import DomainError
-from townhall.store.db import Database
+from townhall.store.db import Database, Trouble
 from townhall.store.models import User
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ MAX_SUBSCRIPTIONS = 20
 MAX_SPACE_ID_CHARS = 64
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_RESYNC_FAILED = 1011
+CLOSE_TRY_AGAIN_LATER = 1013
 
 
 class BadMessage(Exception):
@@ -275,10 +277,18 @@ async def serve_client(websocket: WebSocket) -> None:
     await websocket.accept()
     token = presented_token(websocket)
     user = None
-    if token:
-        async with db.session() as session:
-            tokens: Tokens = app.state.tokens
-            user = await tokens.user(session, token)
+    try:
+        if token:
+            async with db.session() as session:
+                tokens: Tokens = app.state.tokens
+                user = await tokens.user(session, token)
+    except Exception as exc:
+        trouble = db.failed(exc)
+        if trouble is None:
+            raise
+        await _send_trouble(websocket, trouble)
+        await websocket.close(CLOSE_TRY_AGAIN_LATER, "database unavailable")
+        return
     if user is None:
         await websocket.send_text(
             json.dumps(
@@ -311,6 +321,11 @@ async def serve_client(websocket: WebSocket) -> None:
                 await client.error(exc.code, exc.message)
             except DomainError as exc:
                 await client.error(exc.code, exc.message)
+            except Exception as exc:
+                trouble = db.failed(exc)
+                if trouble is None:
+                    raise
+                await _send_trouble(websocket, trouble)  # the client may retry the op
     except (WebSocketDisconnect, RuntimeError):
         pass  # the client left (RuntimeError: it left while we were sending)
     finally:
@@ -320,6 +335,14 @@ async def serve_client(websocket: WebSocket) -> None:
                 await task
         await channel.close()
         await client.close_all()
+
+
+async def _send_trouble(websocket: WebSocket, trouble: Trouble) -> None:
+    """The error message for a database that is down or saturated (a 503 over HTTP)."""
+    body, retry = unavailable_error(trouble)
+    body["error"]["retry_after"] = retry
+    if websocket.client_state == WebSocketState.CONNECTED:
+        await websocket.send_text(json.dumps({"type": "error", **body}))
 
 
 async def _keep_present(client: LiveClient) -> None:

@@ -7,6 +7,8 @@ import asyncio
 import contextlib
 import logging
 
+from townhall.store.db import trouble_of
+
 
 class PeriodicCheck:
     """`check_once` is one pass; `start`/`stop` run it every `interval` seconds as an
@@ -14,7 +16,8 @@ class PeriodicCheck:
     logger, prefixed with `label`) and the next one runs as usual.
 
     The interval defaults to a fifth of the time limit being watched, within 0.05 to 5
-    seconds."""
+    seconds. While the database is down a pass fails quietly (the outage is logged once by
+    the database)."""
 
     task_name = "townhall-periodic"
     label = "periodic check"
@@ -44,6 +47,9 @@ class PeriodicCheck:
                 await self.check_once()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("%s: a check failed; retrying", self.label)
+            except Exception as exc:
+                if trouble_of(exc) is not None:  # the database logs its outage once
+                    log.debug("%s: the database is unavailable; retrying", self.label)
+                else:
+                    log.exception("%s: a check failed; retrying", self.label)
             await asyncio.sleep(self.interval)
