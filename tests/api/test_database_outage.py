@@ -57,9 +57,10 @@ def test_postgres_stopped_under_the_server_gives_503_and_close_1013_then_recover
         pytest.skip("no PostgreSQL server binaries (initdb, pg_ctl)")
     with own_postgres() as pg:
         env = {"TOWNHALL_DATABASE_URL": pg.url, "TOWNHALL_LOG_LEVEL": "info"}
-        with running_server(tmp_path / "data", env=env) as base, httpx.Client(
-            base_url=base, timeout=30
-        ) as http:
+        with (
+            running_server(tmp_path / "data", env=env) as base,
+            httpx.Client(base_url=base, timeout=30) as http,
+        ):
             r = http.post(
                 "/api/v1/auth/signup",
                 json={"handle": "outage", "display_name": "O", "password": "long enough pw"},
@@ -68,7 +69,9 @@ def test_postgres_stopped_under_the_server_gives_503_and_close_1013_then_recover
             token = r.json()["token"]
             auth = {"Authorization": f"Bearer {token}"}
             r = http.post(
-                "/api/v1/spaces", json={"title": "Up and down", "visibility": "public"}, headers=auth
+                "/api/v1/spaces",
+                json={"title": "Up and down", "visibility": "public"},
+                headers=auth,
             )
             assert r.status_code == 201, r.text
             space_id = r.json()["id"]

@@ -4,6 +4,7 @@ Never the machine's shared PostgreSQL."""
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -106,9 +107,7 @@ def own_postgres() -> Iterator[OwnPostgres]:
             pg.create_database()
             yield pg
         finally:
-            try:
+            with contextlib.suppress(subprocess.CalledProcessError):  # stopped by the test
                 pg.stop("immediate")
-            except subprocess.CalledProcessError:
-                pass  # already stopped by the test
     finally:
         shutil.rmtree(base, ignore_errors=True)
