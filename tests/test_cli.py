@@ -115,3 +115,30 @@ async def test_tokens_in_urls_never_reach_the_log(tmp_path: Path) -> None:
     logs = "".join(p.read_text(errors="replace") for p in tmp_path.glob("server-*.log"))
     assert "/api/v1/ws?token=[redacted]" in logs
     assert token not in logs
+
+
+def _one_line_error(r: subprocess.CompletedProcess[str], variable: str) -> None:
+    assert r.returncode != 0, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert variable in lines[0] and "Traceback" not in r.stderr
+
+
+def test_unreachable_database_is_one_line_for_upgrade_and_serve_migrate(tmp_path: Path) -> None:
+    from tests.support.server import free_port
+
+    url = f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere"  # nothing listens there
+    env = {"TOWNHALL_DATABASE_URL": url}
+    _one_line_error(run("db", "upgrade", "--data-dir", str(tmp_path), env=env), "DATABASE_URL")
+    r = run("serve", "--migrate", "--data-dir", str(tmp_path), "--port", "1", env=env)
+    _one_line_error(r, "TOWNHALL_DATABASE_URL")
+    r = run("serve", "--data-dir", str(tmp_path), "--port", "1", env=env)
+    _one_line_error(r, "TOWNHALL_DATABASE_URL")
+
+
+def test_unreachable_redis_stops_start_with_one_line(tmp_path: Path) -> None:
+    from tests.support.server import free_port
+
+    env = {"TOWNHALL_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}  # nothing listens
+    r = run("serve", "--migrate", "--data-dir", str(tmp_path), "--port", str(free_port()), env=env)
+    _one_line_error(r, "TOWNHALL_REDIS_URL")

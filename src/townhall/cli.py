@@ -23,6 +23,17 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(**overrides)
 
 
+async def _reachable(db: Any) -> None:
+    """Open one connection, or raise the one-line ConfigError (no traceback)."""
+    from sqlalchemy import text
+
+    try:
+        async with db.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        raise ConfigError(f"TOWNHALL_DATABASE_URL: cannot open the database ({exc})") from exc
+
+
 async def _upgrade(settings: Settings) -> None:
     from townhall.store.db import Database
     from townhall.store.migrate import upgrade
@@ -30,6 +41,7 @@ async def _upgrade(settings: Settings) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.effective_database_url, schema=settings.database_schema)
     try:
+        await _reachable(db)
         await upgrade(db, settings.database_schema)
     finally:
         await db.dispose()
@@ -53,6 +65,14 @@ async def _check_schema(settings: Settings) -> None:
         )
 
 
+async def _check_redis(url: str) -> None:
+    from townhall.bus.redis import reachable
+
+    problem = await reachable(url)
+    if problem is not None:
+        raise ConfigError(f"TOWNHALL_REDIS_URL: cannot reach Redis ({problem})")
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -64,6 +84,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.migrate:
         asyncio.run(_upgrade(settings))
     asyncio.run(_check_schema(settings))
+    if settings.redis_url:
+        asyncio.run(_check_redis(settings.redis_url))
     app = create_app(settings)
     print(f"townhall {__version__} on http://{settings.host}:{settings.port}", flush=True)
     uvicorn.run(

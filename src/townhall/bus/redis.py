@@ -291,6 +291,21 @@ class RedisBus:
         await self._redis.aclose()
 
 
+async def reachable(url: str, timeout: float = 3.0) -> str | None:
+    """None when the Redis at `url` answers PING within `timeout` s, else why not (one line)."""
+    client = aioredis.Redis.from_url(
+        url, socket_connect_timeout=timeout, socket_timeout=timeout, retry_on_timeout=False
+    )
+    try:
+        await asyncio.wait_for(client.ping(), timeout)
+    except Exception as exc:
+        return str(exc) or type(exc).__name__
+    finally:
+        with contextlib.suppress(Exception):
+            await client.aclose()
+    return None
+
+
 def _done_future() -> asyncio.Future[None]:
     future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     future.set_result(None)
