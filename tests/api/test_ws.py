@@ -457,16 +457,26 @@ async def test_a_member_removed_while_their_stream_resynchronises_is_still_cut_o
         ('{"op": "subscribe", "space_id": "abc", "last_seq": "7"}', "invalid_last_seq"),
         ('{"op": "ping", "pad": "' + "x" * 5000 + '"}', "too_large"),
         ('{"op": "ping"}', "binary_frame"),
+        ('{"op": "subscribe", "space_id": "\\ud800"}', "invalid_space_id"),  # lone surrogate
+        ('{"op": "subscribe", "space_id": "a\\udfffb"}', "invalid_space_id"),
+        ('{"op": "ping", "x": ' + "[" * 2000 + "]" * 2000 + "}", "invalid_json"),  # deep
+        ("[" * 4000, "invalid_json"),
     ],
 )
 async def test_bad_messages_get_an_error_and_the_socket_stays_usable(
-    base: str, make_user: Any, clients: list[WsClient], raw: str, code: str
+    base: str,
+    make_user: Any,
+    clients: list[WsClient],
+    raw: str,
+    code: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     c = await _open(clients, base, await make_user("alice"))
     await c.conn.send(raw.encode() if code == "binary_frame" else raw)
     message = await c.recv()
     assert message["type"] == "error" and message["error"]["code"] == code
     await c.ping()
+    assert [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")] == []
 
 
 # -- notifications ------------------------------------------------------------------

@@ -237,6 +237,8 @@ def _parse(text: str) -> dict[str, Any]:
         message = json.loads(text)
     except json.JSONDecodeError as exc:
         raise BadMessage("invalid_json", "message is not valid JSON") from exc
+    except RecursionError as exc:  # a RuntimeError: must not pass for a disconnect
+        raise BadMessage("invalid_json", "message is nested too deeply") from exc
     if not isinstance(message, dict):
         raise BadMessage("invalid_message", "message must be a JSON object")
     return message
@@ -244,9 +246,22 @@ def _parse(text: str) -> dict[str, Any]:
 
 def _space_id(message: dict[str, Any]) -> str:
     space_id = message.get("space_id")
-    if not isinstance(space_id, str) or not 0 < len(space_id) <= MAX_SPACE_ID_CHARS:
+    if (
+        not isinstance(space_id, str)
+        or not 0 < len(space_id) <= MAX_SPACE_ID_CHARS
+        or not _encodable(space_id)
+    ):
         raise BadMessage("invalid_space_id", "space_id must be a space's id string")
     return space_id
+
+
+def _encodable(text: str) -> bool:
+    """False for text with lone surrogates (valid in JSON, not in UTF-8 or the database)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _last_seq(message: dict[str, Any]) -> int | None:
