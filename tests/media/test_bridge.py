@@ -82,3 +82,14 @@ async def test_last_member_leaving_stops_watching(wired: Wired, clients: list[Me
             break
         await asyncio.sleep(0.02)
     assert media.room(SPACE) is None and not bridge.watching(SPACE)
+
+
+def test_backoff_doubles_with_jitter_and_is_bounded() -> None:
+    from townhall.media.bridge import backoff_delay
+
+    assert backoff_delay(0) == 0.0
+    assert [backoff_delay(n, rand=lambda: 1.0) for n in (1, 2, 3)] == [0.25, 0.5, 1.0]
+    assert backoff_delay(1, rand=lambda: 0.0) == 0.125  # jitter: between half and all
+    assert backoff_delay(100, rand=lambda: 1.0) == 5.0  # bounded
+    delays = {backoff_delay(4) for _ in range(20)}
+    assert len(delays) > 1 and all(1.0 <= d <= 2.0 for d in delays)

@@ -200,7 +200,16 @@ class RedisBus:
             if first:
                 confirmed = asyncio.get_running_loop().create_future()
                 self._confirmations[channel] = confirmed
-                await self._pubsub.subscribe(channel)
+                try:
+                    await self._pubsub.subscribe(channel)
+                except BaseException:
+                    # Redis unreachable: forget the channel entirely, so that the next
+                    # attempt subscribes again (rather than waiting on this one).
+                    self._subs[channel].discard(sub)
+                    if not self._subs[channel]:
+                        del self._subs[channel]
+                        self._confirmations.pop(channel, None)
+                    raise
                 self._ensure_reader()
             else:
                 confirmed = self._confirmations.get(channel) or _done_future()
@@ -230,19 +239,31 @@ class RedisBus:
             self._reader = asyncio.create_task(self._read_loop(), name="townhall-redis-bus")
 
     async def _read_loop(self) -> None:
+        """Read pub/sub messages for as long as the bus lives, across Redis restarts.
+
+        When the connection breaks, every local subscriber is interrupted (messages may
+        have been lost: each must resynchronise), and reading is retried; redis-py
+        reconnects and subscribes again to every channel still wanted. The outage is
+        logged once and its end once."""
+        failing = False
         while not self._closed:
             try:
                 message = await self._pubsub.get_message(timeout=1.0)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("redis bus: reading pub/sub failed; retrying")
+            except Exception as exc:
+                if not failing:
+                    log.warning("redis bus: lost the pub/sub connection (%s); reconnecting", exc)
+                    failing = True
                 # Messages may have been lost: every local subscriber must resynchronise.
                 for subs in list(self._subs.values()):
                     for sub in list(subs):
                         sub.interrupt()
                 await asyncio.sleep(0.5)
                 continue
+            if failing:
+                log.warning("redis bus: the pub/sub connection is back")
+                failing = False
             if message is not None:
                 self._dispatch(message)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Protocol, runtime_checkable
 
 from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
@@ -19,6 +19,7 @@ from townhall.media.offer import check_offer
 from townhall.media.output import OutputFactory
 from townhall.media.recorder import Recorder, recording_path
 from townhall.media.room import CONNECT_TIMEOUT, Participant, Room, close_participant
+from townhall.media.room_state import RoomState
 
 log = logging.getLogger(__name__)
 
@@ -244,6 +245,37 @@ class MediaServer:
             return
         await room.remove(user_id)
         await self._close_if_empty(room)
+
+    async def reconcile(self, space_id: str, read: Callable[[], Awaitable[RoomState]]) -> bool:
+        """Make a live room match `await read()` (ended, members, stage, mutes, recording).
+
+        Only connections registered before the state was read are judged by it: one made
+        meanwhile read its own membership after registering. Returns False when there is
+        no room (nothing to do); the error of `read` propagates.
+        """
+        room = self._rooms.get(space_id)
+        if room is None:
+            return False
+        before = dict(room.participants)
+        state = await read()
+        if self._rooms.get(space_id) is not room:
+            return False
+        if state.ended:
+            await self.end_space(space_id)
+            return True
+        for user_id, participant in before.items():
+            if not room.is_current(participant):
+                continue
+            if user_id not in state.members:
+                log.info("reconcile: user %s is no longer in %s; disconnecting", user_id, space_id)
+                await room.remove(user_id)
+                continue
+            room.set_on_stage(user_id, user_id in state.on_stage)
+            room.set_muted(user_id, user_id in state.muted)
+        if self._rooms.get(space_id) is room:
+            self.set_recording(space_id, state.recording)
+            await self._close_if_empty(room)
+        return True
 
     async def end_space(self, space_id: str) -> None:
         """Close every connection of a space and stop its clock."""

@@ -10,9 +10,13 @@ from townhall.api.services import spaces
 from townhall.config import Settings
 from townhall.domain.errors import Forbidden
 from townhall.domain.roles import STAGE_ROLES
+from townhall.domain.spaces import SpaceState
 from townhall.media.bridge import MediaBridge
+from townhall.media.room_state import RoomState
 from townhall.media.server import MediaServer
 from townhall.store import recordings as recordings_store
+from townhall.store import spaces as spaces_store
+from townhall.store.db import Database
 
 
 async def connect(
@@ -62,6 +66,33 @@ async def connect(
     return {"sdp": answer_sdp, "type": answer_type}
 
 
+async def room_state(session: AsyncSession, space_id: str) -> RoomState:
+    """What the media plane must make heard in a space: the stored truth."""
+    space = await spaces_store.get_space(session, space_id)
+    if space is None or space.state != SpaceState.LIVE:
+        return RoomState.over()
+    members = await spaces_store.present_members(session, space_id)
+    recording = await recordings_store.get(session, space_id)
+    return RoomState(
+        ended=False,
+        members=frozenset(m.user_id for m in members),
+        on_stage=frozenset(m.user_id for m in members if m.role in STAGE_ROLES),
+        muted=frozenset(m.user_id for m in members if m.muted),
+        recording=recording is not None and recording.active,
+    )
+
+
+class DatabaseRoomStates:
+    """The media plane's `RoomStateSource`, read from the database."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def room_state(self, space_id: str) -> RoomState:
+        async with self._db.session() as session:
+            return await room_state(session, space_id)
+
+
 def client_config(settings: Settings) -> dict[str, Any]:
     """What a browser needs to build its RTCPeerConnection."""
     return {"ice_servers": list(settings.ice_servers)}
@@ -70,7 +101,7 @@ def client_config(settings: Settings) -> dict[str, Any]:
 def start(state: Any, settings: Settings) -> None:
     """Create the app's MediaServer (`state.media`) and its bus bridge (`state.media_bridge`)."""
     state.media = MediaServer(settings, state.bus)
-    state.media_bridge = MediaBridge(state.bus, state.media)
+    state.media_bridge = MediaBridge(state.bus, state.media, DatabaseRoomStates(state.db))
 
 
 async def stop(state: Any) -> None:

@@ -1,0 +1,196 @@
+"""Moderation reaches the audio across a Redis restart: the server's own Redis is killed
+under a live space, roles and mutes change in the database meanwhile (their events may
+never be published), Redis comes back empty, and within a bounded time what the database
+says is what the listener hears, checked on the signal."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.redis_server import RedisServer, redis_server
+from townhall.client.media import MediaClient, ToneTrack, band_rms, connect, http_answer
+from townhall.config import Settings
+
+BOUND = 20.0  # seconds within which the audio must follow the database once Redis is back
+
+
+@pytest.fixture
+def backend() -> str:
+    return "sqlite"
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    with redis_server(tmp_path / "redis") as server:
+        yield server
+
+
+@pytest.fixture
+def settings(settings: Settings, own_redis: RedisServer) -> Settings:
+    return settings.model_copy(update={"redis_url": own_redis.url})
+
+
+@pytest.fixture
+async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """Errors answered as a real server answers them (500), not raised into the test."""
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=("127.0.0.1", 5))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+async def post(http: httpx.AsyncClient, who: Any, path: str, **body: Any) -> httpx.Response:
+    return await http.post(f"/api/v1/spaces/{path}", json=body or None, headers=who.headers)
+
+
+async def ok(http: httpx.AsyncClient, who: Any, path: str, **body: Any) -> dict[str, Any]:
+    r = await post(http, who, path, **body)
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+async def committed(http: httpx.AsyncClient, who: Any, path: str, **body: Any) -> None:
+    """A change made while Redis is down: it commits; announcing it may fail (then 500 until
+    the events go through an outbox)."""
+    r = await post(http, who, path, **body)
+    assert r.status_code in (200, 500), r.text
+
+
+async def speaker(
+    http: httpx.AsyncClient, host: Any, sid: str, who: Any, tone: float, clients: list[MediaClient]
+) -> MediaClient:
+    await ok(http, who, f"{sid}/join")
+    await ok(http, host, f"{sid}/invite", user_id=who.id)
+    await ok(http, who, f"{sid}/invitation/accept")
+    media = await connect(http_answer(http, sid, who.headers), track=ToneTrack(tone))
+    clients.append(media)
+    return media
+
+
+async def next_second(client: MediaClient) -> Any:
+    return await client.recorder.wait_samples(48_000, after=client.recorder.mark(), timeout=10)
+
+
+async def heard_within(listener: MediaClient, check: Any, bound: float = BOUND) -> Any:
+    """The first second of the listener's audio that passes `check` within `bound` seconds."""
+    deadline = asyncio.get_running_loop().time() + bound
+    while True:
+        heard = await next_second(listener)
+        if check(heard):
+            return heard
+        assert asyncio.get_running_loop().time() < deadline, {
+            f: round(band_rms(heard, f), 4) for f in (440, 660, 880, 1320)
+        }
+
+
+async def test_moderation_made_while_redis_was_down_reaches_the_audio(
+    app: Any,
+    client: httpx.AsyncClient,
+    make_user: Any,
+    clients: list[MediaClient],
+    own_redis: RedisServer,
+) -> None:
+    host = await make_user("rrhost")
+    removed, unmuted, muted, demoted, fan = [
+        await make_user(h) for h in ("rrgone", "rrvoice", "rrhush", "rrdown", "rrfan")
+    ]
+    r = await client.post(
+        "/api/v1/spaces", json={"title": "Redis away", "visibility": "public"}, headers=host.headers
+    )
+    assert r.status_code == 201, r.text
+    sid = str(r.json()["id"])
+    a = await speaker(client, host, sid, removed, 440, clients)
+    b = await speaker(client, host, sid, unmuted, 660, clients)
+    c = await speaker(client, host, sid, muted, 880, clients)
+    d = await speaker(client, host, sid, demoted, 1320, clients)
+    for who in (removed, muted, demoted):
+        await ok(client, who, f"{sid}/unmute")
+    await ok(client, fan, f"{sid}/join")
+    listener = await connect(http_answer(client, sid, fan.headers))
+    clients.append(listener)
+    await asyncio.gather(*(m.wait_connected() for m in (a, b, c, d, listener)))
+    await heard_within(
+        listener,
+        lambda pcm: (
+            band_rms(pcm, 440) > 0.03
+            and band_rms(pcm, 880) > 0.03
+            and band_rms(pcm, 1320) > 0.03
+            and band_rms(pcm, 660) < 0.003
+        ),
+        bound=10,
+    )
+
+    own_redis.stop()
+    await asyncio.sleep(1.0)  # the bus's connections see Redis gone
+    await committed(client, host, f"{sid}/remove", user_id=removed.id)
+    await committed(client, unmuted, f"{sid}/unmute")
+    await committed(client, host, f"{sid}/mute", user_id=muted.id)
+    await committed(client, host, f"{sid}/members/{demoted.id}/role", role="listener")
+    await asyncio.sleep(1.0)
+    own_redis.start()
+
+    await heard_within(
+        listener,
+        lambda pcm: (
+            band_rms(pcm, 660) > 0.03
+            and band_rms(pcm, 440) < 0.003
+            and band_rms(pcm, 880) < 0.003
+            and band_rms(pcm, 1320) < 0.003
+        ),
+    )
+    await a.wait_closed(timeout=BOUND)  # the removed member's connection is closed
+    room = app.state.media.room(sid)
+    assert room is not None and removed.id not in room.participants
+    assert not room.participants[demoted.id].on_stage
+    assert room.participants[muted.id].muted
+
+    # The bridge follows the space's events again: a change made now arrives as an event
+    # (no reconciliation needed for it).
+    bridge = app.state.media_bridge
+    reconciled, steady = -1, 0
+    for _ in range(int(BOUND / 0.1)):  # following, and no resubscription for 1 s
+        steady = steady + 1 if bridge.following(sid) and bridge.reconciled == reconciled else 0
+        reconciled = bridge.reconciled
+        if steady >= 10:
+            break
+        await asyncio.sleep(0.1)
+    assert steady >= 10, "the bridge never followed the space's events again"
+    await ok(client, muted, f"{sid}/unmute")
+    await heard_within(listener, lambda pcm: band_rms(pcm, 880) > 0.03, bound=5)
+    assert bridge.reconciled == reconciled
+
+
+async def test_a_space_ended_while_redis_was_down_closes_its_audio(
+    app: Any,
+    client: httpx.AsyncClient,
+    make_user: Any,
+    clients: list[MediaClient],
+    own_redis: RedisServer,
+) -> None:
+    host, voice, fan = [await make_user(h) for h in ("rehost", "revoice", "refan")]
+    r = await client.post(
+        "/api/v1/spaces", json={"title": "Ends away", "visibility": "public"}, headers=host.headers
+    )
+    assert r.status_code == 201, r.text
+    sid = str(r.json()["id"])
+    a = await speaker(client, host, sid, voice, 440, clients)
+    await ok(client, voice, f"{sid}/unmute")
+    await ok(client, fan, f"{sid}/join")
+    listener = await connect(http_answer(client, sid, fan.headers))
+    clients.append(listener)
+    await asyncio.gather(a.wait_connected(), listener.wait_connected())
+    await heard_within(listener, lambda pcm: band_rms(pcm, 440) > 0.03, bound=10)
+
+    own_redis.stop()
+    await asyncio.sleep(1.0)
+    await committed(client, host, f"{sid}/end")
+    await asyncio.sleep(1.0)
+    own_redis.start()
+
+    await asyncio.gather(a.wait_closed(timeout=BOUND), listener.wait_closed(timeout=BOUND))
+    assert app.state.media.room(sid) is None
