@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     # more absorbs more network jitter at the cost of delay.
     jitter_prefetch_ms: int = Field(20, ge=0, le=200)
     cohost_limit: int = Field(2, ge=0, le=10)
+    # LL-HLS of every live space's mix (for large audiences, through an HTTP cache).
+    hls: bool = True
+    # Off-stage WebRTC connections per space on one media node; the next listener is
+    # answered 409 webrtc_full with the space's HLS URL (0: listeners always use HLS).
+    webrtc_listener_limit: int = Field(1000, ge=0, le=100_000)
     host_grace_seconds: float = Field(300.0, ge=0)
     # Members (not the host) with neither a WebSocket subscription nor a media connection
     # to a live space for longer than this are made to leave it.

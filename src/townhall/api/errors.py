@@ -51,9 +51,11 @@ def _validation_field(loc: tuple[Any, ...]) -> str | None:
 async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
     headers = {"Retry-After": "60"} if exc.status == 429 else None
-    return JSONResponse(
-        error_body(exc.code, exc.message, exc.field), status_code=exc.status, headers=headers
-    )
+    if exc.status == 503:
+        headers = {"Retry-After": "1"}
+    body = error_body(exc.code, exc.message, exc.field)
+    body["error"].update({k: v for k, v in exc.extra.items() if k not in body["error"]})
+    return JSONResponse(body, status_code=exc.status, headers=headers)
 
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:

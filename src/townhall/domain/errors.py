@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 
 class DomainError(Exception):
     """A rule said no. `code` is a stable machine-readable name; `field` names the input."""
 
     status = 400
 
-    def __init__(self, code: str, message: str, field: str | None = None) -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        field: str | None = None,
+        extra: Mapping[str, object] | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.field = field
+        self.extra = dict(extra or {})  # more members of the error body (e.g. hls_url)
 
 
 class Invalid(DomainError):
@@ -49,3 +58,15 @@ class RateLimited(DomainError):
     """Too many attempts; try again later (429)."""
 
     status = 429
+
+
+class BadRequest(DomainError):
+    """The request cannot be understood or asks for what cannot be (400)."""
+
+    status = 400
+
+
+class Unavailable(DomainError):
+    """Not ready yet; try again shortly (503)."""
+
+    status = 503

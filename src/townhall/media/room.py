@@ -27,6 +27,7 @@ from townhall.media.mixer import SILENT_MIX, FrameClock, Mix, mix
 from townhall.media.output import AudioOut, OutputFactory
 from townhall.media.recorder import Recorder
 from townhall.media.rtp_in import OpusDecoder, RtpIn
+from townhall.media.sinks import MixSink
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,8 @@ class Room:
         # Set (by the MediaServer) while the space records: gets the listeners' packets.
         self.recorder: Recorder | None = None
         self.listener_packets = 0
+        # Get the full mix every tick (the HLS packager); closed with the room.
+        self.mix_sinks: list[MixSink] = []
         # Called with (tick index, mix) after every tick's mix (tests and diagnostics).
         self.on_mixed: Callable[[int, Mix], None] | None = None
 
@@ -212,11 +215,18 @@ class Room:
         self._apply_permissions(participant)
         return True
 
-    async def close(self) -> None:
-        """Stop the clock and close every connection."""
+    async def close(self, ended: bool = False) -> None:
+        """Stop the clock, close the mix sinks and every connection (`ended`: the space
+        ended, rather than its last member leaving)."""
         self.closed = True
         await self._clock.stop()
         await self._levels.stop()
+        sinks, self.mix_sinks = self.mix_sinks, []
+        for sink in sinks:
+            try:
+                sink.close(ended)
+            except Exception:
+                log.exception("closing a mix sink of %s failed", self.space_id)
         participants = list(self.participants.values())
         for participant in participants:
             self._detach(participant)
@@ -305,6 +315,8 @@ class Room:
         if self.on_mixed is not None:
             self.on_mixed(index, current)
         self._levels.add(levels)
+        if self.mix_sinks:
+            self._feed_sinks(index, current.full)
         timestamp = (index * FRAME_SAMPLES) & 0xFFFFFFFF
         if self._listening or self.recorder is not None:
             payload = self._listener_encoder.encode(current.full)
@@ -322,6 +334,14 @@ class Room:
                 participant.out.send(payload, timestamp)
             except (OSError, ConnectionError):
                 self._spawn(self.remove(participant.user_id))
+
+    def _feed_sinks(self, index: int, full: Pcm) -> None:
+        for sink in list(self.mix_sinks):
+            try:
+                sink.write(index, full)
+            except Exception:
+                log.exception("a mix sink of %s failed; it is dropped", self.space_id)
+                self.mix_sinks.remove(sink)
 
 
 async def close_participant(participant: Participant) -> None:

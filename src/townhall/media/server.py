@@ -12,6 +12,8 @@ from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 
 from townhall.config import Settings
 from townhall.domain.errors import Conflict, Invalid, RateLimited
+from townhall.media.hls.hub import HlsHub
+from townhall.media.hls.sink import HlsPackager
 from townhall.media.ice import rtc_configuration, use_host_addresses
 from townhall.media.jitter import JitterBuffer
 from townhall.media.levels import Publisher
@@ -52,8 +54,10 @@ class MediaServer:
         output: str = "auto",
         max_pending_offers: int = MAX_PENDING_OFFERS,
         connect_timeout: float = CONNECT_TIMEOUT,
+        hls: HlsHub | None = None,
     ) -> None:
         self._settings = settings
+        self._hls = hls
         self._bus = bus
         self._outputs = OutputFactory(output)
         self._max_pending = max_pending_offers
@@ -80,6 +84,17 @@ class MediaServer:
     def room(self, space_id: str) -> Room | None:
         """The live room of a space, if anyone is connected to it."""
         return self._rooms.get(space_id)
+
+    def webrtc_listeners(self, space_id: str, except_user: int | None = None) -> int:
+        """How many off-stage members of the space have a WebRTC connection here."""
+        room = self._rooms.get(space_id)
+        if room is None:
+            return 0
+        return sum(
+            1
+            for user_id, p in room.participants.items()
+            if not p.on_stage and not p.closed and user_id != except_user
+        )
 
     async def answer(
         self,
@@ -137,6 +152,11 @@ class MediaServer:
                 on_gone=self._gone,
             )
             self._rooms[space_id] = room
+            if self._hls is not None:
+                try:
+                    room.mix_sinks.append(HlsPackager(space_id, self._hls))
+                except Exception:
+                    log.exception("no HLS for %s", space_id)
             room.start()
         replaced = room.add(participant)
         if replaced is not None:
@@ -281,7 +301,7 @@ class MediaServer:
         """Close every connection of a space and stop its clock."""
         room = self._rooms.pop(space_id, None)
         if room is not None:
-            await self._close_room(room)
+            await self._close_room(room, ended=True)
 
     async def close(self) -> None:
         """End every room (server shutdown)."""
@@ -307,10 +327,10 @@ class MediaServer:
             del self._rooms[room.space_id]
             await self._close_room(room)
 
-    async def _close_room(self, room: Room) -> None:
+    async def _close_room(self, room: Room, ended: bool = False) -> None:
         members = list(room.participants)
         try:
-            await room.close()
+            await room.close(ended)
         except Exception:
             log.exception("closing the room of %s failed", room.space_id)
         room.recorder = None

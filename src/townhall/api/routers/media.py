@@ -7,7 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
-from townhall.api.deps import CurrentUser, DbSession, SettingsDep
+from townhall.api.deps import CurrentUser, DbSession, PublicBase, SettingsDep
+from townhall.api.services import hls as hls_service
 from townhall.api.services import media as service
 from townhall.media.bridge import MediaBridge
 from townhall.media.offer import MAX_OFFER_BYTES
@@ -47,13 +48,33 @@ async def connect_audio(
     session: DbSession,
     media: Annotated[MediaServer, Depends(_media)],
     bridge: Annotated[MediaBridge, Depends(_bridge)],
+    settings: SettingsDep,
+    base: PublicBase,
+    request: Request,
 ) -> AnswerOut:
     """Exchange SDP for the one audio connection of a member of a live space.
 
     Speakers send and receive on it; listeners receive. A new offer replaces the
-    member's previous connection.
+    member's previous connection. When the space's WebRTC listener seats on this node
+    are full (`TOWNHALL_WEBRTC_LISTENER_LIMIT`), a listener gets `409 webrtc_full` with
+    `hls_url`.
     """
-    answer = await service.connect(session, media, bridge, space_id, user.id, body.sdp, body.type)
+    tokens = request.app.state.hls.tokens
+
+    async def hls_link() -> dict[str, Any]:
+        return await hls_service.hls_url(session, tokens, base, space_id, user.id)
+
+    answer = await service.connect(
+        session,
+        media,
+        bridge,
+        space_id,
+        user.id,
+        body.sdp,
+        body.type,
+        listener_limit=settings.webrtc_listener_limit,
+        hls_link=hls_link,
+    )
     return AnswerOut(**answer)
 
 

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from townhall.api.hls_tokens import HlsTokens
 from townhall.api.services import spaces
+from townhall.api.services.hls import HlsService
 from townhall.config import Settings
-from townhall.domain.errors import Forbidden
+from townhall.domain.errors import Conflict, Forbidden
 from townhall.domain.roles import STAGE_ROLES
 from townhall.domain.spaces import SpaceState
 from townhall.media.bridge import MediaBridge
+from townhall.media.hls.hub import HlsHub
+from townhall.media.hls.relay import RedisHlsRelay
 from townhall.media.room_state import RoomState
 from townhall.media.server import MediaServer
 from townhall.store import recordings as recordings_store
@@ -27,6 +32,9 @@ async def connect(
     user_id: int,
     sdp: str,
     type_: str,
+    *,
+    listener_limit: int | None = None,
+    hls_link: Callable[[], Awaitable[dict[str, Any]]] | None = None,
 ) -> dict[str, str]:
     """Answer a member's offer; on stage and mute state come from the stored membership.
 
@@ -40,6 +48,17 @@ async def connect(
         member = await spaces.membership(session, space_id, user_id)
         if member is None:
             raise Forbidden("not_in_space", "join the live space before connecting its audio")
+        if (
+            listener_limit is not None
+            and member.role not in STAGE_ROLES
+            and media.webrtc_listeners(space_id, except_user=user_id) >= listener_limit
+        ):
+            link = await hls_link() if hls_link is not None else {}
+            raise Conflict(
+                "webrtc_full",
+                "the space's WebRTC seats are full: listen over HLS",
+                extra={"hls_url": link.get("url"), "hls_path": link.get("path")},
+            )
         answer_sdp, answer_type = await media.answer(
             space_id,
             user_id,
@@ -99,12 +118,17 @@ def client_config(settings: Settings) -> dict[str, Any]:
 
 
 def start(state: Any, settings: Settings) -> None:
-    """Create the app's MediaServer (`state.media`) and its bus bridge (`state.media_bridge`)."""
-    state.media = MediaServer(settings, state.bus)
+    """Create the app's MediaServer (`state.media`), its bus bridge (`state.media_bridge`)
+    and the HLS hub and service (`state.hls`: through Redis when the bus is Redis)."""
+    relay = RedisHlsRelay(settings.redis_url, settings.redis_prefix) if settings.redis_url else None
+    hub = HlsHub(relay)
+    state.media = MediaServer(settings, state.bus, hls=hub if settings.hls else None)
     state.media_bridge = MediaBridge(state.bus, state.media, DatabaseRoomStates(state.db))
+    state.hls = HlsService(hub, HlsTokens(settings.load_secret_key()), state.db)
 
 
 async def stop(state: Any) -> None:
     """End every room and stop following events (app shutdown, before the bus closes)."""
     await state.media_bridge.close()
     await state.media.close()
+    await state.hls.hub.close()

@@ -1,0 +1,257 @@
+"""An LL-HLS player for bots, tests and benchmarks: httpx for the requests, PyAV to decode.
+
+It follows the LL-HLS rules a real player does: it reads `EXT-X-SERVER-CONTROL`, starts
+`PART-HOLD-BACK` behind the live edge, fetches the init segment, then asks for each next
+part with a blocking playlist reload (`_HLS_msn`/`_HLS_part`) and fetches the parts the
+playlist lists, until `EXT-X-ENDLIST` or its time is up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import re
+import time
+from dataclasses import dataclass, field
+from urllib.parse import urljoin, urlsplit
+
+import av
+import httpx
+import numpy as np
+import numpy.typing as npt
+
+_ATTR = re.compile(r'([A-Z0-9-]+)=("[^"]*"|[^,]*)')
+
+
+def attributes(text: str) -> dict[str, str]:
+    return {k: v.strip('"') for k, v in _ATTR.findall(text)}
+
+
+@dataclass(frozen=True)
+class ListedPart:
+    msn: int
+    index: int
+    uri: str
+    duration: float
+    independent: bool
+
+
+@dataclass(frozen=True)
+class ListedSegment:
+    msn: int
+    uri: str
+    duration: float
+    program_date_time: str | None
+
+
+@dataclass
+class MediaPlaylist:
+    """What a player needs from a media playlist (and what tests check in it)."""
+
+    version: int | None = None
+    target_duration: int | None = None
+    part_target: float | None = None
+    media_sequence: int = 0
+    server_control: dict[str, str] = field(default_factory=dict)
+    map_uri: str | None = None
+    segments: list[ListedSegment] = field(default_factory=list)
+    parts: list[ListedPart] = field(default_factory=list)
+    preload_hint: str | None = None
+    ended: bool = False
+    tags: list[str] = field(default_factory=list)
+
+    @property
+    def part_hold_back(self) -> float:
+        return float(self.server_control.get("PART-HOLD-BACK", 3 * (self.part_target or 1)))
+
+    def next_position(self) -> tuple[int, int]:
+        """(msn, part index) of the first part not listed yet."""
+        if self.parts:
+            last = self.parts[-1]
+            finished = any(s.msn == last.msn for s in self.segments)
+            return (last.msn + 1, 0) if finished else (last.msn, last.index + 1)
+        return self.media_sequence + len(self.segments), 0
+
+
+def parse_playlist(text: str) -> MediaPlaylist:
+    """Parse an LL-HLS media playlist; raises ValueError when it is not one."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines or lines[0] != "#EXTM3U":
+        raise ValueError("a playlist starts with #EXTM3U")
+    out = MediaPlaylist()
+    msn: int | None = None
+    part_index = 0
+    pending_pdt: str | None = None
+    pending_duration: float | None = None
+    for line in lines[1:]:
+        if not line.startswith("#"):
+            if pending_duration is None:
+                raise ValueError(f"a URI without #EXTINF: {line}")
+            if msn is None:
+                msn = out.media_sequence
+            out.segments.append(ListedSegment(msn, line, pending_duration, pending_pdt))
+            msn += 1
+            part_index = 0
+            pending_pdt = pending_duration = None
+            continue
+        tag, _, value = line.partition(":")
+        out.tags.append(tag)
+        if tag == "#EXT-X-VERSION":
+            out.version = int(value)
+        elif tag == "#EXT-X-TARGETDURATION":
+            out.target_duration = int(value)
+        elif tag == "#EXT-X-PART-INF":
+            out.part_target = float(attributes(value)["PART-TARGET"])
+        elif tag == "#EXT-X-MEDIA-SEQUENCE":
+            out.media_sequence = int(value)
+            msn = int(value)
+        elif tag == "#EXT-X-SERVER-CONTROL":
+            out.server_control = attributes(value)
+        elif tag == "#EXT-X-MAP":
+            out.map_uri = attributes(value)["URI"]
+        elif tag == "#EXT-X-PROGRAM-DATE-TIME":
+            pending_pdt = value
+        elif tag == "#EXT-X-PART":
+            attrs = attributes(value)
+            if msn is None:
+                msn = out.media_sequence
+            out.parts.append(
+                ListedPart(
+                    msn,
+                    part_index,
+                    attrs["URI"],
+                    float(attrs["DURATION"]),
+                    attrs.get("INDEPENDENT") == "YES",
+                )
+            )
+            part_index += 1
+        elif tag == "#EXTINF":
+            pending_duration = float(value.split(",")[0])
+        elif tag == "#EXT-X-PRELOAD-HINT":
+            out.preload_hint = attributes(value)["URI"]
+        elif tag == "#EXT-X-ENDLIST":
+            out.ended = True
+    return out
+
+
+Samples = npt.NDArray[np.int16]
+
+
+def decode(init: bytes, media: bytes) -> Samples:
+    """Decode fragmented MP4 (init + fragments) to 48 kHz mono int16 samples."""
+    with av.open(io.BytesIO(init + media), "r") as container:
+        assert isinstance(container, av.container.InputContainer)
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=48_000)
+        chunks = []
+        for frame in container.decode(audio=0):
+            for out in resampler.resample(frame):
+                chunks.append(out.to_ndarray().reshape(-1))
+    if not chunks:
+        return np.zeros(0, dtype=np.int16)
+    return np.concatenate(chunks).astype(np.int16)
+
+
+@dataclass(frozen=True)
+class Fetched:
+    msn: int
+    index: int
+    duration: float
+    data: bytes
+    arrived: float  # time.monotonic() when the bytes were in
+
+
+@dataclass
+class PlayerStats:
+    playlist_requests: int = 0
+    part_requests: int = 0
+    errors: int = 0
+    missed_parts: int = 0  # listed parts that expired before they were fetched
+
+
+class HlsPlayer:
+    """One LL-HLS listener of one playlist URL."""
+
+    def __init__(self, http: httpx.AsyncClient, url: str, *, timeout: float = 10.0) -> None:
+        self._http = http
+        self.url = url
+        self._timeout = timeout
+        self.init: bytes = b""
+        self.parts: list[Fetched] = []
+        self.playlists: list[MediaPlaylist] = []
+        self.stats = PlayerStats()
+        self.ended = False
+        self.started_at: float | None = None
+
+    def _absolute(self, uri: str) -> str:
+        return urljoin(self.url, uri)
+
+    def _blocking_url(self, msn: int, part: int) -> str:
+        sep = "&" if urlsplit(self.url).query else "?"
+        return f"{self.url}{sep}_HLS_msn={msn}&_HLS_part={part}"
+
+    async def _get(self, url: str) -> httpx.Response:
+        response = await self._http.get(url, timeout=self._timeout)
+        if response.status_code != 200:
+            self.stats.errors += 1
+            raise httpx.HTTPStatusError(
+                f"{response.status_code} for {url}: {response.text[:200]}",
+                request=response.request,
+                response=response,
+            )
+        return response
+
+    async def _playlist(self, url: str) -> MediaPlaylist:
+        self.stats.playlist_requests += 1
+        playlist = parse_playlist((await self._get(url)).text)
+        self.playlists.append(playlist)
+        if len(self.playlists) > 4:
+            del self.playlists[0]
+        return playlist
+
+    async def play(self, seconds: float, *, keep_playlists: bool = False) -> None:
+        """Listen for `seconds` (or until the stream ends); parts land in `parts`."""
+        deadline = time.monotonic() + seconds
+        playlist = await self._playlist(self.url)
+        if playlist.map_uri is None:
+            raise ValueError("the playlist has no EXT-X-MAP")
+        self.init = (await self._get(self._absolute(playlist.map_uri))).content
+        self.started_at = time.monotonic()
+        # Start PART-HOLD-BACK behind the live edge.
+        held, start = 0.0, len(playlist.parts)
+        while start > 0 and held < playlist.part_hold_back:
+            start -= 1
+            held += playlist.parts[start].duration
+        position = (
+            (playlist.parts[start].msn, playlist.parts[start].index)
+            if start < len(playlist.parts)
+            else playlist.next_position()
+        )
+        while time.monotonic() < deadline:
+            if playlist.parts and position < (playlist.parts[0].msn, playlist.parts[0].index):
+                self.stats.missed_parts += 1  # fell out of the window before it was fetched
+            for part in playlist.parts:
+                if (part.msn, part.index) < position:
+                    continue
+                self.stats.part_requests += 1
+                response = await self._get(self._absolute(part.uri))
+                self.parts.append(
+                    Fetched(part.msn, part.index, part.duration, response.content, time.monotonic())
+                )
+                position = (part.msn, part.index + 1)
+            if playlist.ended:
+                self.ended = True
+                return
+            msn, index = playlist.next_position()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            try:
+                playlist = await asyncio.wait_for(
+                    self._playlist(self._blocking_url(msn, index)), remaining
+                )
+            except TimeoutError:
+                return
+
+    def audio(self) -> Samples:
+        """Everything fetched so far, decoded."""
+        return decode(self.init, b"".join(p.data for p in self.parts))
