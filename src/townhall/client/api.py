@@ -127,6 +127,10 @@ class Townhall:
         answer = http_answer(self.http, space_id, self.headers)
         return await connect(answer, track=track, ice_servers=config.get("ice_servers", []))
 
+    async def hls_url(self, space_id: str) -> str:
+        """The space's LL-HLS playlist URL for this user (signed for a private space)."""
+        return str((await self.call("GET", f"spaces/{space_id}/hls"))["url"])
+
     async def events(
         self, space_id: str, last_seq: int | None = None
     ) -> AsyncIterator[dict[str, Any]]:

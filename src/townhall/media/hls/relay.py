@@ -73,6 +73,7 @@ class RedisHlsRelay:
         self._redis = aioredis.Redis.from_url(url, client_name=f"{prefix}hls")
         self._queue: asyncio.Queue[tuple[str, bytes, bool]] = asyncio.Queue(QUEUE_LIMIT)
         self._writer: asyncio.Task[None] | None = None
+        self._inits: dict[str, bytes] = {}  # init entries of the streams packaged here
         self._mirrors: dict[str, _Mirror] = {}
         self._misses: dict[str, float] = {}
         self._pubsub: Any = None
@@ -89,7 +90,9 @@ class RedisHlsRelay:
     # -- publishing (the packaging node) ------------------------------------------
 
     def start_stream(self, space_id: str, stream: str, init: bytes) -> None:
-        self._enqueue(space_id, encode_entry({"k": "init", "s": stream}, init), True)
+        entry = encode_entry({"k": "init", "s": stream}, init)
+        self._inits[space_id] = entry
+        self._enqueue(space_id, entry, True)
 
     def publish_part(self, space_id: str, record: PartRecord) -> None:
         header = {
@@ -103,6 +106,7 @@ class RedisHlsRelay:
         self._enqueue(space_id, encode_entry(header, record.data), False)
 
     def end_stream(self, space_id: str, stream: str) -> None:
+        self._inits.pop(space_id, None)
         self._enqueue(space_id, encode_entry({"k": "end", "s": stream}), False)
 
     def _enqueue(self, space_id: str, entry: bytes, is_init: bool) -> None:
@@ -129,7 +133,11 @@ class RedisHlsRelay:
                         pipe.rpush(log_key, entry)
                         pipe.ltrim(log_key, -LOG_LENGTH, -1)
                         pipe.expire(log_key, KEY_TTL_SECONDS)
-                        pipe.expire(init_key, KEY_TTL_SECONDS)
+                        init = self._inits.get(space_id)
+                        if init is not None:  # rewritten: back at once after a Redis restart
+                            pipe.set(init_key, init, ex=KEY_TTL_SECONDS)
+                        else:
+                            pipe.expire(init_key, KEY_TTL_SECONDS)
                     pipe.publish(self._channel(space_id), entry)
                     await pipe.execute()
             except (RedisError, OSError) as exc:
@@ -229,11 +237,14 @@ class RedisHlsRelay:
                 raise
             except (RedisError, OSError) as exc:
                 log.warning("HLS relay: lost Redis (%s); resubscribing", exc)
-                await asyncio.sleep(RETRY_SECONDS)
-                await self._resubscribe()
+                while not self._closed and not await self._resubscribe():
+                    await asyncio.sleep(RETRY_SECONDS)
 
-    async def _resubscribe(self) -> None:
-        with contextlib.suppress(RedisError, OSError):
+    async def _resubscribe(self) -> bool:
+        """A fresh subscription to every mirrored space, and each mirror reloaded from
+        the log; False while Redis cannot be reached."""
+        await asyncio.sleep(RETRY_SECONDS)
+        try:
             async with self._lock:
                 old, self._pubsub = self._pubsub, self._redis.pubsub()
                 if old is not None:
@@ -244,6 +255,9 @@ class RedisHlsRelay:
                     await self._pubsub.subscribe(*channels)
             for mirror in list(self._mirrors.values()):
                 await self._load(mirror)
+        except (RedisError, OSError):
+            return False
+        return True
 
     def _reap(self) -> None:
         now = time.monotonic()
