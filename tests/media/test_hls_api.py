@@ -107,7 +107,10 @@ async def test_a_listener_over_hls_hears_the_speakers_440_hz(app, client, make_u
 
     # The end of the space ends the stream: ENDLIST, no preload hint.
     assert (await client.post(f"/api/v1/spaces/{space_id}/end", headers=host.headers)).is_success
-    ended = await client.get(url)
+    deadline = time.monotonic() + 10
+    while "#EXT-X-ENDLIST" not in (ended := await client.get(url)).text:
+        assert time.monotonic() < deadline, ended.text
+        await asyncio.sleep(0.1)
     assert ended.status_code == 200
     check_ll_hls(ended.text, live=False)
 

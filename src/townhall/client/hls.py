@@ -273,9 +273,7 @@ class PlayerStats:
 class HlsPlayer:
     """One LL-HLS listener of one playlist URL."""
 
-    def __init__(
-        self, http: httpx.AsyncClient | Http1, url: str, *, timeout: float = 10.0
-    ) -> None:
+    def __init__(self, http: httpx.AsyncClient | Http1, url: str, *, timeout: float = 10.0) -> None:
         self._http = _HttpxGet(http, timeout) if isinstance(http, httpx.AsyncClient) else http
         self.url = url
         self._timeout = timeout
