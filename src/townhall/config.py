@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     auth_rate_limit: int = Field(10, ge=1)
     auth_rate_window: float = Field(60.0, gt=0)
     log_level: str = "info"
+    # Live captions: the speech recognition engine ("pocketsphinx", "whisper", or "off")
+    # and, for whisper, the directory of a faster-whisper (CTranslate2) model.
+    captions_engine: str = "pocketsphinx"
+    captions_model: Path | None = None
 
     @field_validator("ice_servers", mode="before")
     @classmethod
@@ -150,6 +154,35 @@ class Settings(BaseSettings):
         if value.lower() not in {"critical", "error", "warning", "info", "debug"}:
             raise ValueError("must be one of critical, error, warning, info, debug")
         return value.lower()
+
+    @field_validator("captions_engine")
+    @classmethod
+    def _check_engine(cls, value: str) -> str:
+        value = value.strip().lower() or "off"
+        if value not in {"pocketsphinx", "whisper", "off"}:
+            raise ValueError("must be one of pocketsphinx, whisper, off")
+        return value
+
+    @field_validator("captions_model", mode="before")
+    @classmethod
+    def _empty_model(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _check_captions_model(self) -> Settings:
+        if self.captions_engine == "whisper":
+            model = self.captions_model
+            if model is None or not (model / "model.bin").is_file():
+                raise ValueError(
+                    "TOWNHALL_CAPTIONS_MODEL must name a faster-whisper model directory "
+                    "(with model.bin) when TOWNHALL_CAPTIONS_ENGINE=whisper"
+                )
+        return self
+
+    @property
+    def captions_available(self) -> bool:
+        """Does this instance caption speech (an engine is configured)?"""
+        return self.captions_engine != "off"
 
     @model_validator(mode="after")
     def _check_secret(self) -> Settings:

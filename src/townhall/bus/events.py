@@ -22,6 +22,8 @@ REACTION: Final = "reaction"
 LEVELS: Final = "levels"
 LISTENERS_COUNT: Final = "listeners.count"
 RECORDING_CHANGED: Final = "recording.changed"
+CAPTIONS_CHANGED: Final = "captions.changed"
+CAPTION: Final = "caption"
 
 EVENT_TYPES: Final[frozenset[str]] = frozenset(
     {
@@ -41,11 +43,13 @@ EVENT_TYPES: Final[frozenset[str]] = frozenset(
         LEVELS,
         LISTENERS_COUNT,
         RECORDING_CHANGED,
+        CAPTIONS_CHANGED,
+        CAPTION,
     }
 )
 
 
-VOLATILE_TYPES: Final[frozenset[str]] = frozenset({LEVELS})
+VOLATILE_TYPES: Final[frozenset[str]] = frozenset({LEVELS, CAPTION})
 """Events delivered live only: not kept for replay, and not advancing the space's seq
 (they carry the seq of the latest kept event)."""
 

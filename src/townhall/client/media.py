@@ -108,6 +108,26 @@ class WavTrack(PacedAudioTrack):
         return out
 
 
+class ScheduleTrack(PacedAudioTrack):
+    """Silence with clips placed on it: `clips` is a list of (start second, 48 kHz PCM).
+
+    Plays forever (silence after the last clip); `frame_at(seconds)` says which frame a
+    moment of the schedule is sent in."""
+
+    def __init__(self, clips: list[tuple[float, Samples]]) -> None:
+        super().__init__()
+        self._clips = [(round(at * SAMPLE_RATE), pcm) for at, pcm in clips]
+
+    def samples(self, index: int) -> Samples:
+        start = index * FRAME_SAMPLES
+        out = np.zeros(FRAME_SAMPLES, dtype=np.int32)
+        for offset, pcm in self._clips:
+            lo, hi = max(start, offset), min(start + FRAME_SAMPLES, offset + pcm.size)
+            if lo < hi:
+                out[lo - start : hi - start] += pcm[lo - offset : hi - offset]
+        return np.clip(out, -32768, 32767).astype(np.int16)
+
+
 def read_wav(path: str | Path) -> Samples:
     """A 16-bit PCM WAV as 48 kHz mono samples."""
     with wave.open(str(path), "rb") as wav:

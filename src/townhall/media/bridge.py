@@ -3,7 +3,8 @@
 The API decides (roles, mutes, removals) and publishes events; the bridge applies them to
 the MediaServer: `role.changed` promotes or demotes, `mute.changed` mutes, `member.removed`
 and `member.left` close the member's connection, `recording.changed` starts or pauses the
-recording of the room's mix, `space.ended` ends the room (and finishes its recording).
+recording of the room's mix, `captions.changed` hands the speakers to captions or
+stops, `space.ended` ends the room (and finishes its recording).
 
 Events can be lost (Redis restarted, a node lagged, a change committed but never
 published), so the bridge never trusts the stream alone: whenever its subscription had to
@@ -21,6 +22,7 @@ from typing import Any, Protocol
 
 from townhall.bus.base import Subscription, SubscriptionClosed, SubscriptionLagged
 from townhall.bus.events import (
+    CAPTIONS_CHANGED,
     MEMBER_LEFT,
     MEMBER_REMOVED,
     MUTE_CHANGED,
@@ -163,6 +165,12 @@ class MediaBridge:
             return
         if event.type == RECORDING_CHANGED:
             self._media.set_recording(space_id, data.get("on") is True)
+            return
+        if event.type == CAPTIONS_CHANGED:
+            language = data.get("language")
+            self._media.set_captions(
+                space_id, data.get("on") is True, language if isinstance(language, str) else "en"
+            )
             return
         user_id = _user_id(data)
         if user_id is None:

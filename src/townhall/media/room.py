@@ -27,7 +27,7 @@ from townhall.media.mixer import SILENT_MIX, FrameClock, Mix, mix
 from townhall.media.output import AudioOut, OutputFactory
 from townhall.media.recorder import Recorder
 from townhall.media.rtp_in import OpusDecoder, RtpIn
-from townhall.media.sinks import MixSink
+from townhall.media.sinks import MixSink, SpeakerSink
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +115,9 @@ class Room:
         self.listener_packets = 0
         # Get the full mix every tick (the HLS packager); closed with the room.
         self.mix_sinks: list[MixSink] = []
+        # Set (by the MediaServer) while the space has captions: gets each audible
+        # speaker's frame and level every tick, before mixing.
+        self.speaker_sink: SpeakerSink | None = None
         # Called with (tick index, mix) after every tick's mix (tests and diagnostics).
         self.on_mixed: Callable[[int, Mix], None] | None = None
 
@@ -227,6 +230,7 @@ class Room:
                 sink.close(ended)
             except Exception:
                 log.exception("closing a mix sink of %s failed", self.space_id)
+        self.set_speaker_sink(None)
         participants = list(self.participants.values())
         for participant in participants:
             self._detach(participant)
@@ -236,6 +240,15 @@ class Room:
             await asyncio.wait(others, timeout=5.0)
         for task in others:
             task.cancel()
+
+    def set_speaker_sink(self, sink: SpeakerSink | None) -> None:
+        """Hand each speaker's frames to `sink` from the next tick (None: to nobody)."""
+        old, self.speaker_sink = self.speaker_sink, sink
+        if old is not None and old is not sink:
+            try:
+                old.close()
+            except Exception:
+                log.exception("closing the speaker sink of %s failed", self.space_id)
 
     # -- internals --------------------------------------------------------
 
@@ -310,6 +323,13 @@ class Room:
             levels[participant.user_id] = level(pcm) if pcm is not None else 0.0
             if pcm is not None:
                 frames[participant.user_id] = pcm
+        sink = self.speaker_sink
+        if sink is not None:
+            try:
+                sink.speakers(index, frames, levels)
+            except Exception:  # a failing observer never costs the mix
+                log.exception("speaker sink of %s failed", self.space_id)
+                self.speaker_sink = None
         current = mix(frames)
         self.last_mix = current
         if self.on_mixed is not None:

@@ -22,6 +22,10 @@ from townhall.media.output import OutputFactory
 from townhall.media.recorder import Recorder, recording_path
 from townhall.media.room import CONNECT_TIMEOUT, Participant, Room, close_participant
 from townhall.media.room_state import RoomState
+from townhall.media.sinks import SpeakerSink
+
+SinkFactory = Callable[[Room, str], SpeakerSink]
+"""Makes a room's captions tap: (room, language) -> sink."""
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +71,9 @@ class MediaServer:
         self._recorders: dict[str, Recorder] = {}  # open while the room lives
         self._closed = False
         self._room_closed_callbacks: list[Callable[[str], None]] = []
+        # Set when the instance has a captions engine: makes a room's captions tap.
+        self.captions_sinks: SinkFactory | None = None
+        self._captions: dict[str, str] = {}  # space id -> language, while captioned
         # A member with a media connection counts as present in the space (bus presence,
         # refreshed while connected, left when the connection closes).
         self._presence = bus if isinstance(bus, PresenceBus) else None
@@ -247,6 +254,30 @@ class MediaServer:
                 return
         room.recorder = recorder if on else None
 
+    def set_captions(self, space_id: str, on: bool, language: str = "en") -> None:
+        """Hand the room's speakers to a captions tap from the next tick, or stop.
+
+        A space with captions off has no tap: none of its audio leaves the mixer."""
+        room = self._rooms.get(space_id)
+        if room is None or room.closed:
+            return
+        if not on or self.captions_sinks is None:
+            self._captions.pop(space_id, None)
+            room.set_speaker_sink(None)
+            return
+        if room.speaker_sink is not None and self._captions.get(space_id) == language:
+            return
+        self._captions[space_id] = language
+        room.set_speaker_sink(self.captions_sinks(room, language))
+
+    def captioned(self, space_id: str) -> bool:
+        """Does the space's audio go to captions right now?"""
+        room = self._rooms.get(space_id)
+        return room is not None and room.speaker_sink is not None
+
+    def captioned_spaces(self) -> list[str]:
+        return [s for s, room in self._rooms.items() if room.speaker_sink is not None]
+
     def recording(self, space_id: str) -> bool:
         """Is the space's mix being recorded right now?"""
         room = self._rooms.get(space_id)
@@ -334,6 +365,7 @@ class MediaServer:
         except Exception:
             log.exception("closing the room of %s failed", room.space_id)
         room.recorder = None
+        self._captions.pop(room.space_id, None)
         recorder = self._recorders.pop(room.space_id, None)
         if recorder is not None:
             recorder.close()
