@@ -49,9 +49,16 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-async def settings(backend: str, tmp_path: Path) -> AsyncIterator[Settings]:
-    """Settings on a temp data dir with a freshly migrated database of the backend."""
+async def settings(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[Settings]:
+    """Settings on a temp data dir with a freshly migrated database of the backend.
+
+    Captions are off (no recogniser eats CPU in tests about something else) unless the
+    test is marked `captions`."""
     overrides: dict[str, Any] = dict(FAST_AUTH, data_dir=tmp_path / "data", secret_key="t" * 32)
+    captioned = request.node.get_closest_marker("captions") is not None
+    overrides["captions_engine"] = "pocketsphinx" if captioned else "off"
     schema = ""
     if backend == "postgres":
         schema = "t_" + uuid.uuid4().hex[:16]

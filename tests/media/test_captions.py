@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.media.room_helpers import join
 from townhall.captions.supervisor import CaptionsWorker, Utterance
 from townhall.captions.tap import CaptionsTap
 from townhall.client.media import MediaClient, ScheduleTrack, read_wav
 from townhall.media.room import Room
 from townhall.media.server import MediaServer
-from tests.media.room_helpers import join
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 SENTENCE = "and you always want to see it in the superlative degree"
@@ -95,7 +95,7 @@ def sentence() -> ScheduleTrack:
 async def test_a_speakers_sentence_becomes_a_final_caption_with_their_id(
     media: MediaServer, clients: list[MediaClient], captions: tuple[CaptionsWorker, Texts]
 ) -> None:
-    worker, texts = captions
+    _, texts = captions
     await join(media, "cap1", 7, clients, on_stage=True, track=sentence())
     media.set_captions("cap1", True, "en")
     assert media.captioned("cap1")
@@ -111,7 +111,7 @@ async def test_a_speakers_sentence_becomes_a_final_caption_with_their_id(
 async def test_two_speakers_in_turn_are_attributed(
     media: MediaServer, clients: list[MediaClient], captions: tuple[CaptionsWorker, Texts]
 ) -> None:
-    worker, texts = captions
+    _, texts = captions
     clip = read_wav(DATA / "arctic_a0007.wav")
     await join(media, "cap2", 1, clients, on_stage=True, track=ScheduleTrack([(1.0, clip)]))
     await join(media, "cap2", 2, clients, on_stage=True, track=ScheduleTrack([(7.0, clip)]))

@@ -38,6 +38,7 @@ def running_server(
             "TOWNHALL_PASSWORD_MEMORY_KIB": "1024",
             "TOWNHALL_AUTH_RATE_LIMIT": "100000",
             "TOWNHALL_LOG_LEVEL": "warning",
+            "TOWNHALL_CAPTIONS_ENGINE": "off",  # tests of captions switch it on
         }
         | (env or {})
     )

@@ -13,7 +13,17 @@ from fastapi.staticfiles import StaticFiles
 from townhall import __version__
 from townhall.api.auth_tokens import Tokens
 from townhall.api.errors import install_error_handlers
-from townhall.api.routers import auth, health, hls, notifications, recordings, spaces, users, ws
+from townhall.api.routers import (
+    auth,
+    captions,
+    health,
+    hls,
+    notifications,
+    recordings,
+    spaces,
+    users,
+    ws,
+)
 from townhall.api.routers import media as media_router
 from townhall.api.services import media as media_service
 from townhall.api.services.absent_members import AbsentMemberSweeper
@@ -88,6 +98,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(spaces.router)
     app.include_router(recordings.router)
     app.include_router(hls.router)
+    app.include_router(captions.router)
     app.include_router(ws.router)
     if (WEB_DIR / "index.html").exists():
         app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")

@@ -146,7 +146,9 @@ class WhisperEngine:
 
     def __init__(self, model_path: Path | None, threads: int = 1) -> None:
         if model_path is None or not str(model_path):
-            raise EngineError("the whisper engine needs TOWNHALL_CAPTIONS_MODEL (a model directory)")
+            raise EngineError(
+                "the whisper engine needs TOWNHALL_CAPTIONS_MODEL (a model directory)"
+            )
         if not (model_path / "model.bin").exists():
             raise EngineError(f"no faster-whisper model in {model_path} (model.bin is missing)")
         try:

@@ -90,7 +90,9 @@ class CaptionsWorker:
 
     # -- the mixer's side: never blocks ------------------------------------
 
-    def open(self, space_id: str, user_id: int, language: str, started_at: float) -> Utterance | None:
+    def open(
+        self, space_id: str, user_id: int, language: str, started_at: float
+    ) -> Utterance | None:
         """A new utterance, or None while the worker is down (or the queue is full)."""
         if not self.up or len(self._queue) >= self._limit:
             return None
@@ -226,7 +228,7 @@ class CaptionsWorker:
             await self._wake.wait()
             self._wake.clear()
             while self._queue and self.up:
-                batch = []
+                batch: list[bytes] = []
                 while self._queue and len(batch) < 64:
                     batch.append(wire.encode(self._queue.popleft()))
                 stdin.write(b"".join(batch))

@@ -71,7 +71,7 @@ class Worker:
             return
         try:
             partial = stream.recognizer.accept(stream.resampler.process(pcm))
-        except Exception as exc:  # noqa: BLE001 - a recogniser failure ends one utterance
+        except Exception as exc:
             self._fail(stream_id, exc)
             return
         if partial:
@@ -83,7 +83,7 @@ class Worker:
             return
         try:
             text = stream.recognizer.finish()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._fail(stream_id, exc)
             return
         self.send(wire.Text(stream_id, True, text))

@@ -27,6 +27,9 @@ class RoomState:
     """Members on stage who are muted (never mixed)."""
     recording: bool = False
     """Whether the room's mix is being recorded."""
+    captions: bool = False
+    """Whether the room's speakers go to captions."""
+    captions_language: str = "en"
 
     @classmethod
     def over(cls) -> RoomState:

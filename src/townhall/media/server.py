@@ -275,6 +275,9 @@ class MediaServer:
         room = self._rooms.get(space_id)
         return room is not None and room.speaker_sink is not None
 
+    def captions_language(self, space_id: str) -> str:
+        return self._captions.get(space_id, "en")
+
     def captioned_spaces(self) -> list[str]:
         return [s for s, room in self._rooms.items() if room.speaker_sink is not None]
 
@@ -298,7 +301,8 @@ class MediaServer:
         await self._close_if_empty(room)
 
     async def reconcile(self, space_id: str, read: Callable[[], Awaitable[RoomState]]) -> bool:
-        """Make a live room match `await read()` (ended, members, stage, mutes, recording).
+        """Make a live room match `await read()` (ended, members, stage, mutes, recording,
+        captions).
 
         Only connections registered before the state was read are judged by it: one made
         meanwhile read its own membership after registering. Returns False when there is
@@ -325,6 +329,7 @@ class MediaServer:
             room.set_muted(user_id, user_id in state.muted)
         if self._rooms.get(space_id) is room:
             self.set_recording(space_id, state.recording)
+            self.set_captions(space_id, state.captions, state.captions_language)
             await self._close_if_empty(room)
         return True
 

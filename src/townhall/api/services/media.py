@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from townhall.api.hls_tokens import HlsTokens
 from townhall.api.services import spaces
+from townhall.api.services.captions import Captioner
 from townhall.api.services.hls import HlsService
 from townhall.config import Settings
 from townhall.domain.errors import Conflict, Forbidden
@@ -19,6 +20,7 @@ from townhall.media.hls.hub import HlsHub
 from townhall.media.hls.relay import RedisHlsRelay
 from townhall.media.room_state import RoomState
 from townhall.media.server import MediaServer
+from townhall.store import captions as captions_store
 from townhall.store import recordings as recordings_store
 from townhall.store import spaces as spaces_store
 from townhall.store.db import Database
@@ -78,6 +80,9 @@ async def connect(
         media.set_muted(space_id, user_id, latest.muted)
         recording = await recordings_store.get(session, space_id)
         media.set_recording(space_id, recording is not None and recording.active)
+        captions = await captions_store.settings_of(session, space_id)
+        if captions is not None:
+            media.set_captions(space_id, captions.on, captions.language)
     except BaseException:
         if media.room(space_id) is None:
             await bridge.unwatch(space_id)
@@ -92,12 +97,15 @@ async def room_state(session: AsyncSession, space_id: str) -> RoomState:
         return RoomState.over()
     members = await spaces_store.present_members(session, space_id)
     recording = await recordings_store.get(session, space_id)
+    captions = await captions_store.settings_of(session, space_id)
     return RoomState(
         ended=False,
         members=frozenset(m.user_id for m in members),
         on_stage=frozenset(m.user_id for m in members if m.role in STAGE_ROLES),
         muted=frozenset(m.user_id for m in members if m.muted),
         recording=recording is not None and recording.active,
+        captions=captions is not None and captions.on,
+        captions_language=captions.language if captions is not None else "en",
     )
 
 
@@ -119,16 +127,22 @@ def client_config(settings: Settings) -> dict[str, Any]:
 
 def start(state: Any, settings: Settings) -> None:
     """Create the app's MediaServer (`state.media`), its bus bridge (`state.media_bridge`)
-    and the HLS hub and service (`state.hls`: through Redis when the bus is Redis)."""
+    the HLS hub and service (`state.hls`: through Redis when the bus is Redis) and, when the
+    instance has a captions engine, its captioner (`state.captions`)."""
     relay = RedisHlsRelay(settings.redis_url, settings.redis_prefix) if settings.redis_url else None
     hub = HlsHub(relay)
     state.media = MediaServer(settings, state.bus, hls=hub if settings.hls else None)
     state.media_bridge = MediaBridge(state.bus, state.media, DatabaseRoomStates(state.db))
     state.hls = HlsService(hub, HlsTokens(settings.load_secret_key()), state.db)
+    state.captions = None
+    if settings.captions_available:
+        state.captions = Captioner(state.db, state.bus, state.media, settings)
 
 
 async def stop(state: Any) -> None:
     """End every room and stop following events (app shutdown, before the bus closes)."""
     await state.media_bridge.close()
+    if state.captions is not None:
+        await state.captions.stop()
     await state.media.close()
     await state.hls.hub.close()

@@ -1,6 +1,7 @@
 """Every table, importable from one place (Alembic and repositories use this)."""
 
 from townhall.store.models.accounts import Block, Follow, Token, User
+from townhall.store.models.captions import CaptionSettings, TranscriptLine
 from townhall.store.models.notifications import Notification
 from townhall.store.models.recordings import Recording
 from townhall.store.models.spaces import (
@@ -16,6 +17,7 @@ from townhall.store.models.spaces import (
 
 __all__ = [
     "Block",
+    "CaptionSettings",
     "Follow",
     "Notification",
     "Recording",
@@ -28,5 +30,6 @@ __all__ = [
     "SpaceReport",
     "SpaceTopic",
     "Token",
+    "TranscriptLine",
     "User",
 ]

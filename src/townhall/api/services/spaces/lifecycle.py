@@ -25,6 +25,7 @@ from townhall.domain.errors import Conflict, Invalid
 from townhall.domain.roles import Role
 from townhall.domain.spaces import EndReason, SpaceState, SpeakerPolicy, Visibility
 from townhall.store import accounts as accounts_store
+from townhall.store import captions as captions_store
 from townhall.store import recordings as recordings_store
 from townhall.store import spaces as store
 from townhall.store.db import utcnow
@@ -78,6 +79,10 @@ async def create_space(
     await store.add_guests(session, space.id, guests)
     if record:
         await recordings_store.set_on(session, space.id, True)
+    # Captions are on by default when the instance has an engine (the host may switch).
+    await captions_store.save_settings(
+        session, space.id, on=settings.captions_available, language="en", clips=True
+    )
     if scheduled_for is None:
         view = await _go_live(session, bus, settings, space, host)
         return view | {"share_url": share_url(public_base, space.id)}

@@ -11,9 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from townhall.domain.spaces import SpaceState
 from townhall.domain.stage import Room
 from townhall.store import accounts as accounts_store
+from townhall.store import captions as captions_store
 from townhall.store import recordings as recordings_store
 from townhall.store import spaces as store
-from townhall.store.models import Recording, Space, User
+from townhall.store.models import CaptionSettings, Recording, Space, User
 
 
 def user_brief(user: User) -> dict[str, Any]:
@@ -32,6 +33,7 @@ async def space_views(session: AsyncSession, spaces: Sequence[Space]) -> list[di
     people = {s.host_id for s in spaces} | {uid for uids in stage.values() for uid in uids}
     hosts = await accounts_store.users_by_ids(session, list(people))
     recordings = await recordings_store.of_spaces(session, ids)
+    captions = await captions_store.settings_of_spaces(session, ids)
     out = []
     for s in spaces:
         view: dict[str, Any] = {
@@ -51,6 +53,7 @@ async def space_views(session: AsyncSession, spaces: Sequence[Space]) -> list[di
             "stage_count": counts[s.id].stage,
             "speakers": [user_brief(hosts[u]) for u in stage.get(s.id, []) if u in hosts],
             "recording": recording_view(s, recordings.get(s.id)),
+            "captions": captions_brief(captions.get(s.id)),
         }
         if s.state == SpaceState.ENDED:
             view["end_reason"] = s.end_reason
@@ -61,6 +64,13 @@ async def space_views(session: AsyncSession, spaces: Sequence[Space]) -> list[di
 
 async def space_view(session: AsyncSession, space: Space) -> dict[str, Any]:
     return (await space_views(session, [space]))[0]
+
+
+def captions_brief(row: CaptionSettings | None) -> dict[str, Any]:
+    """Whether the space is captioned, in which language, and whether clips are allowed."""
+    if row is None:
+        return {"on": False, "language": "en", "clips": True}
+    return {"on": row.on, "language": row.language, "clips": row.clips}
 
 
 def recording_view(space: Space, row: Recording | None) -> bool | dict[str, Any] | None:
