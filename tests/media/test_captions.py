@@ -58,7 +58,7 @@ class Texts:
     async def wait_words(self, user_id: int, timeout: float = 40.0) -> str:
         """What a speaker said (their final captions), once most of the sentence is there."""
         for _ in range(int(timeout / 0.1)):
-            if share_of_words(self.said_by(user_id)) >= 0.6:
+            if share_of_words(self.said_by(user_id)) >= 0.5:
                 return self.said_by(user_id)
             await asyncio.sleep(0.1)
         raise AssertionError(f"user {user_id}: {self.said_by(user_id)!r} ({self.items})")

@@ -28,7 +28,7 @@ class GateConfig:
     open_level: float = 0.25  # about -45 dBFS on the mixer's 0..1 scale
     open_frames: int = 2
     preroll: int = 10  # 200 ms
-    hangover: int = 20  # 400 ms
+    hangover: int = 25  # 500 ms
     max_frames: int = 750  # 15 s
 
 

@@ -275,6 +275,7 @@ class Captioner:
 
     def _tap(self, room: Room, language: str) -> CaptionsTap:
         self.worker.start()  # an instance nobody captions never loads the engine
+
         def position() -> int | None:
             recorder = room.recorder
             return recorder.samples if recorder is not None else None
