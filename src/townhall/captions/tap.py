@@ -11,7 +11,9 @@ from collections.abc import Callable, Mapping
 
 from townhall.captions.gate import GateConfig, SpeechGate, Step
 from townhall.captions.supervisor import CaptionsWorker, Utterance
-from townhall.media.audio import FRAME_SECONDS, Pcm
+from townhall.media.audio import FRAME_SECONDS, Pcm, silence
+
+SILENT = silence().tobytes()
 
 
 class CaptionsTap:
@@ -63,12 +65,11 @@ class CaptionsTap:
                 gate.backlog = []
                 continue
             utterance_or_none = self._open.get(user_id)
-            if utterance_or_none is None:
-                if step is Step.CLOSED:
-                    continue
+            if utterance_or_none is None:  # opened while the worker was down
                 continue
-            if pcm is not None:
-                self._worker.audio(utterance_or_none, pcm.tobytes())
+            # A frame the jitter buffer did not have is silence here: dropping it would
+            # squeeze the speech and garble what the recogniser hears.
+            self._worker.audio(utterance_or_none, pcm.tobytes() if pcm is not None else SILENT)
             if step is Step.CLOSED:
                 hangover = gate.config.hangover * FRAME_SECONDS
                 self._end(user_id, now - hangover)
