@@ -2,12 +2,13 @@
 // The session lives in the HttpOnly `townhall_session` cookie, so every call sends it.
 
 export class ApiError extends Error {
-  constructor(status, code, message, field = null) {
+  constructor(status, code, message, field = null, details = null) {
     super(message);
     this.name = 'ApiError';
     this.status = status;
     this.code = code;
     this.field = field;
+    this.details = details || {}; // the whole JSON error (e.g. hls_path of webrtc_full)
   }
 }
 
@@ -54,6 +55,7 @@ export async function api(method, path, body, { signal, quiet401 = false } = {})
       e.code || `http_${response.status}`,
       e.message || `The server answered ${response.status} ${response.statusText}`.trim(),
       e.field || null,
+      e,
     );
     if (response.status === 401 && !quiet401) listeners.forEach((fn) => fn(error));
     throw error;

@@ -2,12 +2,20 @@
 // transceiver (sendrecv from the start). The mic is attached with replaceTrack while the
 // user is on stage. If the connection fails, a new one is made (the server replaces the
 // old one for this user); no page reload.
+//
+// A listener plays LL-HLS instead (hls.js, or the browser's own HLS in Safari) when the
+// server says the space's WebRTC seats are full (409 webrtc_full) or when WebRTC does not
+// connect within a few seconds (UDP blocked). Brought on stage, it switches to WebRTC.
 
 import { get, post } from './api.js';
+import Hls from '../vendor/hls.light.min.mjs';
 
 const GATHER_TIMEOUT_MS = 5000;
 const DISCONNECTED_GRACE_MS = 4000;
 const RETRY_MS = [500, 1000, 2000, 4000, 8000];
+const WEBRTC_FALLBACK_MS = 6000; // a listener whose WebRTC has not connected by then uses HLS
+const HLS_TOKEN_REFRESH_MS = 4 * 60 * 1000; // private spaces' signed URLs last 10-15 minutes
+const HLS_RETRY_MS = 2000;
 
 let iceConfig = null;
 
@@ -85,6 +93,14 @@ export class AudioLink extends EventTarget {
     this.analyser = null;
     this.source = null;
     this.remoteStream = null;
+    this.stage = false; // on stage: always WebRTC
+    this.mode = 'webrtc'; // or 'hls'
+    this.hls = null;
+    this.hlsAudio = null;
+    this.hlsSource = null;
+    this.hlsUrl = null;
+    this.hlsTimer = null;
+    this.fallbackTimer = null;
   }
 
   /** Must run inside a user gesture (the Join click) so that audio may play. */
@@ -109,7 +125,9 @@ export class AudioLink extends EventTarget {
 
   async connect() {
     if (this.closed) return;
+    if (this.mode === 'hls') return this.startHls();
     clearTimeout(this.retryTimer);
+    clearTimeout(this.fallbackTimer);
     clearTimeout(this.graceTimer);
     this._closePc();
     this._setState(this.connections ? 'reconnecting' : 'connecting');
@@ -134,10 +152,17 @@ export class AudioLink extends EventTarget {
       if (this.pc !== pc || this.closed) return;
       await pc.setRemoteDescription(answer);
       this.connections += 1;
+      this.fallbackTimer = setTimeout(() => {
+        if (this.pc === pc && pc.connectionState !== 'connected' && !this.stage) this.startHls();
+      }, WEBRTC_FALLBACK_MS);
     } catch (err) {
       if (generation !== this.generation) return; // superseded by a newer attempt
       this._closePc();
       if (this.closed) return;
+      if (err && err.status === 409 && err.code === 'webrtc_full' && !this.stage) {
+        this.startHls(err.details.hls_path || null);
+        return;
+      }
       if (err && (err.status === 403 || err.status === 404 || err.status === 409)) {
         this._setState('refused', { error: err });
         return;
@@ -166,6 +191,7 @@ export class AudioLink extends EventTarget {
     const s = source.connectionState;
     if (s === 'connected') {
       clearTimeout(this.graceTimer);
+      clearTimeout(this.fallbackTimer);
       this.retry = 0;
       this._setState('connected');
     } else if (s === 'failed') {
@@ -201,9 +227,123 @@ export class AudioLink extends EventTarget {
 
   /** A new connection now (after the network came back, or on request). */
   reconnect() {
-    if (this.closed) return;
+    if (this.closed || this.mode === 'hls') return; // HLS recovers by itself
     this.retry = 0;
     this.connect();
+  }
+
+  /** On stage (WebRTC, always) or not; a listener on HLS brought on stage switches now. */
+  setStage(onStage) {
+    this.stage = onStage;
+    if (onStage && this.mode === 'hls' && !this.closed) {
+      this._stopHls();
+      this.mode = 'webrtc';
+      this.retry = 0;
+      this.connect();
+    }
+  }
+
+  // -- HLS ------------------------------------------------------------------------
+
+  /** Listen over LL-HLS: `path` from the server's webrtc_full answer, else asked for. */
+  async startHls(path = null) {
+    if (this.closed) return;
+    clearTimeout(this.retryTimer);
+    clearTimeout(this.fallbackTimer);
+    clearTimeout(this.hlsTimer);
+    this.generation += 1; // any WebRTC attempt in flight is superseded
+    this._closePc();
+    this.mode = 'hls';
+    try {
+      if (!path) path = (await get(`/spaces/${encodeURIComponent(this.spaceId)}/hls`)).path;
+    } catch (err) {
+      if (this.closed || this.mode !== 'hls') return;
+      if (err && (err.status === 403 || err.status === 404)) {
+        this._setState('refused', { error: err });
+        return;
+      }
+      this._setState('failed', { error: err });
+      this.hlsTimer = setTimeout(() => this.startHls(), HLS_RETRY_MS);
+      return;
+    }
+    if (this.closed || this.mode !== 'hls') return;
+    this._stopHls();
+    this.hlsUrl = path;
+    const audio = new Audio();
+    audio.autoplay = true;
+    this.hlsAudio = audio;
+    if (this.context) {
+      // Heard through the AudioContext (unlocked by the Join click), and measured there.
+      this.hlsSource = this.context.createMediaElementSource(audio);
+      this.hlsSource.connect(this.context.destination);
+      this.hlsSource.connect(this.analyser);
+    }
+    if (Hls.isSupported()) {
+      const hls = new Hls({
+        lowLatencyMode: true,
+        enableWorker: false,
+        backBufferLength: 10,
+        liveSyncMode: 'edge',
+        xhrSetup: (xhr, url) => xhr.open('GET', this._withToken(url), true),
+      });
+      this.hls = hls;
+      hls.on(Hls.Events.ERROR, (_event, data) => {
+        if (!data.fatal || this.hls !== hls) return;
+        if (data.type === Hls.ErrorTypes.MEDIA_ERROR) hls.recoverMediaError();
+        else {
+          this._stopHls();
+          this._setState('failed', { error: new Error(data.details) });
+          this.hlsTimer = setTimeout(() => this.startHls(), HLS_RETRY_MS);
+        }
+      });
+      hls.loadSource(path);
+      hls.attachMedia(audio);
+    } else if (audio.canPlayType('application/vnd.apple.mpegurl')) {
+      audio.src = path; // Safari plays LL-HLS natively
+    } else {
+      this._setState('refused', { error: new Error('this browser cannot play HLS') });
+      return;
+    }
+    const p = audio.play();
+    if (p && p.catch) p.catch(() => {});
+    if (path.includes('token=')) this.hlsTimer = setTimeout(() => this._refreshToken(), HLS_TOKEN_REFRESH_MS);
+    this._setState('hls');
+  }
+
+  _withToken(url) {
+    const fresh = /[?&]token=([^&]*)/.exec(this.hlsUrl || '');
+    return fresh ? url.replace(/([?&]token=)[^&]*/, `$1${fresh[1]}`) : url;
+  }
+
+  async _refreshToken() {
+    if (this.closed || this.mode !== 'hls') return;
+    try {
+      const out = await get(`/spaces/${encodeURIComponent(this.spaceId)}/hls`);
+      if (this.mode !== 'hls') return;
+      this.hlsUrl = out.path;
+      // hls.js picks the new token up on its next request; Safari's player is reloaded.
+      if (!this.hls && this.hlsAudio) this.hlsAudio.src = out.path;
+    } catch {
+      /* retried below; the old token still has minutes to go */
+    }
+    this.hlsTimer = setTimeout(() => this._refreshToken(), HLS_TOKEN_REFRESH_MS);
+  }
+
+  _stopHls() {
+    clearTimeout(this.hlsTimer);
+    if (this.hls) {
+      this.hls.destroy();
+      this.hls = null;
+    }
+    if (this.hlsSource) {
+      this.hlsSource.disconnect();
+      this.hlsSource = null;
+    }
+    if (this.hlsAudio) {
+      this.hlsAudio.pause();
+      this.hlsAudio.removeAttribute('src');
+      this.hlsAudio = null;
+    }
   }
 
   /** Put the mic on the sender (on stage) or take it off (listener). Throws MicError. */
@@ -268,6 +408,8 @@ export class AudioLink extends EventTarget {
     this.closed = true;
     clearTimeout(this.retryTimer);
     clearTimeout(this.graceTimer);
+    clearTimeout(this.fallbackTimer);
+    this._stopHls();
     this._closePc();
     this._stopMic();
     if (this.source) this.source.disconnect();
@@ -323,6 +465,7 @@ export class AudioLink extends EventTarget {
       levels,
       frames,
       connected: this.state === 'connected',
+      mode: this.mode,
       connections: this.connections,
       sampleRate: this.context.sampleRate,
     };

@@ -389,6 +389,7 @@ class Room {
       if (mine.hand && !mine.handAt) mine.handAt = this.handOrder++;
       mine.invited = d.me.invited_as || null;
       this.members.set(this.myId, mine);
+      this.link.setStage(STAGE.has(mine.role));
     }
     const count = d.listener_count ?? d.listeners_count ?? (this.space && this.space.listener_count);
     if (typeof count === 'number') this.listenerCount = count;
@@ -440,6 +441,7 @@ class Room {
     if (role === 'host' && this.space.host && this.space.host.id !== id) this.space.host = m.user;
     if (id === this.myId) {
       this.micMessage = '';
+      this.link.setStage(STAGE.has(role));
       // Moderators see the hand queue, which the snapshot only gives them: fetch it again.
       if (MODS.has(role) !== MODS.has(before)) live.resync(this.id);
       if (!STAGE.has(role)) {
@@ -573,6 +575,8 @@ class Room {
   freshLink() {
     const link = new AudioLink(this.id, this.audio);
     link.addEventListener('state', (ev) => this.paintAudioStatus(ev.detail));
+    const me = this.members.get(this.myId);
+    link.stage = Boolean(me && STAGE.has(me.role));
     return link;
   }
 
@@ -1097,6 +1101,7 @@ class Room {
       failed: 'Audio connection failed. Retrying…',
       refused: `Audio unavailable: ${detail.error ? errorMessage(detail.error) : 'refused by the server'}`,
       connected: 'Audio connected.',
+      hls: "You are listening with a few seconds' delay.",
       closed: '',
     };
     el.textContent = texts[detail.state] ?? '';
