@@ -56,6 +56,7 @@ async def test_concurrent_approvals_by_three_moderators_never_overfill_the_stage
     async with app.state.db.session() as session:
         roles = [await service.membership(session, sid, u.id) for u in crowd]
     assert sum(1 for m in roles if m and m.role == "speaker") == 3
+    await app.state.outbox.drain()  # the events committed so far are on the bus
     role_events = [
         e
         for e in await app.state.bus.replay(sid, 0)

@@ -50,6 +50,8 @@ def error(r: httpx.Response, status: int, code: str) -> None:
 
 
 async def events(app: Any, space_id: str) -> list[Event]:
+    """The space's events on the bus, once everything committed so far was relayed."""
+    await app.state.outbox.drain()
     got = await app.state.bus.replay(space_id, 0)
     assert got is not None
     return list(got)

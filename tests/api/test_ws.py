@@ -22,6 +22,7 @@ from tests.support.server import free_port
 from townhall.api.app import create_app
 from townhall.bus import Bus, Event
 from townhall.config import Settings
+from townhall.store import outbox as outbox_store
 
 RECV_TIMEOUT = 5.0
 
@@ -730,12 +731,16 @@ async def test_no_event_is_lost_when_the_redis_pubsub_connection_drops(
                     # An event whose pub/sub message is lost (stored in the replay log, sent to
                     # no channel), then the node's pub/sub connection drops: only a resync
                     # from the replay log can bring the event to the client.
+                    # Numbered as the outbox numbers it (the database's counter for the
+                    # space), relayed into the log but to a channel nobody listens to.
                     bus: Any = application.state.bus
+                    async with application.state.db.session() as session:
+                        seq = await outbox_store.raise_space_seq(session, sid, start + 1)
                     lost = {"type": "reaction", "space_id": sid, "data": {}, "at": 1.0}
                     lost["data"] = {"user_id": host.id, "emoji": "x"}
-                    await bus._publish_script(
+                    await bus._relay_script(
                         keys=[bus._seq_key(sid), bus._log_key(sid), f"{prefix}nowhere"],
-                        args=[json.dumps(lost), 500, 60],
+                        args=[json.dumps(lost | {"seq": seq}), seq, 500, 60],
                     )
                     await admin.client_kill_filter(_id=ids[0])
                     await _post(http, f"/api/v1/spaces/{sid}/join", fan)

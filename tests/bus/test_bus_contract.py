@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from townhall.bus import Bus, Event, EventFormatError, SubscriptionLagged
-from townhall.bus.base import Subscription
+from townhall.bus.base import Subscription, UserPush
 
 BusFactory = Callable[..., Awaitable[Bus]]
 
@@ -218,3 +218,48 @@ async def test_redis_ping_is_false_when_redis_is_unreachable() -> None:
         assert await asyncio.wait_for(down.ping(), 5.0) is False
     finally:
         await down.close()
+
+
+async def test_relayed_events_keep_their_seq_and_go_out_once(bus: Bus) -> None:
+    """The outbox relays events numbered by the database: the bus keeps their seq, and a
+    retry (or a second node) relaying a seq the space already has delivers nothing."""
+    sub = await bus.subscribe("space-r")
+    try:
+        first = [Event("hand.raised", "space-r", {"user_id": i}, seq=i, at=1.0) for i in (1, 2)]
+        assert await bus.relay(first) == [True, True]
+        again = [*first, Event("hand.lowered", "space-r", {"user_id": 1}, seq=3, at=2.0)]
+        assert await bus.relay(again) == [False, False, True]
+        # A seq below the space's current one is never delivered, even a new event.
+        late = Event("reaction", "space-r", {"user_id": 9, "emoji": "x"}, seq=2, at=3.0)
+        assert await bus.relay([late]) == [False]
+        got = [await sub.get(2.0) for _ in range(3)]
+        assert [(e.seq, e.type, e.at) for e in got] == [
+            (1, "hand.raised", 1.0),
+            (2, "hand.raised", 1.0),
+            (3, "hand.lowered", 2.0),
+        ]
+        with pytest.raises(TimeoutError):
+            await sub.get(0.2)
+        assert await bus.last_seq("space-r") == 3
+        replayed = await bus.replay("space-r", 0)
+        assert replayed is not None and [e.seq for e in replayed] == [1, 2, 3]
+        # A space first seen at seq 41 (e.g. the bus lost its state) starts there.
+        assert await bus.relay([Event("hand.raised", "space-s", {}, seq=41, at=1.0)]) == [True]
+        assert await bus.replay("space-s", 40) is not None
+        assert await bus.replay("space-s", 39) is None  # 40 is not kept: a snapshot
+    finally:
+        await sub.close()
+
+
+async def test_relayed_pushes_go_out_once_per_key(bus: Bus) -> None:
+    channel = await bus.subscribe_user(7)
+    try:
+        one = UserPush(7, {"type": "notification", "data": {"id": 1}}, "1:100")
+        two = UserPush(7, {"type": "notification", "data": {"id": 2}}, "2:100")
+        assert await bus.relay([one]) == [True]
+        assert await bus.relay([one, two]) == [False, True]
+        assert [await channel.get(2.0) for _ in range(2)] == [one.payload, two.payload]
+        with pytest.raises(TimeoutError):
+            await channel.get(0.2)
+    finally:
+        await channel.close()

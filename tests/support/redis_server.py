@@ -1,9 +1,11 @@
-"""A test's own `redis-server` on a free loopback port, to stop and start under a live server
-(never the machine's shared Redis)."""
+"""A test's own `redis-server` on a free loopback port, to stop, start, freeze and thaw under
+a live server (never the machine's shared Redis)."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -25,6 +27,7 @@ class RedisServer:
         self.port = port or free_port()
         self._proc: subprocess.Popen[bytes] | None = None
         self._starts = 0
+        self._frozen = False
 
     @property
     def url(self) -> str:
@@ -65,10 +68,24 @@ class RedisServer:
                 raise RuntimeError("redis-server did not start in time")
             time.sleep(0.05)
 
+    def freeze(self) -> None:
+        """SIGSTOP: connections stay open and nothing answers (a hung Redis)."""
+        assert self._proc is not None
+        os.kill(self._proc.pid, signal.SIGSTOP)
+        self._frozen = True
+
+    def thaw(self) -> None:
+        """SIGCONT: it answers again, with everything it had."""
+        assert self._proc is not None
+        os.kill(self._proc.pid, signal.SIGCONT)
+        self._frozen = False
+
     def stop(self) -> None:
         """Kill the server at once (clients see their connections drop)."""
         if self._proc is None:
             return
+        if self._frozen:
+            self.thaw()
         self._proc.kill()
         self._proc.wait(10)
         self._proc = None

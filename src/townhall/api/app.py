@@ -30,6 +30,7 @@ from townhall.api.services.absent_members import AbsentMemberSweeper
 from townhall.api.services.accounts import AuthGuard
 from townhall.api.services.host_grace import HostGraceWatcher
 from townhall.api.shedding import LoadShedding
+from townhall.api.services.outbox import OutboxRelay
 from townhall.config import Settings
 from townhall.store.db import Database
 
@@ -57,6 +58,8 @@ def create_app(settings: Settings) -> FastAPI:
         start = getattr(app.state.bus, "start", None)
         if start is not None:
             await start()
+        app.state.outbox = OutboxRelay(app.state.db, app.state.bus)
+        await app.state.outbox.start()
         app.state.host_grace = HostGraceWatcher(
             app.state.db, app.state.bus, settings.host_grace_seconds
         )
@@ -70,6 +73,7 @@ def create_app(settings: Settings) -> FastAPI:
             await media_service.stop(app.state)
             await app.state.absent_members.stop()
             await app.state.host_grace.stop()
+            await app.state.outbox.stop()
             close = getattr(app.state.bus, "close", None)
             if close is not None:
                 await close()

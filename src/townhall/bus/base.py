@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 from townhall.bus.events import Event
@@ -18,6 +19,20 @@ SUBSCRIPTION_QUEUE_SIZE = 1000
 
 DEFAULT_PRESENCE_TTL = 60.0
 """Seconds a presence entry lives without being touched again."""
+
+
+PUSH_KEY_TTL_SECONDS = 3600
+"""How long the bus remembers a relayed user push's key (a second relay is dropped)."""
+
+
+@dataclass(frozen=True)
+class UserPush:
+    """A payload for one user's channel, relayed from the outbox. `key` is unique per
+    push: relaying the same key again (a retry, another node) delivers nothing."""
+
+    user_id: int
+    payload: dict[str, Any]
+    key: str
 
 
 class SubscriptionLagged(Exception):
@@ -124,6 +139,15 @@ class Bus(Protocol):
 
         A volatile event (`event.volatile`, e.g. levels) is only fanned out: it carries
         the space's current seq and is neither buffered nor counted."""
+        ...
+
+    async def relay(self, items: Sequence[Event | UserPush]) -> list[bool]:
+        """Publish, in order, items that already carry their identity (from the outbox).
+
+        An Event carries its seq: it is buffered and fanned out like `publish` unless the
+        space's seq is already at or past it (published before, by this node or another),
+        then it is dropped. A UserPush is sent unless its key was relayed before. Returns,
+        per item, whether it went out. Idempotent: retrying a batch is always safe."""
         ...
 
     async def subscribe(self, space_id: str) -> Subscription[Event]:

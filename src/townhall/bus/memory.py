@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import time
-from collections import defaultdict, deque
+from collections import OrderedDict, defaultdict, deque
+from collections.abc import Sequence
 from typing import Any
 
 from townhall.bus.base import (
     DEFAULT_PRESENCE_TTL,
+    PUSH_KEY_TTL_SECONDS,
     REPLAY_BUFFER_SIZE,
     Subscription,
+    UserPush,
 )
 from townhall.bus.events import SPACE_ENDED, Event
 
 ENDED_RETENTION_SECONDS = 3600.0
 """How long an ended space's counter and replay buffer are kept (for late reconnects)."""
+
+PUSH_KEYS_KEPT = 100_000
+"""At most this many relayed push keys are remembered (besides their time limit)."""
 
 
 class MemoryBus:
@@ -35,6 +41,7 @@ class MemoryBus:
         self._buffers: dict[str, deque[Event]] = {}
         self._space_subs: dict[str, set[Subscription[Event]]] = defaultdict(set)
         self._user_subs: dict[int, set[Subscription[dict[str, Any]]]] = defaultdict(set)
+        self._pushed: OrderedDict[str, float] = OrderedDict()  # push key -> when relayed
         # space_id -> (user_id, client_id) -> expiry (monotonic clock)
         self._presence: dict[str, dict[tuple[int, str], float]] = defaultdict(dict)
 
@@ -47,8 +54,40 @@ class MemoryBus:
                 sub.deliver(stamped)
             return stamped
         seq = self._seq[event.space_id] + 1
-        self._seq[event.space_id] = seq
         stamped = event.stamped(seq, time.time())
+        self._keep(stamped)
+        return stamped
+
+    async def relay(self, items: Sequence[Event | UserPush]) -> list[bool]:
+        sent: list[bool] = []
+        for item in items:
+            if isinstance(item, UserPush):
+                sent.append(self._push_once(item))
+            elif item.volatile or item.seq <= self._seq.get(item.space_id, 0):
+                sent.append(False)
+            else:
+                self._keep(item)
+                sent.append(True)
+        return sent
+
+    def _push_once(self, push: UserPush) -> bool:
+        now = time.monotonic()
+        while self._pushed and (
+            len(self._pushed) > PUSH_KEYS_KEPT
+            or next(iter(self._pushed.values())) < now - PUSH_KEY_TTL_SECONDS
+        ):
+            self._pushed.popitem(last=False)
+        if push.key in self._pushed:
+            return False
+        self._pushed[push.key] = now
+        for sub in list(self._user_subs.get(push.user_id, ())):
+            sub.deliver(push.payload)
+        return True
+
+    def _keep(self, stamped: Event) -> None:
+        """Count, buffer and fan out a kept event carrying its (new) seq."""
+        self._seq[stamped.space_id] = stamped.seq
+        event = stamped
         buffer = self._buffers.get(event.space_id)
         if buffer is None:
             buffer = self._buffers[event.space_id] = deque(maxlen=self._replay_size)
@@ -56,7 +95,6 @@ class MemoryBus:
         for sub in list(self._space_subs.get(event.space_id, ())):
             sub.deliver(stamped)
         self._forget_ended(event)
-        return stamped
 
     def _forget_ended(self, event: Event) -> None:
         """Drop counters and buffers of spaces that ended long ago (memory stays bounded)."""

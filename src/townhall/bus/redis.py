@@ -15,11 +15,18 @@ import json
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
 
-from townhall.bus.base import DEFAULT_PRESENCE_TTL, REPLAY_BUFFER_SIZE, Subscription
+from townhall.bus.base import (
+    DEFAULT_PRESENCE_TTL,
+    PUSH_KEY_TTL_SECONDS,
+    REPLAY_BUFFER_SIZE,
+    Subscription,
+    UserPush,
+)
 from townhall.bus.events import SPACE_ENDED, Event, EventFormatError
 
 log = logging.getLogger(__name__)
@@ -43,6 +50,32 @@ redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('EXPIRE', KEYS[2], ARGV[3])
 redis.call('PUBLISH', KEYS[3], body)
 return seq
+"""
+
+# Relayed events carry their seq (from the outbox): kept and published only when the
+# space's counter is below it, so a retry or a second node's relay of a seq is dropped.
+# KEYS: seq, log, channel. ARGV: event JSON (with seq), seq, replay size, key ttl.
+_RELAY = """
+local seq = tonumber(ARGV[2])
+if seq <= tonumber(redis.call('GET', KEYS[1]) or '0') then
+  return 0
+end
+redis.call('SET', KEYS[1], seq, 'EX', ARGV[4])
+redis.call('RPUSH', KEYS[2], ARGV[1])
+redis.call('LTRIM', KEYS[2], -tonumber(ARGV[3]), -1)
+redis.call('EXPIRE', KEYS[2], ARGV[4])
+redis.call('PUBLISH', KEYS[3], ARGV[1])
+return 1
+"""
+
+# A relayed user push goes out once per key. KEYS: key marker, channel. ARGV: payload JSON,
+# marker ttl.
+_PUSH_ONCE = """
+if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[2]) then
+  redis.call('PUBLISH', KEYS[2], ARGV[1])
+  return 1
+end
+return 0
 """
 
 # Volatile events: published with the current seq, never counted nor logged.
@@ -73,6 +106,8 @@ class RedisBus:
         )
         self._publish_script = self._redis.register_script(_PUBLISH)
         self._publish_volatile_script = self._redis.register_script(_PUBLISH_VOLATILE)
+        self._relay_script = self._redis.register_script(_RELAY)
+        self._push_once_script = self._redis.register_script(_PUSH_ONCE)
         self._pubsub = self._redis.pubsub()
         self._subs: dict[str, set[Subscription[Any]]] = defaultdict(set)
         self._confirmations: dict[str, asyncio.Future[None]] = {}
@@ -96,6 +131,9 @@ class RedisBus:
 
     def _presence_key(self, space_id: str) -> str:
         return f"{self.prefix}presence:{space_id}"
+
+    def _pushed_key(self, key: str) -> str:
+        return f"{self.prefix}pushed:{key}"
 
     # -- space events -----------------------------------------------------
 
@@ -124,6 +162,44 @@ class RedisBus:
             ],
         )
         return event.stamped(int(seq), at)
+
+    async def relay(self, items: Sequence[Event | UserPush]) -> list[bool]:
+        sendable = [i for i in items if isinstance(i, UserPush) or not i.volatile]
+        if not sendable:
+            return [False] * len(items)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for item in sendable:
+                if isinstance(item, UserPush):
+                    await self._push_once_script(
+                        keys=[self._pushed_key(item.key), self._user_channel(item.user_id)],
+                        args=[json.dumps(item.payload), PUSH_KEY_TTL_SECONDS],
+                        client=pipe,
+                    )
+                    continue
+                body = json.dumps(
+                    {
+                        "seq": item.seq,
+                        "type": item.type,
+                        "space_id": item.space_id,
+                        "data": item.data,
+                        "at": item.at,
+                    },
+                    separators=(",", ":"),
+                )
+                ttl = ENDED_KEY_TTL_SECONDS if item.type == SPACE_ENDED else KEY_TTL_SECONDS
+                await self._relay_script(
+                    keys=[
+                        self._seq_key(item.space_id),
+                        self._log_key(item.space_id),
+                        self._space_channel(item.space_id),
+                    ],
+                    args=[body, item.seq, self._replay_size, ttl],
+                    client=pipe,
+                )
+            results = iter(await pipe.execute())
+        return [
+            (isinstance(i, UserPush) or not i.volatile) and bool(int(next(results))) for i in items
+        ]
 
     async def subscribe(self, space_id: str) -> Subscription[Event]:
         return await self._subscribe(self._space_channel(space_id))

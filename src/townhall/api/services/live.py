@@ -55,6 +55,8 @@ class _Watch:
     subscription: Subscription[Event]
     task: asyncio.Task[None] | None = None
     cursor: int = 0
+    saw_removal: bool = False  # a replayed event removed this user
+    cut_at: int | None = None  # removed: stop once the client has every event up to this
 
 
 @dataclass
@@ -132,12 +134,16 @@ class LiveClient:
             if missed is not None:
                 for event in missed:
                     await self.send(event_message(event))
+                    if event.type == MEMBER_REMOVED and _user_id(event) == self.user.id:
+                        watch.saw_removal = True
                 watch.cursor = missed[-1].seq if missed else last_seq
                 return len(missed)
-        # The seq is read before the snapshot: an event racing with it may arrive twice
-        # (already in the snapshot, and again), never zero times.
-        seq = await self.bus.last_seq(space_id)
+        # The seq is the database's (the outbox numbers events at commit), read before the
+        # snapshot: an event racing with it may arrive twice (already in the snapshot, and
+        # again), never zero times; events committed but not yet relayed are in it.
+        on_bus = await self.bus.last_seq(space_id)
         async with self.db.session() as session:
+            seq = max(on_bus, await spaces.event_seq(session, space_id))
             data = await spaces.snapshot(session, space_id, self.user.id)
         await self.send({"type": "snapshot", "seq": seq, "space_id": space_id, "data": data})
         watch.cursor = seq
@@ -158,7 +164,11 @@ class LiveClient:
                         continue  # already sent by replay or contained in the snapshot
                     await self.send(event_message(event))
                     watch.cursor = event.seq
-                    if event.type == MEMBER_REMOVED and _user_id(event) == self.user.id:
+                    if watch.cut_at is not None:
+                        if watch.cursor >= watch.cut_at:
+                            await self._removed(space_id, watch)
+                            return
+                    elif event.type == MEMBER_REMOVED and _user_id(event) == self.user.id:
                         await self._removed(space_id, watch)
                         return
                 return
@@ -169,9 +179,15 @@ class LiveClient:
                     await self._catch_up(space_id, watch, watch.cursor)
                     async with self.db.session() as session:
                         refusal = await spaces.watch_refusal(session, space_id, self.user.id)
-                    if refusal == "removed_from_space":  # removed while we were catching up
-                        await self._removed(space_id, watch)
-                        return
+                        committed = await spaces.event_seq(session, space_id)
+                    # Removed while we were catching up: cut off once the client has
+                    # everything committed up to now (the removal among it); what the
+                    # relay has not published yet is still to come live.
+                    if refusal == "removed_from_space":
+                        if watch.saw_removal or watch.cursor >= committed:
+                            await self._removed(space_id, watch)
+                            return
+                        watch.cut_at = committed
                 except Exception:
                     log.exception("live: could not resynchronise %s", space_id)
                     await self.error("resync_failed", "reconnect with last_seq", space_id)

@@ -6,15 +6,12 @@ cohost.added, invite).
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
 
+from townhall.api.services import outbox
 from townhall.bus import Bus
 from townhall.domain.errors import Invalid
 from townhall.domain.paging import PAGE_MAX, parse_cursor
@@ -22,13 +19,8 @@ from townhall.store import accounts as accounts_store
 from townhall.store import notifications as store
 from townhall.store.models.notifications import Notification
 
-log = logging.getLogger(__name__)
-
 MARK_READ_MAX_IDS = 500
 KIND_MAX_LENGTH = 40
-
-_PENDING = "townhall_pending_pushes"
-_background: set[asyncio.Task[None]] = set()
 
 
 def notification_json(row: Notification) -> dict[str, Any]:
@@ -46,8 +38,9 @@ async def notify(
 ) -> list[dict[str, Any]]:
     """Store one notification per user and push each over its user's channel.
 
-    The push happens after the session commits (never for a rolled-back
-    transaction), as {"type": "notification", "data": <notification>}.
+    The pushes go through the outbox: sent once the session commits (never for a
+    rolled-back transaction), as {"type": "notification", "data": <notification>}.
+    `bus` is unused (the outbox relay sends them); kept so callers need not change.
     """
     if not kind or len(kind) > KIND_MAX_LENGTH:
         raise Invalid("invalid_kind", f"kind must be 1..{KIND_MAX_LENGTH} characters", "kind")
@@ -55,11 +48,10 @@ async def notify(
     if not rows:
         return []
     items = [notification_json(row) for row in rows]
-    pushes = [
-        (row.user_id, {"type": "notification", "data": item})
-        for row, item in zip(rows, items, strict=True)
-    ]
-    _push_after_commit(session, bus, pushes)
+    await outbox.add_user_pushes(
+        session,
+        [(row.user_id, "notification", item) for row, item in zip(rows, items, strict=True)],
+    )
     return items
 
 
@@ -115,42 +107,3 @@ async def mark_read(
         raise Invalid("too_many_ids", f"at most {MARK_READ_MAX_IDS} ids at once", "ids")
     changed = await store.mark_read(session, user_id, None if all_ else ids)
     return {"marked": changed, "unread": await store.unread_count(session, user_id)}
-
-
-# -- push once committed -------------------------------------------------
-
-
-def _push_after_commit(
-    session: AsyncSession, bus: Bus, pushes: list[tuple[int, dict[str, Any]]]
-) -> None:
-    sync_session = session.sync_session
-    pending: list[tuple[int, dict[str, Any]]] | None = sync_session.info.get(_PENDING)
-    if pending is None:
-        pending = sync_session.info[_PENDING] = []
-        event.listen(sync_session, "after_commit", _on_commit(bus))
-        event.listen(sync_session, "after_rollback", _on_rollback)
-    pending.extend(pushes)
-
-
-def _on_commit(bus: Bus) -> Any:
-    def after_commit(sync_session: Session) -> None:
-        pushes = sync_session.info.pop(_PENDING, None) or []
-        sync_session.info[_PENDING] = []
-        if pushes:
-            task = asyncio.get_running_loop().create_task(_push(bus, pushes))
-            _background.add(task)
-            task.add_done_callback(_background.discard)
-
-    return after_commit
-
-
-def _on_rollback(sync_session: Session) -> None:
-    sync_session.info[_PENDING] = []
-
-
-async def _push(bus: Bus, pushes: list[tuple[int, dict[str, Any]]]) -> None:
-    for user_id, payload in pushes:
-        try:
-            await bus.publish_user(user_id, payload)
-        except Exception:
-            log.exception("could not push a notification to user %s", user_id)

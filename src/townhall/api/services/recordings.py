@@ -41,7 +41,7 @@ async def set_recording(
     if row is not None or on:
         await store.set_on(session, space.id, on)
     events = [(RECORDING_CHANGED, {"on": on, "by": actor.id})] if changed else []
-    await commit_and_publish(session, bus, space.id, events)
+    await commit_and_publish(session, space.id, events)
     return {"recording": on}
 
 

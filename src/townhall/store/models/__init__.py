@@ -3,6 +3,7 @@
 from townhall.store.models.accounts import Block, Follow, Token, User
 from townhall.store.models.captions import CaptionSettings, TranscriptLine
 from townhall.store.models.notifications import Notification
+from townhall.store.models.outbox import OutboxEntry, SpaceEventSeq
 from townhall.store.models.recordings import Recording
 from townhall.store.models.spaces import (
     Space,
@@ -20,9 +21,11 @@ __all__ = [
     "CaptionSettings",
     "Follow",
     "Notification",
+    "OutboxEntry",
     "Recording",
     "Space",
     "SpaceAttendance",
+    "SpaceEventSeq",
     "SpaceGuest",
     "SpaceMember",
     "SpaceReminder",

@@ -2,10 +2,11 @@
 
 The use cases, one module by concern (`lifecycle`, `reading`, `stage`, `extras`), on
 shared helpers: `views` (the JSON of spaces and users) and `loading` (locking, access,
-loading and saving a room, commit-then-publish). Every change to a space runs in one
+loading and saving a room, commit with events). Every change to a space runs in one
 transaction that starts by locking the space row, reads the room fresh, asks the
-domain, writes what changed, commits, and only then publishes its events on the bus
-(so a snapshot taken after an event was seen always contains it).
+domain, writes what changed, adds its events to the outbox and commits; the outbox
+relay then publishes them on the bus (so a snapshot taken after an event was seen
+always contains it, and a committed change is always announced).
 
 Callers import everything from this package: `from townhall.api.services import spaces`.
 """
@@ -28,6 +29,7 @@ from townhall.api.services.spaces.reading import (
     Membership,
     can_view,
     discover,
+    event_seq,
     get_space,
     history,
     live_members,
@@ -69,6 +71,7 @@ __all__ = [
     "edit_space",
     "end_by_host",
     "end_space",
+    "event_seq",
     "get_space",
     "history",
     "invite",

@@ -41,7 +41,7 @@ async def react(
     if not await store.take_reaction_slot(session, row, old, (new.started_at, new.count)):
         raise RateLimited("reaction_rate_limited", "too many reactions at once; slow down")
     await commit_and_publish(
-        session, bus, space.id, [("reaction", {"user_id": user.id, "emoji": emoji})]
+        session, space.id, [("reaction", {"user_id": user.id, "emoji": emoji})]
     )
     return {"emoji": emoji}
 

@@ -121,7 +121,6 @@ async def _go_live(
     await _announce_start(session, bus, space, host)
     await commit_and_publish(
         session,
-        bus,
         space.id,
         [
             ("space.started", {"space": view}),
@@ -188,7 +187,7 @@ async def _close(
         await store.mark_left(session, space.id, None, space.ended_at)
     await session.flush()
     view = await space_view(session, space)
-    await commit_and_publish(session, bus, space.id, [("space.ended", {"reason": reason})])
+    await commit_and_publish(session, space.id, [("space.ended", {"reason": reason})])
     return view
 
 
@@ -219,7 +218,7 @@ async def edit_space(
         await store.set_topics(session, space.id, rules.validate_topics(topics))
     await session.flush()
     view = await space_view(session, space)
-    await commit_and_publish(session, bus, space.id, [("space.updated", {"space": view})])
+    await commit_and_publish(session, space.id, [("space.updated", {"space": view})])
     return view
 
 

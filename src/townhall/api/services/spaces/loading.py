@@ -1,9 +1,10 @@
-"""Locking and loading a space, access checks, saving a room, commit-then-publish.
+"""Locking and loading a space, access checks, saving a room, commit with its events.
 
 Every change to a space runs in one transaction that starts by locking the space row
 (`locked`), reads the room fresh (`load_room`), asks the domain, writes what changed
-(`save`), commits, and only then publishes its events on the bus (`commit_and_publish`,
-so a snapshot taken after an event was seen always contains it).
+(`save`), adds its events to the outbox and commits (`commit_and_publish`). The outbox
+relay publishes them on the bus after the commit (so a snapshot taken after an event was
+seen always contains it, and a committed change is always announced).
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from townhall.bus import Bus
-from townhall.bus.events import Event
+from townhall.api.services import outbox
 from townhall.config import Settings
 from townhall.domain import spaces as rules
 from townhall.domain.errors import Invalid, NotFound
@@ -101,16 +101,16 @@ async def save(session: AsyncSession, space: Space, before: Room, after: Room) -
 
 
 async def commit_and_publish(
-    session: AsyncSession, bus: Bus, space_id: str, events: Sequence[tuple[str, dict[str, Any]]]
+    session: AsyncSession, space_id: str, events: Sequence[tuple[str, dict[str, Any]]]
 ) -> None:
+    """Add the events to the outbox (numbered with the space's next seqs) and commit; the
+    relay publishes them right after. Never waits for the bus."""
+    await outbox.add_space_events(session, space_id, events)
     await session.commit()
-    for type_, data in events:
-        await bus.publish(Event(type=type_, space_id=space_id, data=data))
 
 
 async def stage_change(
     session: AsyncSession,
-    bus: Bus,
     settings: Settings,
     space_id: str,
     change: Callable[[Room], Room],
@@ -122,7 +122,7 @@ async def stage_change(
     before = await load_room(session, space, settings, removed)
     after = change(before)
     await save(session, space, before, after)
-    await commit_and_publish(session, bus, space.id, events(before, after))
+    await commit_and_publish(session, space.id, events(before, after))
     return space, before, after
 
 

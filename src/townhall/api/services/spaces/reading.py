@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from townhall.api.services import outbox
 from townhall.api.services.spaces.loading import access, viewable
 from townhall.api.services.spaces.views import (
     iso,
@@ -75,6 +76,12 @@ async def live_members(session: AsyncSession) -> list[tuple[str, int, int]]:
     """(space id, user id, host id) of every member of every live space (for the
     absent-member sweeper)."""
     return await store.live_members(session)
+
+
+async def event_seq(session: AsyncSession, space_id: str) -> int:
+    """The seq of the space's latest committed event (0 before any): a snapshot read
+    after it reflects every event up to it."""
+    return await outbox.event_seq(session, space_id)
 
 
 async def snapshot(session: AsyncSession, space_id: str, viewer_id: int) -> dict[str, Any]:

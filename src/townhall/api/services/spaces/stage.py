@@ -50,7 +50,6 @@ async def join(
         assert role is not None
         await commit_and_publish(
             session,
-            bus,
             space.id,
             [
                 ("member.joined", {"user": user_brief(user), "role": role.value}),
@@ -71,7 +70,6 @@ async def leave(
 
     space, _, _ = await stage_change(
         session,
-        bus,
         settings,
         space_id,
         change,
@@ -102,7 +100,6 @@ async def leave_absent(
     await save(session, space, before, after)
     await commit_and_publish(
         session,
-        bus,
         space.id,
         [("member.left", {"user_id": user_id, "reason": "absent"}), listeners_event(after)],
     )
@@ -120,7 +117,7 @@ async def raise_hand(
     before = await load_room(session, space, settings)
     after = before.raise_hand(user.id, time.time(), follows)
     await save(session, space, before, after)
-    await commit_and_publish(session, bus, space.id, [("hand.raised", {"user_id": user.id})])
+    await commit_and_publish(session, space.id, [("hand.raised", {"user_id": user.id})])
     return member_view(after, user.id)
 
 
@@ -129,7 +126,6 @@ async def lower_hand(
 ) -> dict[str, Any]:
     _, _, after = await stage_change(
         session,
-        bus,
         settings,
         space_id,
         lambda r: r.lower_hand(user.id),
@@ -163,7 +159,7 @@ async def answer_hand(
             out.append(listeners_event(after))
         return out
 
-    _, _, after = await stage_change(session, bus, settings, space_id, change, events)
+    _, _, after = await stage_change(session, settings, space_id, change, events)
     return member_view(after, user_id)
 
 
@@ -180,7 +176,6 @@ async def invite(
     wanted = parse_enum(Role, role, "role")
     space, _, after = await stage_change(
         session,
-        bus,
         settings,
         space_id,
         lambda r: r.invite(actor.id, user_id, wanted),
@@ -223,7 +218,7 @@ async def answer_invitation(
     else:
         role_name = invited_as.value if invited_as else None
         events = [("invite.declined", {"user_id": user.id, "role": role_name})]
-    await commit_and_publish(session, bus, space.id, events)
+    await commit_and_publish(session, space.id, events)
     return member_view(after, user.id)
 
 
@@ -235,7 +230,6 @@ async def step_down(
 ) -> dict[str, Any]:
     _, _, after = await stage_change(
         session,
-        bus,
         settings,
         space_id,
         lambda r: r.step_down(user.id),
@@ -261,7 +255,6 @@ async def set_role(
     wanted = parse_enum(Role, role, "role")
     _, _, after = await stage_change(
         session,
-        bus,
         settings,
         space_id,
         lambda r: r.demote(actor.id, user_id, wanted),
@@ -284,7 +277,6 @@ async def transfer_host(
     view = await space_view(session, space)
     await commit_and_publish(
         session,
-        bus,
         space.id,
         [
             ("role.changed", {"user_id": user_id, "role": "host", "by": actor.id}),
@@ -308,7 +300,6 @@ async def set_mute(
     target = actor.id if user_id is None else user_id
     _, _, after = await stage_change(
         session,
-        bus,
         settings,
         space_id,
         lambda r: r.set_mute(actor.id, target, muted),
@@ -342,5 +333,5 @@ async def remove(
     if user_id in before.members:
         events = [("member.removed", {"user_id": user_id, "by": actor.id})]
         events.append(listeners_event(after))
-    await commit_and_publish(session, bus, space.id, events)
+    await commit_and_publish(session, space.id, events)
     return {"user_id": user_id, "removed": True, "blocked": block}
