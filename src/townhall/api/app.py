@@ -29,8 +29,8 @@ from townhall.api.services import media as media_service
 from townhall.api.services.absent_members import AbsentMemberSweeper
 from townhall.api.services.accounts import AuthGuard
 from townhall.api.services.host_grace import HostGraceWatcher
-from townhall.api.shedding import LoadShedding
 from townhall.api.services.outbox import OutboxRelay
+from townhall.api.shedding import LoadShedding
 from townhall.config import Settings
 from townhall.store.db import Database
 
