@@ -30,6 +30,18 @@ def running_server(
     """Start the server (migrating first) and yield its base URL; stop it afterwards.
 
     Pass `port` to bring a server back on the same address after stopping it."""
+    with server_process(data_dir, env, timeout, port) as (base, _proc):
+        yield base
+
+
+@contextmanager
+def server_process(
+    data_dir: Path,
+    env: dict[str, str] | None = None,
+    timeout: float = 30.0,
+    port: int | None = None,
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`running_server`, yielding the process too (its pid, for /proc measurements)."""
     port = port or free_port()
     full_env = (
         os.environ
@@ -73,7 +85,7 @@ def running_server(
             if time.monotonic() > deadline:
                 raise RuntimeError("server did not start in time")
             time.sleep(0.1)
-        yield base
+        yield base, proc
     finally:
         proc.terminate()
         try:

@@ -26,6 +26,7 @@ from townhall.api.routers import (
 )
 from townhall.api.routers import media as media_router
 from townhall.api.services import media as media_service
+from townhall.api.services import recordings as recordings_service
 from townhall.api.services.absent_members import AbsentMemberSweeper
 from townhall.api.services.accounts import AuthGuard
 from townhall.api.services.host_grace import HostGraceWatcher
@@ -66,6 +67,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.host_grace.start()
         app.state.absent_members = AbsentMemberSweeper(app.state.db, app.state.bus, settings)
         app.state.absent_members.start()
+        await recordings_service.recover(app.state.db, settings.data_dir)
         media_service.start(app.state, settings)
         try:
             yield

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -24,10 +25,13 @@ from townhall.bus import Bus
 from townhall.bus.events import RECORDING_CHANGED
 from townhall.domain import recording as rules
 from townhall.domain.spaces import SpaceState
-from townhall.media.recorder import recording_path
+from townhall.media.recorder import partial_path, recording_path, recover_partials
 from townhall.store import recordings as store
 from townhall.store import spaces as spaces_store
+from townhall.store.db import Database
 from townhall.store.models import Recording, User
+
+log = logging.getLogger(__name__)
 
 
 async def set_recording(
@@ -63,7 +67,7 @@ async def finish(session: AsyncSession, data_dir: Path, space_id: str) -> None:
     if row is None or row.duration_seconds is not None:
         return
     path = recording_path(data_dir, space_id)
-    if path.with_name(path.name + ".part").exists() or not path.exists():
+    if partial_path(path).exists() or not path.exists():
         return
     try:
         duration, size = await asyncio.to_thread(_probe, path)
@@ -71,6 +75,20 @@ async def finish(session: AsyncSession, data_dir: Path, space_id: str) -> None:
         return
     await store.set_finished(session, space_id, duration, size)
     await session.commit()
+
+
+async def recover(db: Database, data_dir: Path) -> list[str]:
+    """At start-up, before any recorder opens: turn every partial recording a crash left
+    behind into a finished file, and store the duration of those whose space has ended
+    (a space still live records on from there when its members reconnect)."""
+    space_ids = await asyncio.to_thread(recover_partials, data_dir)
+    try:
+        async with db.session() as session:
+            for space_id in space_ids:
+                await finish(session, data_dir, space_id)
+    except Exception as exc:  # the database is away: finished when the space is next read
+        log.warning("recovered recordings not stored yet (%s)", exc)
+    return space_ids
 
 
 def _available(row: Recording | None, path: Path) -> bool:
@@ -111,6 +129,6 @@ def remove_files(data_dir: Path, space_ids: Iterable[str]) -> None:
     nothing; one that renamed it meanwhile left the finished file, deleted next."""
     for space_id in space_ids:
         path = recording_path(data_dir, space_id)
-        for candidate in (path.with_name(path.name + ".part"), path):
+        for candidate in (partial_path(path), path):
             with contextlib.suppress(FileNotFoundError):
                 candidate.unlink()

@@ -1,0 +1,113 @@
+"""A crash loses at most a few seconds of a recording: a real `townhall serve` records two
+spaces with a speaker playing 440 Hz, is killed with SIGKILL, and is started again on the
+same data directory. One host never comes back (the space ends by the host-grace rule);
+the other reconnects and speaks on. Both recordings are listed, playable (PyAV), 440 Hz,
+and as long as what was spoken (before the kill, plus after it for the one that went on).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.support.ogg import decode_ogg
+from tests.support.server import free_port, server_process
+from townhall.client.api import Townhall
+from townhall.client.media import MediaClient, ToneTrack, dominant_frequencies
+
+LOST_AT_MOST = 2.5  # seconds a crash may cost (pages are on disk within about a second)
+GRACE = "8"  # host grace after the restart: the host who does not come back is gone by then
+
+
+async def _recorded(viewer: Townhall, space_id: str, timeout: float = 40.0) -> dict[str, Any]:
+    """The ended space's recording, once it is listed."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        space = await viewer.space(space_id)
+        if space["state"] == "ended" and space["recording"] is not None:
+            return dict(space["recording"])
+        assert asyncio.get_running_loop().time() < deadline, space
+        await asyncio.sleep(0.3)
+
+
+async def _speak(host: Townhall, sid: str) -> tuple[MediaClient, float]:
+    """Connect the host's 440 Hz tone; returns the connection and when it began."""
+    began = time.monotonic()
+    media = await host.connect_media(sid, track=ToneTrack(440))
+    await media.wait_connected()
+    return media, began
+
+
+def _is_440(pcm: Any) -> bool:
+    freqs = dominant_frequencies(pcm, 1)
+    return bool(freqs) and abs(freqs[0] - 440) < 8
+
+
+async def test_a_recording_survives_kill_9(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    port = free_port()
+    env = {"TOWNHALL_HOST_GRACE_SECONDS": GRACE}
+    with server_process(data_dir, env, port=port) as (base, proc):
+        async with Townhall(base) as gone, Townhall(base) as back, Townhall(base) as fan:
+            await gone.signup("crashgone", "correct horse")
+            await back.signup("crashback", "correct horse")
+            await fan.signup("crashfan", "correct horse")
+            left = (await gone.create_space("Host never returns", record=True))["id"]
+            stays = (await back.create_space("Goes on after", record=True))["id"]
+            media_gone, began_gone = await _speak(gone, left)
+            media_back, began_back = await _speak(back, stays)
+            await gone.act(left, "unmute")
+            await back.act(stays, "unmute")
+            await asyncio.sleep(4.0)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(10)
+            killed = time.monotonic()
+            await media_gone.close()
+            await media_back.close()
+    spoken_gone, spoken_back = killed - began_gone, killed - began_back
+    parts = sorted(p.name for p in (data_dir / "recordings").iterdir())
+    assert parts == sorted([f"{left}.ogg.part", f"{stays}.ogg.part"]), parts
+    assert all((data_dir / "recordings" / p).stat().st_size > 0 for p in parts)
+
+    with server_process(data_dir, env, port=port) as (base, _):
+        async with Townhall(base) as back, Townhall(base) as fan:
+            await back.login("crashback", "correct horse")
+            await fan.login("crashfan", "correct horse")
+            # The host of the second space comes back and speaks on, then ends it.
+            media_back, again = await _speak(back, stays)
+            try:
+                await asyncio.sleep(2.0)
+                await back.end(stays)
+                spoken_after = time.monotonic() - again
+            finally:
+                await media_back.close()
+
+            first = await _recorded(fan, left)  # ended by the host-grace rule
+            second = await _recorded(fan, stays)
+            pcm, duration = decode_ogg(await fan.download_recording(left))
+            assert spoken_gone - LOST_AT_MOST <= duration <= spoken_gone + 0.5, (
+                duration,
+                spoken_gone,
+            )
+            assert abs(float(first["duration_seconds"]) - duration) < 0.05
+            assert _is_440(pcm[pcm.size // 4 :]), dominant_frequencies(pcm, 3)
+
+            pcm, duration = decode_ogg(await fan.download_recording(stays))
+            total = spoken_back + spoken_after
+            assert total - LOST_AT_MOST - 1.0 <= duration <= total + 0.5, (
+                duration,
+                spoken_back,
+                spoken_after,
+            )
+            assert abs(float(second["duration_seconds"]) - duration) < 0.05
+            # 440 Hz in what was recorded before the kill and in what came after it.
+            cut = int((spoken_back - LOST_AT_MOST) * 48_000)
+            assert _is_440(pcm[:cut]), dominant_frequencies(pcm[:cut], 3)
+            assert _is_440(pcm[-int(1.5 * 48_000) :]), dominant_frequencies(pcm[-48_000:], 3)
+    assert sorted(p.name for p in (data_dir / "recordings").iterdir()) == sorted(
+        [f"{left}.ogg", f"{stays}.ogg"]
+    )
