@@ -34,11 +34,18 @@ async def _recorded(viewer: Townhall, space_id: str, timeout: float = 40.0) -> d
 
 
 async def _speak(host: Townhall, sid: str) -> tuple[MediaClient, float]:
-    """Connect the host's 440 Hz tone; returns the connection and when it began."""
+    """Connect the host's 440 Hz tone; returns the connection and when the offer was sent
+    (the recording starts after that)."""
     began = time.monotonic()
     media = await host.connect_media(sid, track=ToneTrack(440))
     await media.wait_connected()
     return media, began
+
+
+async def _listen(fan: Townhall, sid: str) -> MediaClient:
+    media = await fan.connect_media(sid)
+    await media.wait_connected()
+    return media
 
 
 def _is_440(pcm: Any) -> bool:
@@ -51,61 +58,78 @@ async def test_a_recording_survives_kill_9(tmp_path: Path) -> None:
     data_dir.mkdir()
     port = free_port()
     env = {"TOWNHALL_HOST_GRACE_SECONDS": GRACE}
+    # What the recording must hold is measured at a listener of each space: it receives
+    # the very packets the recorder writes (a loaded machine may skip ticks, which are in
+    # neither); the wall time since the offer bounds it from above.
     with server_process(data_dir, env, port=port) as (base, proc):
-        async with Townhall(base) as gone, Townhall(base) as back, Townhall(base) as fan:
+        async with (
+            Townhall(base) as gone,
+            Townhall(base) as back,
+            Townhall(base) as fan,
+            Townhall(base) as fan2,
+        ):
             await gone.signup("crashgone", "correct horse")
             await back.signup("crashback", "correct horse")
             await fan.signup("crashfan", "correct horse")
+            await fan2.signup("crashfan2", "correct horse")
             left = (await gone.create_space("Host never returns", record=True))["id"]
             stays = (await back.create_space("Goes on after", record=True))["id"]
             media_gone, began_gone = await _speak(gone, left)
             media_back, began_back = await _speak(back, stays)
+            await fan.join(left)
+            await fan2.join(stays)
+            ear_gone, ear_back = await _listen(fan, left), await _listen(fan2, stays)
             await gone.act(left, "unmute")
             await back.act(stays, "unmute")
             await asyncio.sleep(4.0)
             proc.send_signal(signal.SIGKILL)
             proc.wait(10)
             killed = time.monotonic()
-            await media_gone.close()
-            await media_back.close()
-    spoken_gone, spoken_back = killed - began_gone, killed - began_back
+            heard_gone = ear_gone.recorder.sample_count / 48_000
+            heard_back = ear_back.recorder.sample_count / 48_000
+            for media in (media_gone, media_back, ear_gone, ear_back):
+                await media.close()
     parts = sorted(p.name for p in (data_dir / "recordings").iterdir())
     assert parts == sorted([f"{left}.ogg.part", f"{stays}.ogg.part"]), parts
     assert all((data_dir / "recordings" / p).stat().st_size > 0 for p in parts)
 
     with server_process(data_dir, env, port=port) as (base, _):
-        async with Townhall(base) as back, Townhall(base) as fan:
+        async with Townhall(base) as back, Townhall(base) as fan, Townhall(base) as fan2:
             await back.login("crashback", "correct horse")
             await fan.login("crashfan", "correct horse")
+            await fan2.login("crashfan2", "correct horse")
             # The host of the second space comes back and speaks on, then ends it.
             media_back, again = await _speak(back, stays)
+            ear_back = await _listen(fan2, stays)
             try:
                 await asyncio.sleep(2.0)
+                heard_after = ear_back.recorder.sample_count / 48_000
                 await back.end(stays)
-                spoken_after = time.monotonic() - again
+                most_after = time.monotonic() - again
             finally:
                 await media_back.close()
+                await ear_back.close()
 
             first = await _recorded(fan, left)  # ended by the host-grace rule
             second = await _recorded(fan, stays)
             pcm, duration = decode_ogg(await fan.download_recording(left))
-            assert spoken_gone - LOST_AT_MOST <= duration <= spoken_gone + 0.5, (
+            most = killed - began_gone
+            assert heard_gone - LOST_AT_MOST <= duration <= most + 0.3, (
                 duration,
-                spoken_gone,
+                heard_gone,
+                most,
             )
             assert abs(float(first["duration_seconds"]) - duration) < 0.05
             assert _is_440(pcm[pcm.size // 4 :]), dominant_frequencies(pcm, 3)
+            print(f"host gone: heard {heard_gone:.2f} s before the kill, kept {duration:.2f} s")
 
             pcm, duration = decode_ogg(await fan.download_recording(stays))
-            total = spoken_back + spoken_after
-            assert total - LOST_AT_MOST - 1.0 <= duration <= total + 0.5, (
-                duration,
-                spoken_back,
-                spoken_after,
-            )
+            least, most = heard_back + heard_after, killed - began_back + most_after
+            assert least - LOST_AT_MOST <= duration <= most + 0.3, (duration, least, most)
             assert abs(float(second["duration_seconds"]) - duration) < 0.05
+            print(f"went on: heard {heard_back:.2f} + {heard_after:.2f} s, kept {duration:.2f} s")
             # 440 Hz in what was recorded before the kill and in what came after it.
-            cut = int((spoken_back - LOST_AT_MOST) * 48_000)
+            cut = int(max(1.0, heard_back - LOST_AT_MOST) * 48_000)
             assert _is_440(pcm[:cut]), dominant_frequencies(pcm[:cut], 3)
             assert _is_440(pcm[-int(1.5 * 48_000) :]), dominant_frequencies(pcm[-48_000:], 3)
     assert sorted(p.name for p in (data_dir / "recordings").iterdir()) == sorted(

@@ -8,12 +8,13 @@ space that already has a finished file (its room closed when everyone left, and 
 came back) copies that file's packets first and goes on from their end: one recording is
 always one Ogg file, its parts concatenated losslessly.
 
-Crashes lose at most about a second: every Ogg page (one per second of audio) is written
-to the file as soon as it is complete. The recorder holds an exclusive `flock` on its
-`.part` while it writes; a `.part` that nobody holds was left by a process that died, and
-`recover_partials` (run at start-up, and by a recorder that finds one) turns it into the
-finished `<space_id>.ogg`, keeping every complete packet. A space still live after the
-restart then records on from there (the time the server was down is not in the file).
+Crashes lose at most about a second: the Ogg pages (half a second of audio each) are
+written to the file as they are made, at most two pages behind. The recorder holds an
+exclusive `flock` on its `.part` while it writes; a `.part` that nobody holds was left by
+a process that died, and `recover_partials` (run at start-up, and by a recorder that finds
+one) turns it into the finished `<space_id>.ogg`, keeping every complete packet. A space
+still live after the restart then records on from there (the time the server was down is
+not in the file).
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ from townhall.media.audio import FRAME_SAMPLES, SAMPLE_RATE
 log = logging.getLogger(__name__)
 
 TIME_BASE = fractions.Fraction(1, SAMPLE_RATE)
-PAGE_MICROSECONDS = 1_000_000
-"""Audio per Ogg page; each page is on disk as soon as it is complete."""
+PAGE_MICROSECONDS = 500_000
+"""Audio per Ogg page. FFmpeg's Ogg muxer writes a page out once the next one is complete,
+so the file on disk is at most two pages (1 s) behind the recording."""
 
 PARTIAL_SUFFIX = ".part"
 RECOVERING_SUFFIX = ".recovering"
