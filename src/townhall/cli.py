@@ -125,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     db.set_defaults(func=lambda _a: _usage(db))
 
     _add_bot(sub)
+    from townhall.admin_cli import add_admin_commands
+
+    add_admin_commands(sub)
     return parser
 
 

@@ -86,6 +86,14 @@ class Settings(BaseSettings):
     # and, for whisper, the directory of a faster-whisper (CTranslate2) model.
     captions_engine: str = "pocketsphinx"
     captions_model: Path | None = None
+    # Who may sign up: open (anyone), invite (with a member's invite code), closed (only
+    # with a code made by an admin or at the command line).
+    registration: str = Field("open", pattern=r"^(open|invite|closed)$")
+    # Unused invite codes a member may hold at once (an admin sets it per member).
+    invite_quota: int = Field(5, ge=0, le=1000)
+    # How old an account must be before it raises a hand or hosts: seconds, or a number
+    # with s, m, h or d (e.g. 24h). Slows raids of fresh accounts.
+    min_account_age_to_speak: float = Field(0.0, ge=0)
 
     @field_validator("ice_servers", mode="before")
     @classmethod
@@ -121,6 +129,19 @@ class Settings(BaseSettings):
         if value and (parts.scheme not in ("http", "https") or not parts.netloc):
             raise ValueError("must be an http:// or https:// URL, e.g. https://talk.example.org")
         return value.rstrip("/")
+
+    @field_validator("min_account_age_to_speak", mode="before")
+    @classmethod
+    def _parse_duration(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip().lower()
+            units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+            if text and text[-1] in units:
+                try:
+                    return float(text[:-1]) * units[text[-1]]
+                except ValueError:
+                    raise ValueError("must be seconds, or a number with s, m, h or d") from None
+        return value
 
     @field_validator("jitter_prefetch_ms", mode="before")
     @classmethod

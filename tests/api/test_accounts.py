@@ -292,6 +292,9 @@ async def test_every_api_route_asks_who_is_asking(app, client: httpx.AsyncClient
         "{user_id}": "1",
         "{token_id}": "1",
         "{direction}": "followers",
+        "{invite_id}": "1",
+        "{report_id}": "1",
+        "{term_id}": "1",
     }
     checked = 0
     for path, operations in app.openapi()["paths"].items():

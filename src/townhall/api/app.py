@@ -14,10 +14,12 @@ from townhall import __version__
 from townhall.api.auth_tokens import Tokens
 from townhall.api.errors import install_error_handlers
 from townhall.api.routers import (
+    admin,
     auth,
     captions,
     health,
     hls,
+    invites,
     notifications,
     recordings,
     spaces,
@@ -106,6 +108,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(hls.router)
     app.include_router(captions.router)
     app.include_router(ws.router)
+    app.include_router(invites.router)
+    app.include_router(admin.router)
     if (WEB_DIR / "index.html").exists():
         app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
     return app

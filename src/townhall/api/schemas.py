@@ -13,6 +13,9 @@ class SignupIn(Body):
     handle: StrictStr = Field(max_length=64)
     display_name: StrictStr = Field(max_length=200)
     password: StrictStr = Field(max_length=1024)
+    invite: StrictStr | None = Field(
+        None, max_length=100, description="an invite code (registration mode `invite`)"
+    )
 
 
 class LoginIn(Body):

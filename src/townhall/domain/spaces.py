@@ -39,6 +39,7 @@ class EndReason(StrEnum):
     HOST_ENDED = "host_ended"
     HOST_GONE = "host_gone"  # the host was away longer than the grace time
     HOST_DELETED = "host_deleted"  # the host deleted their account
+    MODERATOR_ENDED = "moderator_ended"  # instance staff ended it (a report, a ban)
 
 
 # -- validation -------------------------------------------------------------

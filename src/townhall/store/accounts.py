@@ -89,6 +89,8 @@ async def live_token(session: AsyncSession, token_hash: str) -> tuple[Token, Use
                 Token.token_hash == token_hash,
                 Token.revoked_at.is_(None),
                 or_(Token.expires_at.is_(None), Token.expires_at > now),
+                User.banned_at.is_(None),
+                or_(User.suspended_until.is_(None), User.suspended_until <= now),
             )
         )
     ).first()

@@ -419,10 +419,18 @@ async def reminder_user_ids(session: AsyncSession, space_id: str) -> list[int]:
 
 
 async def add_report(
-    session: AsyncSession, space_id: str, reporter_id: int, target_id: int | None, reason: str
+    session: AsyncSession, space: Space, reporter_id: int, target: User | None, reason: str
 ) -> SpaceReport:
+    """A report; the space's title and host and the person's handle are copied in, so the
+    report still reads right after the space or the account is gone."""
     report = SpaceReport(
-        space_id=space_id, reporter_id=reporter_id, target_user_id=target_id, reason=reason
+        space_id=space.id,
+        reporter_id=reporter_id,
+        target_user_id=target.id if target else None,
+        reason=reason,
+        space_title=space.title,
+        space_host_id=space.host_id,
+        target_handle=target.handle if target else "",
     )
     session.add(report)
     await session.flush()

@@ -40,6 +40,7 @@ async def signup(
         body.handle,
         body.display_name,
         body.password,
+        body.invite,
     )
     _set_cookie(response, settings, done.token)
     return {"user": accounts.user_json(done.user), "token": done.token}

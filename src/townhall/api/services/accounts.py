@@ -11,12 +11,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from townhall.api.auth_tokens import Passwords, Tokens
 from townhall.api.services import spaces
+from townhall.api.services.staff import invites, words
 from townhall.bus import Bus
 from townhall.config import Settings
 from townhall.domain import accounts as rules
+from townhall.domain import staff as staff_rules
 from townhall.domain.errors import Conflict, NotFound, Unauthorized
 from townhall.domain.paging import PAGE_MAX, parse_cursor
 from townhall.domain.ratelimit import SlidingWindow
+from townhall.domain.staff import RegistrationMode, Standing
 from townhall.store import accounts as store
 from townhall.store.db import utcnow
 from townhall.store.models import Token, User
@@ -70,11 +73,15 @@ async def signup(
     handle: str,
     display_name: str,
     password: str,
+    invite: str | None = None,
 ) -> SignedIn:
     guard.check(address, handle)
+    mode = RegistrationMode(settings.registration)
+    staff_rules.check_may_sign_up(mode, has_invite=bool(invite), by_admin=False)
     rules.check_handle(handle)
     name = rules.check_display_name(display_name)
     rules.check_password(password)
+    await words.check(session, display_name=name)
     if await store.user_by_handle(session, handle) is not None:
         raise Conflict("handle_taken", "that handle is taken", "handle")
     password_hash = await guard.passwords.hash(password)
@@ -82,6 +89,10 @@ async def signup(
         user = await store.create_user(session, handle, name, password_hash)
     except store.HandleTaken:
         raise Conflict("handle_taken", "that handle is taken", "handle") from None
+    if mode is not RegistrationMode.OPEN and invite:
+        await invites.spend(
+            session, guard.tokens, invite, user, staff_only=mode is RegistrationMode.CLOSED
+        )
     return SignedIn(user, await _issue_session(session, settings, guard, user))
 
 
@@ -98,6 +109,9 @@ async def login(
     ok = await guard.passwords.verify(user.password_hash if user else None, password)
     if user is None or not ok:
         raise Unauthorized("bad_credentials", "wrong handle or password")
+    staff_rules.check_may_sign_in(
+        Standing(banned=user.banned_at is not None, suspended_until=user.suspended_until), utcnow()
+    )
     return SignedIn(user, await _issue_session(session, settings, guard, user))
 
 
@@ -107,7 +121,11 @@ async def logout(session: AsyncSession, token: Token) -> None:
 
 async def me(session: AsyncSession, user: User) -> dict[str, Any]:
     followers, following = await store.follow_counts(session, user.id)
-    return user_json(user) | {"followers_count": followers, "following_count": following}
+    return user_json(user) | {
+        "followers_count": followers,
+        "following_count": following,
+        "role": user.role,
+    }
 
 
 async def edit_profile(
@@ -117,6 +135,11 @@ async def edit_profile(
         user.display_name = rules.check_display_name(display_name)
     if bio is not None:
         user.bio = rules.check_bio(bio)
+    await words.check(
+        session,
+        display_name=user.display_name if display_name is not None else None,
+        bio=user.bio if bio is not None else None,
+    )
     await session.flush()
     return await me(session, user)
 

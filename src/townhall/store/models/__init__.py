@@ -15,11 +15,15 @@ from townhall.store.models.spaces import (
     SpaceReport,
     SpaceTopic,
 )
+from townhall.store.models.staff import AuditRecord, BlockedTerm, Invite
 
 __all__ = [
+    "AuditRecord",
     "Block",
+    "BlockedTerm",
     "CaptionSettings",
     "Follow",
+    "Invite",
     "Notification",
     "OutboxEntry",
     "Recording",

@@ -27,6 +27,16 @@ class User(Base):
     bio: Mapped[str] = mapped_column(Text, default="")
     password_hash: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Instance role (domain.staff.InstanceRole) and sanctions.
+    role: Mapped[str] = mapped_column(String(10), default="member", server_default="member")
+    banned_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    suspended_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Who invited this account (invite mode), and how many unused codes it may hold
+    # (None: the instance's default quota).
+    invited_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+    invite_quota: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class Token(Base):

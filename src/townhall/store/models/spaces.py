@@ -141,16 +141,32 @@ class SpaceReminder(Base):
 
 
 class SpaceReport(Base):
-    """A report of a space, or of a participant in it, for the operators to review."""
+    """A report of a space, or of a participant in it, for the operators to review.
+
+    Reports outlive the space, the reporter and the reported account (their ids become
+    NULL; the title and handles are copied in), so staff can still review them.
+    """
 
     __tablename__ = "space_reports"
-    __table_args__ = NEVER_REUSED
+    __table_args__ = (Index("ix_space_reports_status_id", "status", "id"), NEVER_REUSED)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    space_id: Mapped[str] = mapped_column(ForeignKey("spaces.id", ondelete="CASCADE"), index=True)
-    reporter_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    space_id: Mapped[str | None] = mapped_column(
+        ForeignKey("spaces.id", ondelete="SET NULL"), index=True, nullable=True
+    )
+    reporter_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
     target_user_id: Mapped[int | None] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), nullable=True
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
     )
     reason: Mapped[str] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    space_title: Mapped[str] = mapped_column(String(70), default="", server_default="")
+    space_host_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    target_handle: Mapped[str] = mapped_column(String(15), default="", server_default="")
+    # open | dismissed | actioned
+    status: Mapped[str] = mapped_column(String(10), default="open", server_default="open")
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    resolved_by_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    resolution: Mapped[str] = mapped_column(String(20), default="", server_default="")

@@ -58,12 +58,13 @@ async def report(
         raise Invalid(
             "reason_too_long", f"a reason has at most {REPORT_REASON_MAX} characters", "reason"
         )
+    target = None
     if user_id is not None:
-        await user_exists(session, user_id)
+        target = await user_exists(session, user_id)
         attended = [a.user_id for a, _ in await store.attendance(session, space.id)]
         if user_id not in attended and user_id != space.host_id:
             raise NotFound("not_a_participant", "that person was not in this space", "user_id")
-    row = await store.add_report(session, space.id, reporter.id, user_id, cleaned)
+    row = await store.add_report(session, space, reporter.id, target, cleaned)
     await session.commit()
     return {
         "id": row.id,

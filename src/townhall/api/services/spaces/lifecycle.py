@@ -18,9 +18,11 @@ from townhall.api.services.spaces.loading import (
 )
 from townhall.api.services.spaces.stage import leave
 from townhall.api.services.spaces.views import share_url, space_view, user_brief
+from townhall.api.services.staff import words
 from townhall.bus import Bus
 from townhall.config import Settings
 from townhall.domain import spaces as rules
+from townhall.domain import staff as staff_rules
 from townhall.domain.errors import Conflict, Invalid
 from townhall.domain.roles import Role
 from townhall.domain.spaces import EndReason, SpaceState, SpeakerPolicy, Visibility
@@ -58,6 +60,8 @@ async def create_space(
     vis = parse_enum(Visibility, visibility, "visibility")
     policy = parse_enum(SpeakerPolicy, speaker_policy, "speaker_policy")
     now = utcnow()
+    staff_rules.check_account_age(host.created_at, now, settings.min_account_age_to_speak)
+    await words.check(session, title=clean_title, topic=" / ".join(clean_topics))
     if scheduled_for is not None:
         rules.validate_schedule(scheduled_for, now)
     guests = await _checked_guests(session, host, guest_ids)
@@ -212,10 +216,13 @@ async def edit_space(
     rules.check_editable(SpaceState(space.state), actor.id, space.host_id)
     if title is not None:
         space.title = rules.validate_title(title)
+        await words.check(session, title=space.title)
     if speaker_policy is not None:
         space.speaker_policy = parse_enum(SpeakerPolicy, speaker_policy, "speaker_policy").value
     if topics is not None:
-        await store.set_topics(session, space.id, rules.validate_topics(topics))
+        clean_topics = rules.validate_topics(topics)
+        await words.check(session, topic=" / ".join(clean_topics))
+        await store.set_topics(session, space.id, clean_topics)
     await session.flush()
     view = await space_view(session, space)
     await commit_and_publish(session, space.id, [("space.updated", {"space": view})])
@@ -242,14 +249,19 @@ async def add_guests(
 
 
 async def close_for_deleted_account(
-    session: AsyncSession, bus: Bus, settings: Settings, user: User
+    session: AsyncSession,
+    bus: Bus,
+    settings: Settings,
+    user: User,
+    end_reason: EndReason = EndReason.HOST_DELETED,
 ) -> None:
-    """Before an account goes: its live spaces end, its scheduled ones are cancelled, and it
-    leaves the spaces it is in, each with the usual events, so no client is left waiting."""
+    """Before an account goes (or is banned): its live spaces end, its scheduled ones are
+    cancelled, and it leaves the spaces it is in, each with the usual events, so no client
+    is left waiting."""
     for space_id, state, hosts in await store.open_spaces_of(session, user.id):
         if not hosts:
             await leave(session, bus, settings, user, space_id)
         elif state == SpaceState.LIVE:
-            await end_space(session, bus, space_id, EndReason.HOST_DELETED.value)
+            await end_space(session, bus, space_id, end_reason.value)
         else:
             await cancel_space(session, bus, user, space_id)

@@ -26,12 +26,14 @@ from townhall.api.services.spaces.views import member_view, space_view, user_bri
 from townhall.bus import Bus
 from townhall.config import Settings
 from townhall.domain import spaces as rules
+from townhall.domain import staff as staff_rules
 from townhall.domain.presence import may_be_swept
 from townhall.domain.roles import Role
 from townhall.domain.spaces import SpaceState, Visibility
 from townhall.domain.stage import Room
 from townhall.store import accounts as accounts_store
 from townhall.store import spaces as store
+from townhall.store.db import utcnow
 from townhall.store.models import User
 
 # -- joining and leaving -------------------------------------------------------------
@@ -112,6 +114,7 @@ async def leave_absent(
 async def raise_hand(
     session: AsyncSession, bus: Bus, settings: Settings, user: User, space_id: str
 ) -> dict[str, Any]:
+    staff_rules.check_account_age(user.created_at, utcnow(), settings.min_account_age_to_speak)
     space = await locked(session, space_id)
     follows = await accounts_store.is_following(session, space.host_id, user.id)
     before = await load_room(session, space, settings)

@@ -1,0 +1,160 @@
+"""Request and response models of the staff API (/api/v1/admin) and of invite codes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+
+from townhall.domain.staff import InstanceRole, ReportAction
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- requests ----------------------------------------------------------------------
+
+
+class RoleIn(Body):
+    role: InstanceRole
+
+
+class QuotaIn(Body):
+    invite_quota: StrictInt | None = Field(ge=0, le=1000)
+
+
+class InviteIn(Body):
+    expires_in_days: StrictInt = Field(7, ge=1, le=90)
+
+
+class ActionIn(Body):
+    action: ReportAction
+    reason: StrictStr = Field("", max_length=2000)
+    hours: float | None = Field(None, gt=0, le=24 * 365, description="suspend: how long")
+
+
+class UserActionIn(Body):
+    action: Literal["warn", "suspend", "ban", "restore"]
+    reason: StrictStr = Field("", max_length=2000)
+    hours: float | None = Field(None, gt=0, le=24 * 365, description="suspend: how long")
+
+
+class TermIn(Body):
+    term: StrictStr = Field(min_length=1, max_length=200)
+
+
+# -- responses ---------------------------------------------------------------------
+
+
+class StaffUserOut(BaseModel):
+    id: int
+    handle: str
+    display_name: str
+    role: InstanceRole
+    banned: bool
+    suspended_until: datetime | None
+    created_at: datetime
+    invited_by: str | None = None
+
+
+class StaffList(BaseModel):
+    staff: list[StaffUserOut]
+
+
+class InviteOut(BaseModel):
+    id: int
+    created_at: datetime
+    expires_at: datetime
+    used: bool
+    used_by: str | None = None
+    code: str | None = Field(None, description="only in the answer that creates the code")
+
+
+class InviteList(BaseModel):
+    invites: list[InviteOut]
+    quota: int
+    unused: int
+
+
+class AuditOut(BaseModel):
+    id: int
+    created_at: datetime
+    action: str
+    actor_id: int | None
+    actor_handle: str | None
+    target_user_id: int | None
+    target_handle: str | None
+    space_id: str | None
+    report_id: int | None
+    reason: str
+    detail: dict[str, Any]
+
+
+class AuditPage(BaseModel):
+    records: list[AuditOut]
+    next_before: int | None = Field(None, description="pass as ?before= for older records")
+
+
+class ReportItem(BaseModel):
+    id: int
+    reason: str
+    reporter: str | None
+    created_at: datetime
+
+
+class SpaceRef(BaseModel):
+    id: str | None
+    title: str
+    state: str | None
+    host_id: int | None
+    host_handle: str | None
+
+
+class PersonRef(BaseModel):
+    id: int | None
+    handle: str | None
+    role: InstanceRole | None = None
+    banned: bool = False
+    suspended_until: datetime | None = None
+
+
+class PersonHistory(BaseModel):
+    reports: int = Field(description="reports ever naming this person or their spaces")
+    actions: list[AuditOut]
+
+
+class ReportGroup(BaseModel):
+    """Open reports of one space and one person (None: the space itself), merged."""
+
+    id: int = Field(description="the newest report's id; act on the group through it")
+    status: str
+    space: SpaceRef
+    person: PersonRef | None
+    count: int
+    first_at: datetime
+    last_at: datetime
+    reports: list[ReportItem]
+    history: PersonHistory | None
+    audit: list[AuditOut]
+
+
+class ReportQueue(BaseModel):
+    groups: list[ReportGroup]
+
+
+class ActionOut(BaseModel):
+    action: ReportAction
+    resolved_reports: list[int]
+    audit: AuditOut
+
+
+class TermOut(BaseModel):
+    id: int
+    term: str
+    created_at: datetime
+
+
+class TermList(BaseModel):
+    terms: list[TermOut]
