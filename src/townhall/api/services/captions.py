@@ -130,7 +130,7 @@ async def set_captions(
                 {"on": after.on, "language": after.language, "clips": after.clips, "by": actor.id},
             )
         )
-    await commit_and_publish(session, bus, space.id, events)
+    await commit_and_publish(session, space.id, events)
     return captions_view(settings, after)
 
 

@@ -1,7 +1,7 @@
 """The transactional outbox and each space's event counter.
 
-Revision ID: 0006_outbox
-Revises: 0005_never_reused_ids
+Revision ID: 0007_outbox
+Revises: 0006_captions
 """
 
 import sqlalchemy as sa
@@ -9,8 +9,8 @@ from alembic import op
 
 from townhall.store.db import UTCDateTime
 
-revision = "0006_outbox"
-down_revision = "0005_never_reused_ids"
+revision = "0007_outbox"
+down_revision = "0006_captions"
 branch_labels = None
 depends_on = None
 

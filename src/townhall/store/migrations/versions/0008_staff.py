@@ -1,8 +1,8 @@
 """Instance staff: roles and sanctions on users, invite codes, the audit log, the word
 list, and reports that outlive their space and are resolved.
 
-Revision ID: 0006_staff
-Revises: 0005_never_reused_ids
+Revision ID: 0008_staff
+Revises: 0007_outbox
 """
 
 import sqlalchemy as sa
@@ -10,8 +10,8 @@ from alembic import op
 
 from townhall.store.db import UTCDateTime
 
-revision = "0006_staff"
-down_revision = "0005_never_reused_ids"
+revision = "0008_staff"
+down_revision = "0007_outbox"
 branch_labels = None
 depends_on = None
 
