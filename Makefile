@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: run test lint bench clean setup
+.PHONY: run test lint bench clean setup screenshots
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
+
+# Refresh the README's screenshots (docs/screenshots) from the browser tests that take them.
+screenshots: $(STAMP)
+	TOWNHALL_SCREENSHOTS=1 $(BIN)/pytest -q tests/web/test_layout_web.py tests/web/test_moderation_web.py tests/web/test_home_web.py
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run_all

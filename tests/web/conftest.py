@@ -4,6 +4,7 @@ per fake microphone (a WAV tone), and console errors that fail the test."""
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import wave
 from collections.abc import Callable, Iterator
@@ -168,10 +169,14 @@ def browsers(playwright: Any, console: ConsoleLog, tones: dict[int, Path]) -> It
 
 
 @pytest.fixture
-def screenshot() -> Callable[..., Path]:
+def screenshot(tmp_path: Path) -> Callable[..., Path]:
+    """Save a screenshot: into a temp folder, or into docs/screenshots (tracked, shown by
+    the README) only when TOWNHALL_SCREENSHOTS=1, as `make screenshots` sets it."""
+    folder = SCREENSHOTS if os.environ.get("TOWNHALL_SCREENSHOTS") == "1" else tmp_path
+
     def save(page: Any, name: str, full_page: bool = True) -> Path:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        path = SCREENSHOTS / name
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / name
         page.screenshot(path=str(path), full_page=full_page)
         return path
 
