@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from townhall.api.services import outbox
 from townhall.api.services.spaces.loading import access, commit_and_publish, locked, viewable
 from townhall.api.services.spaces.views import space_views, user_brief
 from townhall.bus import Bus
@@ -332,10 +333,6 @@ class Captioner:
         """Tell the captioned spaces that captions paused (the worker died) or resumed."""
         for space_id in self._media.captioned_spaces():
             language = self._media.captions_language(space_id)
-            await self._bus.publish(
-                Event(
-                    type=CAPTIONS_CHANGED,
-                    space_id=space_id,
-                    data={"on": True, "language": language, "paused": not up},
-                )
-            )
+            data = {"on": True, "language": language, "paused": not up}
+            async with self._db.session() as session:  # a kept event: through the outbox
+                await outbox.add_space_events(session, space_id, [(CAPTIONS_CHANGED, data)])
