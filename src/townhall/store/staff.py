@@ -269,3 +269,66 @@ async def remove_term(session: AsyncSession, term_id: int) -> str | None:
     await session.delete(row)
     await session.flush()
     return row.term
+
+
+# -- reports the instance files itself ---------------------------------------------
+
+FLAG_PREFIX = "word list: "
+
+
+async def open_flag_exists(session: AsyncSession, space_id: str, user_id: int, term: str) -> bool:
+    found = await session.scalar(
+        select(SpaceReport.id).where(
+            SpaceReport.space_id == space_id,
+            SpaceReport.target_user_id == user_id,
+            SpaceReport.reporter_id.is_(None),
+            SpaceReport.status == "open",
+            SpaceReport.reason.startswith(f'{FLAG_PREFIX}"{term}"', autoescape=True),
+        )
+    )
+    return found is not None
+
+
+async def add_flag(
+    session: AsyncSession, space: Space, speaker: User | None, reason: str, term: str
+) -> SpaceReport:
+    """A report with no reporter: filed by the word list."""
+    report = SpaceReport(
+        space_id=space.id,
+        reporter_id=None,
+        target_user_id=speaker.id if speaker else None,
+        reason=reason,
+        space_title=space.title,
+        space_host_id=space.host_id,
+        target_handle=speaker.handle if speaker else "",
+    )
+    session.add(report)
+    await session.flush()
+    return report
+
+
+async def recent_reports_by(session: AsyncSession, reporter_id: int, since: datetime) -> int:
+    return int(
+        await session.scalar(
+            select(func.count()).where(
+                SpaceReport.reporter_id == reporter_id, SpaceReport.created_at >= since
+            )
+        )
+        or 0
+    )
+
+
+async def open_report_by(
+    session: AsyncSession, reporter_id: int, space_id: str, target_id: int | None
+) -> SpaceReport | None:
+    query = select(SpaceReport).where(
+        SpaceReport.reporter_id == reporter_id,
+        SpaceReport.space_id == space_id,
+        SpaceReport.status == "open",
+    )
+    query = query.where(
+        SpaceReport.target_user_id == target_id
+        if target_id is not None
+        else SpaceReport.target_user_id.is_(None)
+    )
+    return await session.scalar(query)

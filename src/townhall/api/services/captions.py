@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from townhall.api.services import outbox
 from townhall.api.services.spaces.loading import access, commit_and_publish, locked, viewable
 from townhall.api.services.spaces.views import space_views, user_brief
+from townhall.api.services.staff import alerts
 from townhall.bus import Bus
 from townhall.bus.events import CAPTION, CAPTIONS_CHANGED, Event
 from townhall.captions.engines import STATIC_LANGUAGES
@@ -312,6 +313,7 @@ class Captioner:
                     None if replay is None else replay * 1000 // SAMPLE_RATE,
                     text,
                 )
+                await alerts.flag_caption(session, space, utterance.user_id, text, start_ms)
         if not text and not final:
             return
         await self._bus.publish(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,15 +15,20 @@ from townhall.api.services.spaces.loading import (
     viewable,
 )
 from townhall.api.services.spaces.views import iso
+from townhall.api.services.staff import alerts
 from townhall.bus import Bus
 from townhall.domain import spaces as rules
 from townhall.domain.errors import Conflict, Invalid, NotFound, RateLimited
 from townhall.domain.reactions import ReactionWindow, take_reaction, validate_reaction
 from townhall.domain.spaces import SpaceState
 from townhall.store import spaces as store
+from townhall.store import staff as staff_store
+from townhall.store.db import utcnow
 from townhall.store.models import User
 
 REPORT_REASON_MAX = 500
+REPORTS_PER_WINDOW = 10
+REPORT_WINDOW_SECONDS = 600
 
 
 async def react(
@@ -64,7 +70,9 @@ async def report(
         attended = [a.user_id for a, _ in await store.attendance(session, space.id)]
         if user_id not in attended and user_id != space.host_id:
             raise NotFound("not_a_participant", "that person was not in this space", "user_id")
+    await _check_report_flood(session, reporter.id, space.id, user_id)
     row = await store.add_report(session, space, reporter.id, target, cleaned)
+    await alerts.report_filed(session, row)
     await session.commit()
     return {
         "id": row.id,
@@ -73,6 +81,17 @@ async def report(
         "reason": cleaned,
         "created_at": iso(row.created_at),
     }
+
+
+async def _check_report_flood(
+    session: AsyncSession, reporter_id: int, space_id: str, target_id: int | None
+) -> None:
+    """One open report per reporter, space and person; a few reports per window."""
+    if await staff_store.open_report_by(session, reporter_id, space_id, target_id):
+        raise Conflict("already_reported", "you have reported this already; moderators will look")
+    since = utcnow() - timedelta(seconds=REPORT_WINDOW_SECONDS)
+    if await staff_store.recent_reports_by(session, reporter_id, since) >= REPORTS_PER_WINDOW:
+        raise RateLimited("report_rate_limited", "too many reports at once; try again later")
 
 
 async def set_reminder(

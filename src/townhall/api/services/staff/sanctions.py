@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from townhall.api.services import notifications, spaces
+from townhall.api.services import notifications, outbox, spaces
 from townhall.api.services.staff import audit
 from townhall.bus import Bus
 from townhall.config import Settings
@@ -19,6 +19,7 @@ from townhall.store.db import utcnow
 from townhall.store.models import User
 
 WARNING_KIND = "moderation.warning"
+SESSION_ENDED = "session.ended"
 
 
 async def cut_off(session: AsyncSession, bus: Bus, settings: Settings, target: User) -> None:
@@ -26,11 +27,11 @@ async def cut_off(session: AsyncSession, bus: Bus, settings: Settings, target: U
     scheduled ones are cancelled, it leaves the spaces it is in (whose events close its
     connections), and its sessions' connections are closed."""
     await store.revoke_all_tokens(session, target.id)
+    await outbox.add_user_pushes(session, [(target.id, SESSION_ENDED, {"reason": "sanction"})])
     await session.commit()
     await spaces.close_for_deleted_account(
         session, bus, settings, target, EndReason.MODERATOR_ENDED
     )
-    await bus.publish_user(target.id, {"type": "session.ended", "data": {"reason": "banned"}})
 
 
 async def apply(
