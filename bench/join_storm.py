@@ -211,6 +211,7 @@ class MemberResult:
     join_seconds: float | None = None
     ws_error: str = ""
     subscribed_seq: int | None = None
+    subscribed: bool = False
     last_seq: int = 0
     events: int = 0
     gaps: int = 0
@@ -231,24 +232,36 @@ class Live:
     pc: Any = None
     tap: Any = None
     offer_time: float = 0.0
+    subscribed: bool = False
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 async def _read_events(live: Live, space_id: str) -> None:
+    try:
+        await _read(live, space_id)
+    finally:
+        live.done.set()
+
+
+async def _read(live: Live, space_id: str) -> None:
     r = live.result
     async for raw in live.ws:
         for message in _messages(raw):
             kind = message.get("type")
             if kind == "snapshot" and message.get("space_id") == space_id:
-                if r.subscribed_seq is not None:
+                if live.subscribed:
                     r.resyncs += 1
                 r.last_seq = int(message["seq"])
                 if r.subscribed_seq is None:
                     r.subscribed_seq = r.last_seq
             elif kind == "subscribed":
+                live.subscribed = r.subscribed = True
                 if r.subscribed_seq is None:
                     r.subscribed_seq = int(message["seq"])
                     r.last_seq = r.subscribed_seq
+                live.done.set()
+            elif kind == "error":
+                r.ws_error = r.ws_error or str(message["error"].get("code"))
                 live.done.set()
             elif message.get("space_id") == space_id and "seq" in message:
                 if message.get("volatile"):
@@ -331,7 +344,12 @@ async def _arrive(
         live.ws = await websockets.connect(
             ws_url, open_timeout=60, ping_interval=None, max_size=2**22, max_queue=None
         )
-        await live.ws.send(json.dumps({"op": "subscribe", "space_id": space_id}))
+        subscribe: dict[str, Any] = {"op": "subscribe", "space_id": space_id}
+        seq = resp.json().get("seq")
+        if isinstance(seq, int):  # resume from the join's snapshot: no second snapshot
+            subscribe["last_seq"] = seq
+            r.subscribed_seq = r.last_seq = seq
+        await live.ws.send(json.dumps(subscribe))
         live.reader = asyncio.create_task(_read_events(live, space_id))
     except Exception as exc:
         r.ws_error = f"{type(exc).__name__}: {exc}"[:200]
@@ -345,17 +363,29 @@ async def _arrive(
 
 
 def worker_main(
-    index: int, base: str, space_id: str, members: list[Member], start: float, conn: Any
+    index: int,
+    base: str,
+    space_id: str,
+    members: list[Member],
+    start: float,
+    storm_seconds: float,
+    conn: Any,
 ) -> None:
     """One load-generator process: its share of the members, until told to finish."""
     from townhall.media.ice import use_host_addresses
 
     use_host_addresses(["127.0.0.1"])
-    asyncio.run(_worker(index, base, space_id, members, start, conn))
+    asyncio.run(_worker(index, base, space_id, members, start, storm_seconds, conn))
 
 
 async def _worker(
-    index: int, base: str, space_id: str, members: list[Member], start: float, conn: Any
+    index: int,
+    base: str,
+    space_id: str,
+    members: list[Member],
+    start: float,
+    storm_seconds: float,
+    conn: Any,
 ) -> None:
     limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
     lives = [Live(m, MemberResult()) for m in members]
@@ -363,7 +393,7 @@ async def _worker(
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as http:
         tasks = [asyncio.create_task(_arrive(live, http, base, space_id, start)) for live in lives]
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(start - time.time() + 240):
+            async with asyncio.timeout(start - time.time() + storm_seconds + 120):
                 await asyncio.gather(*tasks, return_exceptions=True)
                 await asyncio.gather(*(live.done.wait() for live in lives))
         storm_cpu = cpu_self() - cpu0
@@ -500,6 +530,7 @@ async def _closed_loop(
         "status_5xx": sum(n for s, n in statuses.items() if s >= 500 or s < 0),
         "latency": summary_ms(latencies),
         "server_cpu_ms_per_request": round(cpu / max(1, total) * 1000, 2),
+        "server_cpu_seconds": cpu,
         "server_cpu_percent_of_one_core": round(cpu / elapsed * 100, 1),
     }
 
@@ -587,7 +618,9 @@ async def _drive(
         parent, child = ctx.Pipe()
         share = members[w :: args.workers]
         process = ctx.Process(
-            target=worker_main, args=(w, base, space_id, share, start, child), daemon=True
+            target=worker_main,
+            args=(w, base, space_id, share, start, args.seconds, child),
+            daemon=True,
         )
         process.start()
         workers.append((process, parent))
@@ -599,6 +632,9 @@ async def _drive(
     storm_seconds = time.perf_counter() - storm_t0
     storm_cpu = process_cpu_seconds(pid) - cpu_storm0
     await asyncio.sleep(2.0)
+    idle_cpu0, idle_t0 = process_cpu_seconds(pid), time.perf_counter()
+    await asyncio.sleep(5.0)
+    idle_rate = (process_cpu_seconds(pid) - idle_cpu0) / (time.perf_counter() - idle_t0)
 
     viewers = [accounts[f"m{i}"] for i in range(args.members)]
     extra = [accounts[f"x{i}"] for i in range(args.join_accounts)]
@@ -644,6 +680,12 @@ async def _drive(
             else None
         ),
     )
+    for phase in phases.values():
+        extra_cpu = phase.pop("server_cpu_seconds") - idle_rate * phase["seconds"]
+        phase["server_marginal_cpu_ms_per_request"] = round(
+            extra_cpu / max(1, phase["requests"]) * 1000, 2
+        )
+    phases["idle_server_cpu_percent_of_one_core"] = round(idle_rate * 100, 1)
     async with httpx.AsyncClient(base_url=base, timeout=60) as http:
         await http.patch(
             f"/api/v1/spaces/{space_id}",
@@ -703,14 +745,14 @@ def _summarise(
     for r in results:
         statuses[str(r["join_status"])] = statuses.get(str(r["join_status"]), 0) + 1
     media = [r for r in results if r["offer_to_audio"] is not None or r["media_error"]]
-    with_ws = [r for r in results if r["subscribed_seq"] is not None]
+    with_ws = [r for r in results if r["subscribed"]]
     complete = [r for r in with_ws if r["last_seq"] >= final_seq and r["gaps"] == 0]
     ok_joins = [r["join_seconds"] for r in joins if r["join_status"] == 200]
     join_summary = summary_ms(ok_joins)
     audio = [r["offer_to_audio"] for r in results if r["offer_to_audio"] is not None]
     audio_summary = summary_ms(audio)
     storm_5xx = sum(1 for r in results if r["join_status"] >= 500 or r["join_status"] < 0)
-    phase_5xx = sum(p["status_5xx"] for p in phases.values())
+    phase_5xx = sum(p["status_5xx"] for p in phases.values() if isinstance(p, dict))
     loadgen_cpu = [round(report["cpu_seconds"], 2) for report in reports]
     return {
         "database": args.db,
@@ -750,7 +792,9 @@ def _summarise(
             ],
         },
         "phases": phases,
-        "requests_per_second": {name: p["ok_per_second"] for name, p in phases.items()},
+        "requests_per_second": {
+            name: p["ok_per_second"] for name, p in phases.items() if isinstance(p, dict)
+        },
         "events": {
             "final_seq": final_seq,
             "members_with_every_event": len(complete),

@@ -199,3 +199,19 @@ def test_end_empties_room() -> None:
     assert r.state is SpaceState.ENDED and not r.members
     with pytest.raises(Conflict):
         r.raise_hand(L1, 1.0, True)
+
+
+def test_a_partial_room_counts_the_listeners_it_did_not_load() -> None:
+    from townhall.domain.stage import Member
+
+    host = Member(1, Role.HOST)
+    room = Room(host_id=1, members={1: host}, other_listeners=1998)
+    joined = room.join(7)
+    assert (room.listener_count, joined.listener_count) == (1998, 1999)
+    assert joined.join(7) is joined  # idempotent for a loaded member
+    assert joined.leave(7).listener_count == 1998
+    full = Room(
+        host_id=1, members={1: host}, limits=Limits(listener_limit=1998), other_listeners=1998
+    )
+    with pytest.raises(Conflict):
+        full.join(8)  # the unloaded listeners count toward the limit

@@ -42,6 +42,10 @@ class Room:
     limits: Limits = Limits()
     members: Mapping[int, Member] = field(default_factory=lambda: MappingProxyType({}))
     removed: frozenset[int] = frozenset()
+    # Present listeners left out of `members`: a room loaded for one person's join or leave
+    # holds the stage, raised hands, pending invitations and that person, and counts the
+    # other listeners (thousands in a big space) instead of loading them.
+    other_listeners: int = 0
 
     # -- views --------------------------------------------------------------
 
@@ -64,7 +68,8 @@ class Room:
 
     @property
     def listener_count(self) -> int:
-        return sum(1 for m in self.members.values() if m.role is Role.LISTENER)
+        loaded = sum(1 for m in self.members.values() if m.role is Role.LISTENER)
+        return loaded + self.other_listeners
 
     def hand_queue(self) -> list[Member]:
         """Raised hands, oldest first."""

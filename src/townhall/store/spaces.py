@@ -6,6 +6,7 @@ import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import and_, case, delete, exists, func, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -16,6 +17,7 @@ from townhall.domain.roles import Role
 from townhall.domain.stage import Member, Room
 from townhall.store.models import (
     Block,
+    Follow,
     Space,
     SpaceAttendance,
     SpaceGuest,
@@ -56,19 +58,19 @@ async def lock_space(session: AsyncSession, space_id: str) -> Space | None:
 
     The UPDATE is the lock: PostgreSQL locks the row until commit; SQLite takes the
     database write lock (waiting on busy_timeout), so changes to one space never
-    interleave and a limit checked here still holds at commit.
+    interleave and a limit checked here still holds at commit. It returns the row too
+    (RETURNING): one round trip while the lock is held, not two.
     """
     if not space_id or len(space_id) > 12:
         return None
-    result = await session.execute(
+    result = await session.scalars(
         update(Space)
         .where(Space.id == space_id)
         .values(version=Space.version + 1)
-        .execution_options(synchronize_session=False)
+        .returning(Space)
+        .execution_options(synchronize_session=False, populate_existing=True)
     )
-    if not result.rowcount:  # type: ignore[attr-defined]
-        return None
-    return await session.get(Space, space_id, populate_existing=True)
+    return result.first()
 
 
 async def set_topics(session: AsyncSession, space_id: str, topics: Sequence[str]) -> None:
@@ -279,6 +281,59 @@ async def present_members(session: AsyncSession, space_id: str) -> list[SpaceMem
     return list(rows)
 
 
+def _notable() -> Any:
+    """Present members a partial room always holds: the stage, raised hands, invitations."""
+    return or_(
+        SpaceMember.role.in_(STAGE),
+        SpaceMember.hand_raised_at.is_not(None),
+        SpaceMember.invited_as.is_not(None),
+    )
+
+
+async def notable_members(
+    session: AsyncSession, space_id: str, user_ids: Sequence[int] = ()
+) -> list[SpaceMember]:
+    """The present stage, raised hands and pending invitations, and these users if present:
+    everything but the plain listeners (so a few dozen rows however big the audience)."""
+    wanted = or_(_notable(), SpaceMember.user_id.in_(list(user_ids))) if user_ids else _notable()
+    rows = await session.scalars(
+        select(SpaceMember)
+        .where(SpaceMember.space_id == space_id, SpaceMember.present.is_(True), wanted)
+        .order_by(SpaceMember.joined_at, SpaceMember.user_id)
+        .execution_options(populate_existing=True)
+    )
+    return list(rows)
+
+
+async def listener_count(session: AsyncSession, space_id: str) -> int:
+    """Present listeners, raised hands and invitations included."""
+    count = await session.scalar(
+        select(func.count())
+        .select_from(SpaceMember)
+        .where(
+            SpaceMember.space_id == space_id,
+            SpaceMember.present.is_(True),
+            SpaceMember.role == Role.LISTENER.value,
+        )
+    )
+    return int(count or 0)
+
+
+async def first_listeners(session: AsyncSession, space_id: str, limit: int) -> list[SpaceMember]:
+    """The `limit` present listeners who joined first."""
+    rows = await session.scalars(
+        select(SpaceMember)
+        .where(
+            SpaceMember.space_id == space_id,
+            SpaceMember.present.is_(True),
+            SpaceMember.role == Role.LISTENER.value,
+        )
+        .order_by(SpaceMember.joined_at, SpaceMember.user_id)
+        .limit(limit)
+    )
+    return list(rows)
+
+
 async def member_row(session: AsyncSession, space_id: str, user_id: int) -> SpaceMember | None:
     return await session.get(SpaceMember, (space_id, user_id), populate_existing=True)
 
@@ -369,6 +424,33 @@ async def add_removal(session: AsyncSession, space_id: str, user_id: int, by_id:
     if not await is_removed(session, space_id, user_id):
         session.add(SpaceRemoval(space_id=space_id, user_id=user_id, by_id=by_id))
         await session.flush()
+
+
+@dataclass(frozen=True)
+class AccessFacts:
+    is_guest: bool
+    follows_host: bool
+    blocked_by_host: bool
+    removed: bool
+
+
+async def access_facts(
+    session: AsyncSession, space_id: str, viewer_id: int, host_id: int
+) -> AccessFacts:
+    """What decides whether the viewer may see and join the space, in one query."""
+    row = (
+        await session.execute(
+            select(
+                exists().where(SpaceGuest.space_id == space_id, SpaceGuest.user_id == viewer_id),
+                exists().where(Follow.follower_id == viewer_id, Follow.followee_id == host_id),
+                exists().where(Block.blocker_id == host_id, Block.blocked_id == viewer_id),
+                exists().where(
+                    SpaceRemoval.space_id == space_id, SpaceRemoval.user_id == viewer_id
+                ),
+            )
+        )
+    ).one()
+    return AccessFacts(*(bool(v) for v in row))
 
 
 async def is_guest(session: AsyncSession, space_id: str, user_id: int) -> bool:

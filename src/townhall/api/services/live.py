@@ -72,9 +72,12 @@ class LiveClient:
     _send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def send(self, message: dict[str, Any]) -> None:
+        await self.send_text(json.dumps(message, separators=(",", ":")))
+
+    async def send_text(self, text: str) -> None:
         async with self._send_lock:
             if self.websocket.client_state == WebSocketState.CONNECTED:
-                await self.websocket.send_text(json.dumps(message, separators=(",", ":")))
+                await self.websocket.send_text(text)
 
     async def error(self, code: str, message: str, space_id: str | None = None) -> None:
         body: dict[str, Any] = {"type": "error", "error": {"code": code, "message": message}}
@@ -133,7 +136,7 @@ class LiveClient:
             missed = await self.bus.replay(space_id, last_seq)
             if missed is not None:
                 for event in missed:
-                    await self.send(event_message(event))
+                    await self.send_text(event_text(event))
                     if event.type == MEMBER_REMOVED and _user_id(event) == self.user.id:
                         watch.saw_removal = True
                 watch.cursor = missed[-1].seq if missed else last_seq
@@ -158,11 +161,11 @@ class LiveClient:
                         # Live only, carrying the seq of the latest kept event: older ones
                         # predate what the client has (replay or snapshot) and are stale.
                         if event.seq >= watch.cursor:
-                            await self.send(event_message(event))
+                            await self.send_text(event_text(event))
                         continue
                     if event.seq <= watch.cursor:
                         continue  # already sent by replay or contained in the snapshot
-                    await self.send(event_message(event))
+                    await self.send_text(event_text(event))
                     watch.cursor = event.seq
                     if watch.cut_at is not None:
                         if watch.cursor >= watch.cut_at:
@@ -239,6 +242,16 @@ def event_message(event: Event) -> dict[str, Any]:
     if event.volatile:
         message["volatile"] = True  # its seq is the latest kept event's: not a new one
     return message
+
+
+def event_text(event: Event) -> str:
+    """The event's message as JSON text, made once per event however many clients get it
+    (one published event reaches every subscriber of the space as the same object)."""
+    text: str | None = event.__dict__.get("_message_text")
+    if text is None:
+        text = json.dumps(event_message(event), separators=(",", ":"))
+        object.__setattr__(event, "_message_text", text)  # a cache, not a field
+    return text
 
 
 def _user_id(event: Event) -> int | None:

@@ -61,6 +61,8 @@ async def connect(
                 "the space's WebRTC seats are full: listen over HLS",
                 extra={"hls_url": link.get("url"), "hls_path": link.get("path")},
             )
+        # End the read: no database connection is held while the media plane answers.
+        await session.commit()
         answer_sdp, answer_type = await media.answer(
             space_id,
             user_id,

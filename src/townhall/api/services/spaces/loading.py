@@ -19,6 +19,7 @@ from townhall.api.services import outbox
 from townhall.config import Settings
 from townhall.domain import spaces as rules
 from townhall.domain.errors import Invalid, NotFound
+from townhall.domain.roles import Role
 from townhall.domain.spaces import Access, SpaceState, SpeakerPolicy, Visibility
 from townhall.domain.stage import Limits, Room
 from townhall.store import accounts as accounts_store
@@ -37,10 +38,24 @@ def limits_of(settings: Settings | None) -> Limits:
 
 
 async def load_room(
-    session: AsyncSession, space: Space, settings: Settings | None, removed: Sequence[int] = ()
+    session: AsyncSession,
+    space: Space,
+    settings: Settings | None,
+    removed: Sequence[int] = (),
+    focus: Sequence[int] | None = None,
 ) -> Room:
-    """The space's room as stored; `removed`: the users to check for a removal."""
-    rows = await store.present_members(session, space.id)
+    """The space's room as stored; `removed`: the users to check for a removal.
+
+    With `focus` (the people an operation is about: a join, a leave), the room holds only
+    the stage, raised hands, invitations and those people, and counts the other listeners
+    (`Room.other_listeners`): a join into a space of thousands reads a few rows."""
+    if focus is None:
+        rows = await store.present_members(session, space.id)
+        others = 0
+    else:
+        rows = await store.notable_members(session, space.id, focus)
+        loaded = sum(1 for r in rows if r.role == Role.LISTENER.value)
+        others = await store.listener_count(session, space.id) - loaded
     banned = [uid for uid in removed if await store.is_removed(session, space.id, uid)]
     return Room(
         host_id=space.host_id,
@@ -49,6 +64,7 @@ async def load_room(
         limits=limits_of(settings),
         members={r.user_id: store.member_of(r) for r in rows},
         removed=frozenset(banned),
+        other_listeners=max(0, others),
     )
 
 
@@ -73,16 +89,16 @@ async def locked(session: AsyncSession, space_id: str) -> Space:
 
 
 async def access(session: AsyncSession, space: Space, viewer_id: int) -> Access:
-    host = space.host_id
+    facts = await store.access_facts(session, space.id, viewer_id, space.host_id)
     return Access(
         viewer_id=viewer_id,
-        host_id=host,
+        host_id=space.host_id,
         visibility=Visibility(space.visibility),
         followers_may_join=space.followers_may_join,
-        is_guest=await store.is_guest(session, space.id, viewer_id),
-        follows_host=await accounts_store.is_following(session, viewer_id, host),
-        blocked_by_host=await accounts_store.is_blocked(session, host, viewer_id),
-        removed=await store.is_removed(session, space.id, viewer_id),
+        is_guest=facts.is_guest,
+        follows_host=facts.follows_host,
+        blocked_by_host=facts.blocked_by_host,
+        removed=facts.removed,
     )
 
 
@@ -116,10 +132,13 @@ async def stage_change(
     change: Callable[[Room], Room],
     events: Callable[[Room, Room], Events],
     removed: Sequence[int] = (),
+    focus: Sequence[int] | None = None,
 ) -> tuple[Space, Room, Room]:
-    """Lock, load, apply `change(room) -> room`, save, commit, publish `events(before, after)`."""
+    """Lock, load, apply `change(room) -> room`, save, commit, publish `events(before, after)`.
+
+    `focus`: the change is only about these people (see `load_room`)."""
     space = await locked(session, space_id)
-    before = await load_room(session, space, settings, removed)
+    before = await load_room(session, space, settings, removed, focus)
     after = change(before)
     await save(session, space, before, after)
     await commit_and_publish(session, space.id, events(before, after))

@@ -86,14 +86,20 @@ async def event_seq(session: AsyncSession, space_id: str) -> int:
 
 async def snapshot(session: AsyncSession, space_id: str, viewer_id: int) -> dict[str, Any]:
     """The whole picture for one viewer: space, stage, hand queue (moderators only),
-    listeners, counts and the viewer's own place."""
+    the first listeners, counts and the viewer's own place.
+
+    Reads the stage, raised hands, invitations, the viewer and the first LISTENERS_SHOWN
+    listeners, and counts the rest: a few dozen rows however big the audience."""
     space = await viewable(session, space_id, viewer_id)
-    rows = await store.present_members(session, space.id)
-    users = await accounts_store.users_by_ids(session, [r.user_id for r in rows])
+    notable = await store.notable_members(session, space.id, [viewer_id])
+    first = await store.first_listeners(session, space.id, LISTENERS_SHOWN)
+    listener_count = await store.listener_count(session, space.id)
+    rows = {r.user_id: r for r in [*notable, *first]}
+    users = await accounts_store.users_by_ids(session, list(rows))
     room = Room(
         host_id=space.host_id,
         state=SpaceState(space.state),
-        members={r.user_id: store.member_of(r) for r in rows},
+        members={r.user_id: store.member_of(r) for r in notable},
     )
 
     def brief(row: SpaceMember) -> dict[str, Any]:
@@ -104,27 +110,26 @@ async def snapshot(session: AsyncSession, space_id: str, viewer_id: int) -> dict
         }
 
     order = {Role.HOST: 0, Role.COHOST: 1, Role.SPEAKER: 2}
-    stage = [r for r in rows if Role(r.role) in order]
+    stage = [r for r in notable if Role(r.role) in order]
     stage.sort(key=lambda r: order[Role(r.role)])
-    listeners = [r for r in rows if r.role == Role.LISTENER]
     me = room.member(viewer_id)
+    hands = room.hand_queue()
     queue = None
     if me is not None and is_moderator(me.role):
-        by_id = {r.user_id: r for r in rows}
         queue = [
             {"user": user_brief(users[m.user_id]), "raised_at": m.hand_raised_at}
-            for m in room.hand_queue()
-            if m.user_id in by_id
+            for m in hands
+            if m.user_id in users
         ]
     view = await space_view(session, space)
     return {
         "space": view,
         "recording": view["recording"],
         "stage": [brief(r) for r in stage],
-        "listeners": [user_brief(users[r.user_id]) for r in listeners[:LISTENERS_SHOWN]],
-        "listener_count": len(listeners),
+        "listeners": [user_brief(users[r.user_id]) for r in first if r.user_id in users],
+        "listener_count": listener_count,
         "hand_queue": queue,
-        "hand_count": len(room.hand_queue()),
+        "hand_count": len(hands),
         "reactions": list(REACTIONS),
         "me": my_place(room, viewer_id),
     }

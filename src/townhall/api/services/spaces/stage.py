@@ -21,7 +21,7 @@ from townhall.api.services.spaces.loading import (
     stage_change,
     user_exists,
 )
-from townhall.api.services.spaces.reading import snapshot
+from townhall.api.services.spaces.reading import event_seq, snapshot
 from townhall.api.services.spaces.views import member_view, space_view, user_brief
 from townhall.bus import Bus
 from townhall.config import Settings
@@ -44,7 +44,7 @@ async def join(
 ) -> dict[str, Any]:
     space = await locked(session, space_id)
     rules.check_may_join(await access(session, space, user.id))
-    before = await load_room(session, space, settings, removed=[user.id])
+    before = await load_room(session, space, settings, focus=[user.id])  # removal: in access
     after = before.join(user.id)
     if after is not before:
         await save(session, space, before, after)
@@ -58,7 +58,10 @@ async def join(
                 listeners_event(after),
             ],
         )
-    return await snapshot(session, space.id, user.id)
+    # Read before the snapshot, as a WebSocket subscribe does: a client that subscribes
+    # with last_seq=seq gets only the events after it, not a second snapshot.
+    seq = max(await bus.last_seq(space.id), await event_seq(session, space.id))
+    return await snapshot(session, space.id, user.id) | {"seq": seq}
 
 
 async def leave(
@@ -76,6 +79,7 @@ async def leave(
         space_id,
         change,
         lambda b, a: [("member.left", {"user_id": user.id}), listeners_event(a)],
+        focus=[user.id],
     )
     return {"space_id": space.id, "left": True}
 
@@ -89,7 +93,7 @@ async def leave_absent(
     Checked again under the space's lock: False (nothing done) when the space is no
     longer live, they already left, they are the host, or they are connected again."""
     space = await locked(session, space_id)
-    before = await load_room(session, space, settings)
+    before = await load_room(session, space, settings, focus=[user_id])
     if (
         before.state is not SpaceState.LIVE
         or user_id not in before.members
