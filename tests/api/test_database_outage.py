@@ -58,7 +58,7 @@ def test_postgres_stopped_under_the_server_gives_503_and_close_1013_then_recover
     with own_postgres() as pg:
         env = {"TOWNHALL_DATABASE_URL": pg.url, "TOWNHALL_LOG_LEVEL": "info"}
         with (
-            running_server(tmp_path / "data", env=env) as base,
+            running_server(tmp_path / "data", env=env, timeout=120) as base,
             httpx.Client(base_url=base, timeout=30) as http,
         ):
             r = http.post(
