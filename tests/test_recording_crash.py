@@ -16,7 +16,7 @@ from typing import Any
 from tests.support.ogg import decode_ogg
 from tests.support.server import free_port, server_process
 from townhall.client.api import Townhall
-from townhall.client.media import MediaClient, ToneTrack, dominant_frequencies
+from townhall.client.media import MediaClient, ToneTrack, band_rms, dominant_frequencies, rms
 
 LOST_AT_MOST = 2.5  # seconds a crash may cost (pages are on disk within about a second)
 GRACE = "8"  # host grace after the restart: the host who does not come back is gone by then
@@ -49,8 +49,8 @@ async def _listen(fan: Townhall, sid: str) -> MediaClient:
 
 
 def _is_440(pcm: Any) -> bool:
-    freqs = dominant_frequencies(pcm, 1)
-    return bool(freqs) and abs(freqs[0] - 440) < 8
+    """Mostly a 440 Hz tone (by energy: robust to the odd tick a loaded server skips)."""
+    return bool(rms(pcm) > 0.01 and band_rms(pcm, 440) > 0.5 * rms(pcm))
 
 
 async def test_a_recording_survives_kill_9(tmp_path: Path) -> None:

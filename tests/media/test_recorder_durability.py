@@ -118,3 +118,23 @@ def test_start_up_recovers_every_partial_file(tmp_path: Path) -> None:
     assert not partial_path(shorter).exists()
     assert decode_ogg(shorter)[1] > 3.9  # the longer finished file was kept
     assert recover_partials(data) == []
+
+
+def test_packets_written_while_an_earlier_part_is_copied_follow_it(tmp_path: Path) -> None:
+    """The copy of the earlier part runs in a thread (the room's clock never waits for
+    it): what the room writes meanwhile is held and comes after it, in order."""
+    path = recording_path(tmp_path, SPACE)
+    first = Recorder(path)
+    record(first, 30.0)
+    first.close()
+    recorder = Recorder(path)
+    later = tone_packets(1.0, freq=660.0)
+    for payload in later:  # at once: the copy of 30 s is most likely still running
+        recorder.write(payload)
+    assert recorder.samples >= 30 * SAMPLE_RATE  # the position counts the earlier part
+    recorder.close()
+    pcm, duration = decode_ogg(path)
+    assert 30.9 <= duration <= 31.05, duration
+    freqs = dominant_frequencies(pcm[-int(0.8 * SAMPLE_RATE) :], 1)
+    assert freqs and abs(freqs[0] - 660) < 8, freqs
+    assert is_440(pcm[: 29 * SAMPLE_RATE])

@@ -24,6 +24,7 @@ import fcntl
 import fractions
 import logging
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -176,32 +177,89 @@ def recover_partials(data_dir: Path) -> list[str]:
     return recovered
 
 
+def _probed_samples(path: Path) -> int:
+    """The duration an Ogg file states (its last page), in samples; 0 when unreadable."""
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.audio[0]
+            if stream.duration is not None and stream.time_base is not None:
+                return int(stream.duration * stream.time_base * SAMPLE_RATE)
+    except (av.FFmpegError, OSError, IndexError):
+        pass
+    return 0
+
+
 class Recorder:
-    """One Ogg Opus file being written, one 20 ms packet at a time."""
+    """One Ogg Opus file being written, one 20 ms packet at a time.
+
+    Carrying on an earlier part (the finished file, or a partial one a dead process left)
+    means copying its packets first; that runs in a thread so the room's clock never waits
+    for it. Packets written meanwhile are held and follow the copied ones in order.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.partial = partial_path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = _lock(self.partial)  # RecordingBusy when another recorder writes it
+        self.closed = False
+        self._guard = threading.Lock()
+        self._writer: _OggWriter | None = None
+        self._pending: list[tuple[bytes, int]] = []
+        self._pending_samples = 0
+        self._carried = 0  # samples of the earlier part (as its file states, until copied)
+        self._carrier: threading.Thread | None = None
         try:
-            if os.fstat(self._lock).st_size:  # left by a process that died
-                _recover_locked(self.partial, path)
-            self._writer = _OggWriter(self.partial)
+            left_behind = os.fstat(self._lock).st_size > 0  # by a process that died
+            if left_behind or path.exists():
+                self._carried = max(_probed_samples(path), _probed_samples(self.partial))
+                self._carrier = threading.Thread(
+                    target=self._carry_on,
+                    args=(left_behind,),
+                    name=f"townhall-recorder-{path.stem}",
+                    daemon=True,
+                )
+                self._carrier.start()
+            else:
+                self._writer = _OggWriter(self.partial)
         except BaseException:
             os.close(self._lock)
             raise
-        self.closed = False
-        if path.exists():
-            self._copy(path)
 
-    def _copy(self, previous: Path) -> None:
-        for payload, samples in _packets(previous):
-            self.write(payload, samples)
+    def _carry_on(self, left_behind: bool) -> None:
+        writer: _OggWriter | None = None
+        try:
+            if left_behind:
+                _recover_locked(self.partial, self.path)
+            writer = _OggWriter(self.partial)
+            if self.path.exists():
+                for payload, samples in _packets(self.path):
+                    writer.write(payload, samples)
+        except (av.FFmpegError, OSError):
+            log.exception("could not carry on the recording in %s", self.path)
+        finally:
+            with self._guard:
+                pending, self._pending = self._pending, []
+                self._pending_samples = 0
+                self._carrier_done(writer, pending)
+
+    def _carrier_done(self, writer: _OggWriter | None, pending: list[tuple[bytes, int]]) -> None:
+        try:
+            if writer is not None:
+                for payload, samples in pending:
+                    writer.write(payload, samples)
+        except (av.FFmpegError, OSError):
+            log.exception("writing the recording %s failed; it stops here", self.partial)
+        self._writer = writer
+        self._carrier = None
 
     @property
     def samples(self) -> int:
-        return self._writer.samples
+        """Samples recorded so far, earlier parts included."""
+        with self._guard:
+            if self._carrier is not None:
+                return self._carried + self._pending_samples
+            return self._writer.samples if self._writer is not None else 0
 
     @property
     def seconds(self) -> float:
@@ -211,24 +269,39 @@ class Recorder:
         """Append one Opus packet (20 ms unless told); empty payloads are skipped."""
         if self.closed or not payload:
             return
+        with self._guard:
+            if self._carrier is not None:  # still copying the earlier part: held
+                self._pending.append((payload, samples))
+                self._pending_samples += samples
+                return
+            writer = self._writer
+        if writer is None:
+            return
         try:
-            self._writer.write(payload, samples)
+            writer.write(payload, samples)
         except (av.FFmpegError, OSError):
             log.exception("writing the recording %s failed; it stops here", self.partial)
             self.close()
 
     def close(self) -> None:
         """Finish the file and move it to `path` (nothing is kept when nothing was written,
-        or when the partial file was deleted meanwhile)."""
+        or when the partial file was deleted meanwhile). Waits for a copy of an earlier
+        part still running."""
         if self.closed:
             return
         self.closed = True
+        carrier = self._carrier
+        if carrier is not None:
+            carrier.join()
+        writer = self._writer
+        samples = writer.samples if writer is not None else 0
         try:
-            self._writer.close()
+            if writer is not None:
+                writer.close()
         except (av.FFmpegError, OSError):
             log.exception("finishing the recording %s failed", self.partial)
         try:
-            if not self.samples:
+            if not samples:
                 with contextlib.suppress(OSError):
                     self.partial.unlink()
                 return
