@@ -8,6 +8,7 @@ it is back.)"""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -95,7 +96,9 @@ async def test_moderation_made_while_redis_was_down_reaches_the_audio(
     make_user: Any,
     clients: list[MediaClient],
     own_redis: RedisServer,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="townhall")
     host = await make_user("rrhost")
     removed, unmuted, muted, demoted, fan = [
         await make_user(h) for h in ("rrgone", "rrvoice", "rrhush", "rrdown", "rrfan")
@@ -164,6 +167,13 @@ async def test_moderation_made_while_redis_was_down_reaches_the_audio(
     await ok(client, muted, f"{sid}/unmute")
     await heard_within(listener, lambda pcm: band_rms(pcm, 880) > 0.03, bound=5)
     assert bridge.reconciled == reconciled
+    # The outage is logged, not a traceback per tick: each media-plane message at most
+    # once for the outage and once for its end.
+    media_logs = [r for r in caplog.records if r.name.startswith("townhall.media")]
+    assert not [r for r in media_logs if r.levelno >= logging.ERROR], media_logs
+    for prefix in ("publishing levels", "media presence", "media bridge: lost"):
+        said = [r.getMessage() for r in media_logs if r.getMessage().startswith(prefix)]
+        assert len(said) <= 2, said
 
 
 async def test_a_space_ended_while_redis_was_down_closes_its_audio(

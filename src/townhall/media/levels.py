@@ -49,6 +49,7 @@ class LevelReporter:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.published_count = 0
+        self._failing = False
 
     def start(self) -> None:
         if self._bus is not None and self._task is None:
@@ -100,6 +101,12 @@ class LevelReporter:
             )
             try:
                 await self._bus.publish(event)
-                self.published_count += 1
-            except Exception:
-                log.exception("publishing levels of %s failed", self._space_id)
+            except Exception as exc:  # the bus is away: logged once, levels are volatile
+                if not self._failing:
+                    self._failing = True
+                    log.warning("publishing levels of %s failed (%s)", self._space_id, exc)
+                continue
+            self.published_count += 1
+            if self._failing:
+                self._failing = False
+                log.warning("publishing levels of %s works again", self._space_id)

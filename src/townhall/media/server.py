@@ -78,6 +78,7 @@ class MediaServer:
         # refreshed while connected, left when the connection closes).
         self._presence = bus if isinstance(bus, PresenceBus) else None
         self._presence_task: asyncio.Task[None] | None = None
+        self._presence_failing = False
         use_host_addresses(settings.effective_media_addresses or None)
 
     def on_room_closed(self, callback: Callable[[str], None]) -> None:
@@ -193,20 +194,31 @@ class MediaServer:
 
     # -- presence -----------------------------------------------------------
 
+    def _presence_result(self, error: Exception | None) -> None:
+        """Log an outage of the presence store once, and its end once."""
+        if error is not None and not self._presence_failing:
+            self._presence_failing = True
+            log.warning("media presence: the bus does not answer (%s); retrying", error)
+        elif error is None and self._presence_failing:
+            self._presence_failing = False
+            log.warning("media presence: the bus answers again")
+
     async def _touch(self, space_id: str, user_id: int) -> None:
         if self._presence is not None:
             try:
                 await self._presence.touch(space_id, user_id, MEDIA_CLIENT_ID)
-            except Exception:
-                log.warning("media presence: touching %s in %s failed", user_id, space_id)
+            except Exception as exc:
+                self._presence_result(exc)
+            else:
+                self._presence_result(None)
 
     async def _gone(self, room: Room, user_id: int) -> None:
         """A member's connection closed (and no newer one of theirs is in the room)."""
         if self._presence is not None:
             try:
                 await self._presence.leave(room.space_id, user_id, MEDIA_CLIENT_ID)
-            except Exception:
-                log.warning("media presence: leaving %s in %s failed", user_id, room.space_id)
+            except Exception as exc:  # its entry expires on its own
+                self._presence_result(exc)
 
     def _keep_present(self) -> None:
         if self._presence is not None and (
