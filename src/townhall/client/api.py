@@ -117,6 +117,30 @@ class Townhall:
         raise_for_error(r)
         return r.content
 
+    # -- captions, transcripts, search ------------------------------------
+
+    async def set_captions(self, space_id: str, **settings: Any) -> Any:
+        """The host switches captions (`on`), `clips`, or sets the `language`."""
+        return await self.call("POST", f"spaces/{space_id}/captions", settings)
+
+    async def transcript(self, space_id: str) -> Any:
+        """An ended space's transcript: `{space_id, title, lines: [...]}`."""
+        return await self.call("GET", f"spaces/{space_id}/transcript")
+
+    async def transcript_vtt(self, space_id: str) -> str:
+        """An ended space's transcript as WebVTT."""
+        r = await self.http.get(
+            f"/api/v1/spaces/{space_id}/transcript",
+            params={"format": "vtt"},
+            headers=self.headers,
+        )
+        raise_for_error(r)
+        return r.text
+
+    async def search(self, q: str) -> Any:
+        """Ended spaces by what was said, live ones by title or topic."""
+        return await self.call("GET", "search", q=q)
+
     # -- media and events ------------------------------------------------
 
     async def connect_media(

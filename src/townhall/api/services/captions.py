@@ -261,6 +261,7 @@ class Captioner:
             settings.captions_engine, settings.captions_model, self._on_text, self._on_state
         )
         self._started: dict[str, datetime | None] = {}
+        self._was_down = False
         media.captions_sinks = self._tap
         media.on_room_closed(self._forget)
 
@@ -333,6 +334,9 @@ class Captioner:
 
     async def _on_state(self, up: bool) -> None:
         """Tell the captioned spaces that captions paused (the worker died) or resumed."""
+        if up and not self._was_down:
+            return  # the first start is no news
+        self._was_down = not up
         for space_id in self._media.captioned_spaces():
             language = self._media.captions_language(space_id)
             data = {"on": True, "language": language, "paused": not up}

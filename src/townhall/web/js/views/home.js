@@ -1,7 +1,8 @@
 // Home: live now (people I follow first), upcoming, search.
 
+import { get, qs } from '../api.js';
 import { items, listSpaces } from '../spaces.js';
-import { clear, h } from '../ui.js';
+import { clear, displayName, h } from '../ui.js';
 import { live } from '../ws.js';
 import { loading, mount } from './common.js';
 import { spaceCard } from './spacecard.js';
@@ -18,18 +19,21 @@ export async function homeView(_params, query) {
       location.hash = value ? `#/?q=${encodeURIComponent(value)}` : '#/';
     } },
     h('label', { for: 'search-q', class: 'sr-only' }, 'Search spaces'),
-    h('input', { id: 'search-q', name: 'q', type: 'search', placeholder: 'Search spaces by title or topic', value: q }),
+    h('input', { id: 'search-q', name: 'q', type: 'search', placeholder: 'Search spaces: title, topic, or words said', value: q }),
     h('button', { type: 'submit', class: 'btn' }, 'Search'),
   );
   const input = search.querySelector('input');
   const liveSection = h('section', { class: 'section', 'aria-labelledby': 'h-live', 'aria-busy': 'true' }, h('h2', { id: 'h-live' }, q ? `Live now matching “${q}”` : 'Live now'), loading());
   const upSection = h('section', { class: 'section', 'aria-labelledby': 'h-up', 'aria-busy': 'true' }, h('h2', { id: 'h-up' }, q ? `Upcoming matching “${q}”` : 'Upcoming'), loading());
+  const saidSection = q ? h('section', { class: 'section', 'aria-labelledby': 'h-said', 'aria-busy': 'true' }, h('h2', { id: 'h-said' }, `Said in past spaces: “${q}”`), loading()) : null;
   mount(
     q ? `Search: ${q}` : 'Home',
     h('div', { class: 'home-head' }, h('h1', { class: 'sr-only' }, 'Home'), search, q ? h('a', { href: '#/', class: 'btn btn-ghost btn-small' }, 'Clear search') : null),
     liveSection,
     upSection,
+    saidSection,
   );
+  if (saidSection) searchSaid(saidSection, q);
 
   async function refresh(force = false) {
     try {
@@ -73,4 +77,39 @@ export async function homeView(_params, query) {
     clearInterval(timer);
     live.removeEventListener('notification', onNotification);
   };
+}
+
+function clock(ms) {
+  const s = Math.floor(Math.max(0, ms) / 1000);
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
+}
+
+/** Ended spaces by what was said (transcripts): each with its best line, linking to the
+ * replay at that moment. */
+async function searchSaid(section, q) {
+  const heading = section.querySelector('h2');
+  let out;
+  try {
+    out = await get(`/search${qs({ q })}`);
+  } catch (err) {
+    clear(section).append(heading, h('p', { class: 'muted empty' }, err.message || 'Could not search.'));
+    section.setAttribute('aria-busy', 'false');
+    return;
+  }
+  clear(section).append(heading);
+  section.setAttribute('aria-busy', 'false');
+  if (!out.results.length) {
+    section.append(h('p', { class: 'muted empty' }, 'Nothing said in an ended space matches.'));
+    return;
+  }
+  section.append(h('ul', { class: 'said-list' }, out.results.map((r) => {
+    const at = r.line.replay_ms ?? r.line.start_ms;
+    const href = `#/space/${encodeURIComponent(r.space.id)}?t=${at}`;
+    return h('li', { class: 'said-hit' },
+      h('a', { href }, h('strong', {}, r.space.title)),
+      h('p', { class: 'said-line' },
+        h('time', {}, clock(r.line.start_ms)), ' ',
+        r.line.user ? h('span', {}, `${displayName(r.line.user)}: `) : null,
+        `“${r.line.text}”`));
+  })));
 }

@@ -3,6 +3,7 @@
 
 import { del, post } from '../api.js';
 import { announce, clear, h, showError, toast } from '../ui.js';
+import { offerTranscriptDeletion } from './captions.js';
 
 const enc = encodeURIComponent;
 
@@ -77,6 +78,7 @@ export function paintRecording(room) {
           paintRecording(room);
           announce('Recording deleted');
           toast('Recording deleted', 'success');
+          await offerTranscriptDeletion(room);
         } catch (err) {
           showError(err);
         }

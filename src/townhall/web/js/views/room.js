@@ -4,6 +4,7 @@ import { AudioLink, MicError } from '../media.js';
 import { go } from '../router.js';
 import { currentUser } from '../session.js';
 import * as S from '../spaces.js';
+import { applyCaptionsEvent, buildCaptions, loadTranscript, paintCaptions, showCaption } from './captions.js';
 import { applyRecordingEvent, loadReplay, paintRecording } from './recording.js';
 import { announce, avatar, bindForm, clear, displayName, errorMessage, field, formError, h, plural, showError, toast, when } from '../ui.js';
 import { live } from '../ws.js';
@@ -159,7 +160,7 @@ class Room {
     e.listeners = h('ul', { class: 'listeners-list', 'aria-label': 'Listeners' });
     e.listenersTitle = h('h2', { id: 'listeners-title' }, 'Listeners');
     e.controls = h('div', { class: 'controls', role: 'toolbar', 'aria-label': 'Room controls', hidden: true });
-    e.captions = h('div', { class: 'captions', 'aria-live': 'polite', 'aria-label': 'Captions' }, 'Captions will appear here when they are available.');
+    const captionsCard = buildCaptions(this);
     e.float = h('div', { class: 'float-layer', 'aria-hidden': 'true' });
     e.share = h('div', {});
     e.tools = h('section', { class: 'card', 'aria-labelledby': 'tools-title' });
@@ -176,7 +177,7 @@ class Room {
       e.invite,
       h('section', { class: 'card', 'aria-labelledby': 'stage-title' }, h('div', { class: 'row' }, h('h2', { id: 'stage-title' }, 'On stage'), e.stageCount), e.stage),
       e.controls,
-      h('section', { class: 'card', 'aria-labelledby': 'captions-title' }, h('h2', { id: 'captions-title' }, 'Captions'), e.captions),
+      captionsCard,
     );
     const side = h(
       'div',
@@ -252,6 +253,9 @@ class Room {
         return;
       case 'recording.changed':
         applyRecordingEvent(this, d);
+        return;
+      case 'captions.changed':
+        applyCaptionsEvent(this, d);
         return;
       case 'space.ended':
         this.finish('ended', d.reason === 'host_gone' ? 'This space has ended: the host left.' : 'This space has ended.');
@@ -336,9 +340,11 @@ class Room {
         this.paintMeta();
         this.paintListenersTitle();
         return;
-      case 'caption':
-        this.showCaption(d);
+      case 'caption': {
+        const who = this.members.get(idOf(d.user_id));
+        showCaption(this, d, who ? who.user : null);
         return;
+      }
       default:
         return;
     }
@@ -521,18 +527,6 @@ class Room {
     if (m && userId !== this.myId) this.el.float.dataset.from = m.user.handle || '';
   }
 
-  showCaption(d) {
-    const text = d.text || '';
-    if (!text) return;
-    if (!this.captionsStarted) {
-      clear(this.el.captions);
-      this.captionsStarted = true;
-    }
-    const who = this.members.get(idOf(d.user_id));
-    this.el.captions.append(h('p', {}, who ? h('strong', {}, `${displayName(who.user)}: `) : null, text));
-    while (this.el.captions.childNodes.length > 4) this.el.captions.removeChild(this.el.captions.firstChild);
-  }
-
   finish(kind, message) {
     if (this.over === 'removed') return; // already told
     this.over = kind;
@@ -551,7 +545,7 @@ class Room {
     this.paintAll();
     if (kind === 'ended') {
       this.loadHistory(summary);
-      loadReplay(this, S.getSpace);
+      loadReplay(this, S.getSpace).then(() => loadTranscript(this));
     }
   }
 
@@ -708,6 +702,7 @@ class Room {
     this.paintHead();
     this.paintMeta();
     paintRecording(this);
+    paintCaptions(this);
     this.paintSchedule();
     this.paintJoin();
     this.paintInvite();
