@@ -109,16 +109,18 @@ class Browsers:
     launched: list[Any] = field(default_factory=list)
 
     def launch(
-        self, tone: int | None = None, *, fake_ui: bool = True, fake_device: bool = True
+        self, tone: int | Path | None = None, *, fake_ui: bool = True, fake_device: bool = True
     ) -> Any:
-        """A Chromium process; with `tone`, its fake microphone plays that WAV in a loop."""
+        """A Chromium process; with `tone` (a frequency, or a WAV file's path), its fake
+        microphone plays that WAV in a loop."""
         args = list(BASE_FLAGS)
         if fake_ui:
             args.append("--use-fake-ui-for-media-stream")
         if fake_device:
             args.append("--use-fake-device-for-media-stream")
         if tone is not None:
-            args.append(f"--use-file-for-fake-audio-capture={self.tones[tone]}")
+            wav = tone if isinstance(tone, Path) else self.tones[tone]
+            args.append(f"--use-file-for-fake-audio-capture={wav}")
         browser = self.playwright.chromium.launch(
             executable_path=str(CHROMIUM), headless=True, args=args
         )
