@@ -205,3 +205,49 @@ async def test_a_space_ended_while_redis_was_down_closes_its_audio(
 
     await asyncio.gather(a.wait_closed(timeout=BOUND), listener.wait_closed(timeout=BOUND))
     assert app.state.media.room(sid) is None
+
+
+async def test_audio_that_starts_while_redis_is_down_follows_the_database(
+    app: Any,
+    client: httpx.AsyncClient,
+    make_user: Any,
+    clients: list[MediaClient],
+    own_redis: RedisServer,
+) -> None:
+    """The first offers of a space come while Redis is away: the bridge cannot subscribe
+    yet, the audio flows anyway, moderation reaches it from the database, and once Redis
+    is back its events do."""
+    host, voice, fan = [await make_user(h) for h in ("rdhost", "rdvoice", "rdfan")]
+    r = await client.post(
+        "/api/v1/spaces", json={"title": "Born away", "visibility": "public"}, headers=host.headers
+    )
+    assert r.status_code == 201, r.text
+    sid = str(r.json()["id"])
+    await ok(client, voice, f"{sid}/join")
+    await ok(client, host, f"{sid}/invite", user_id=voice.id)
+    await ok(client, voice, f"{sid}/invitation/accept")
+    await ok(client, voice, f"{sid}/unmute")
+    await ok(client, fan, f"{sid}/join")
+    bridge = app.state.media_bridge
+    assert not bridge.watching(sid)
+
+    own_redis.stop()
+    a = await connect(http_answer(client, sid, voice.headers), track=ToneTrack(440))
+    clients.append(a)
+    listener = await connect(http_answer(client, sid, fan.headers))
+    clients.append(listener)
+    await asyncio.gather(a.wait_connected(), listener.wait_connected())
+    await heard_within(listener, lambda pcm: band_rms(pcm, 440) > 0.03)
+    assert bridge.watching(sid) and not bridge.following(sid)
+
+    await committed(client, host, f"{sid}/mute", user_id=voice.id)
+    await heard_within(listener, lambda pcm: band_rms(pcm, 440) < 0.003)
+
+    own_redis.start()
+    for _ in range(int(BOUND / 0.1)):
+        if bridge.following(sid):
+            break
+        await asyncio.sleep(0.1)
+    assert bridge.following(sid)
+    await ok(client, voice, f"{sid}/unmute")
+    await heard_within(listener, lambda pcm: band_rms(pcm, 440) > 0.03)
