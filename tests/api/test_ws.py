@@ -761,3 +761,86 @@ async def test_no_event_is_lost_when_the_redis_pubsub_connection_drops(
         if keys:
             await admin.delete(*keys)
         await admin.aclose()
+
+
+# -- no task outlives its connection -------------------------------------------------
+
+_CONNECTION_TASKS = {
+    "_keep_present",
+    "UserChannel.forward_to",
+    "LiveClient._relay",
+    "LiveClient._close",
+}
+
+
+def _connection_tasks() -> list[asyncio.Task[Any]]:
+    """The WebSocket handlers (uvicorn's run_asgi) and every task they started."""
+    return [
+        t
+        for t in asyncio.all_tasks()
+        if t.get_coro().__qualname__ in _CONNECTION_TASKS  # type: ignore[union-attr]
+        or t.get_coro().__qualname__.endswith("run_asgi")  # type: ignore[union-attr]
+    ]
+
+
+async def _no_connection_tasks_within(seconds: float) -> list[str]:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while _connection_tasks() and loop.time() < deadline:
+        await asyncio.sleep(0.05)
+    return [t.get_name() + " " + t.get_coro().__qualname__ for t in _connection_tasks()]  # type: ignore[union-attr]
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("redis_state", ["answering", "frozen"])
+async def test_sockets_that_vanish_leave_no_task_behind(
+    settings: Settings, tmp_path: Any, redis_state: str
+) -> None:
+    """Clients that drop their TCP connection without a goodbye, many at once, with a
+    presence refresh running all the time: every handler and task of theirs ends within
+    a bound, and their presence goes (at once, or when Redis is frozen, once it expires)."""
+    from tests.support.redis_server import redis_server
+
+    with redis_server(tmp_path / "redis") as redis:
+        quick = settings.model_copy(
+            update={
+                "redis_url": redis.url,
+                "presence_ttl_seconds": 0.03 if redis_state == "answering" else 1.0,
+                "host_grace_seconds": 600.0,
+            }
+        )
+        application = create_app(quick)
+        async with application.router.lifespan_context(application):
+            transport = httpx.ASGITransport(app=application, client=("127.0.0.1", 50003))
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+                host = await _quick_user(http, "host")
+                fan = await _quick_user(http, "fan")
+                sid = (await _live_space(http, host))["id"]
+                other = (await _live_space(http, fan))["id"]
+                bus: Bus = application.state.bus
+                async for base in serve(application):
+                    sockets = [await WsClient.open(base, fan.token) for _ in range(12)]
+                    for c in sockets:
+                        await c.subscribe(sid)
+                        await c.subscribe(other)
+                    assert await bus.present(sid) == {fan.id}
+                    await asyncio.sleep(0.3)  # presence refreshes keep running meanwhile
+                    if redis_state == "frozen":
+                        redis.freeze()
+                        await asyncio.sleep(0.2)
+                    for c in sockets:
+                        c.conn.transport.abort()  # gone without a close frame
+                    left = await _no_connection_tasks_within(12.0)
+                    assert left == [], left
+                    if redis_state == "frozen":
+                        redis.thaw()
+
+                    async def fan_gone() -> bool:
+                        return await bus.present(sid) == set() == await bus.present(other)
+
+                    assert await _until(fan_gone, timeout=5.0)
+                    # The server still serves new sockets.
+                    c = await WsClient.open(base, fan.token)
+                    await c.subscribe(sid)
+                    await c.ping()
+                    await c.close()

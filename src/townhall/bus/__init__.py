@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from townhall.bus.base import (
     Bus,
+    BusUnavailable,
     Subscription,
     SubscriptionClosed,
     SubscriptionLagged,
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Bus",
+    "BusUnavailable",
     "Event",
     "EventFormatError",
     "MemoryBus",

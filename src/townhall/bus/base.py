@@ -39,6 +39,11 @@ class SubscriptionLagged(Exception):
     """The subscriber fell too far behind and missed items; it must resynchronise."""
 
 
+class BusUnavailable(Exception):
+    """The service behind the bus (Redis) does not answer; the bus has logged the outage
+    (once), so callers retry or tell their client without logging it again."""
+
+
 class SubscriptionClosed(Exception):
     """The bus shut down under the subscriber (raised instead of a silent stop)."""
 
@@ -120,7 +125,8 @@ class Subscription(Generic[T]):
 
     async def get(self, timeout: float) -> T:
         """The next item, or TimeoutError after `timeout` seconds (handy in tests)."""
-        return await asyncio.wait_for(self.__anext__(), timeout)
+        async with asyncio.timeout(timeout):
+            return await self.__anext__()
 
     async def __aenter__(self) -> Subscription[T]:
         return self

@@ -15,15 +15,17 @@ import json
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
+import redis.exceptions
 
 from townhall.bus.base import (
     DEFAULT_PRESENCE_TTL,
     PUSH_KEY_TTL_SECONDS,
     REPLAY_BUFFER_SIZE,
+    BusUnavailable,
     Subscription,
     UserPush,
 )
@@ -39,6 +41,39 @@ ENDED_KEY_TTL_SECONDS = 3600
 
 SUBSCRIBE_TIMEOUT = 5.0
 PING_TIMEOUT = 1.0
+COMMAND_TIMEOUT = 3.0
+"""Longest a Redis call may take (a frozen or partitioned Redis): then RedisUnavailable."""
+CONNECT_TIMEOUT = 2.0
+
+
+class RedisUnavailable(redis.exceptions.ConnectionError, BusUnavailable):
+    """Redis did not answer (refused, dropped or timed out); the bus logged the outage."""
+
+
+_OUTAGE_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
+
+
+class _Outage:
+    """Logs that Redis stopped answering once, and that it answers again once."""
+
+    def __init__(self) -> None:
+        self.since: float | None = None
+
+    def failed(self, exc: BaseException) -> None:
+        if self.since is None:
+            self.since = time.monotonic()
+            log.error("redis bus: Redis does not answer (%s); retrying until it does", _why(exc))
+
+    def ok(self) -> None:
+        if self.since is not None:
+            down = time.monotonic() - self.since
+            self.since = None
+            log.warning("redis bus: Redis answers again (after %.1f s)", down)
+
+
+def _why(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__
+
 
 # KEYS: seq, log, channel. ARGV: event JSON without seq (starts with "{"), replay size, key ttl.
 _PUBLISH = """
@@ -101,8 +136,16 @@ class RedisBus:
         self.presence_ttl = presence_ttl
         self.prefix = prefix
         self._replay_size = replay_size
+        # No socket_timeout: redis-py then bounds each send with asyncio.wait_for, which on
+        # Python 3.11 swallows a cancellation arriving as the send completes (CPython
+        # gh-86296), so a cancelled task could go on forever. Every call is bounded by
+        # asyncio.timeout(COMMAND_TIMEOUT) in _call() instead.
         self._redis = aioredis.Redis.from_url(
-            url, decode_responses=True, client_name=f"{prefix}bus"
+            url,
+            decode_responses=True,
+            client_name=f"{prefix}bus",
+            socket_timeout=None,
+            socket_connect_timeout=CONNECT_TIMEOUT,
         )
         self._publish_script = self._redis.register_script(_PUBLISH)
         self._publish_volatile_script = self._redis.register_script(_PUBLISH_VOLATILE)
@@ -114,6 +157,18 @@ class RedisBus:
         self._reader: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._closed = False
+        self.outage = _Outage()
+
+    @contextlib.asynccontextmanager
+    async def _call(self, timeout: float = COMMAND_TIMEOUT) -> AsyncIterator[None]:
+        """Bound one Redis call; turn its failure into RedisUnavailable (logged once)."""
+        try:
+            async with asyncio.timeout(timeout):
+                yield
+        except (*_OUTAGE_ERRORS, TimeoutError) as exc:
+            self.outage.failed(exc)
+            raise RedisUnavailable(f"Redis does not answer ({_why(exc)})") from exc
+        self.outage.ok()
 
     # -- keys -------------------------------------------------------------
 
@@ -144,23 +199,25 @@ class RedisBus:
             separators=(",", ":"),
         )
         if event.volatile:
-            seq = await self._publish_volatile_script(
-                keys=[self._seq_key(event.space_id), self._space_channel(event.space_id)],
-                args=[body],
-            )
+            async with self._call():
+                seq = await self._publish_volatile_script(
+                    keys=[self._seq_key(event.space_id), self._space_channel(event.space_id)],
+                    args=[body],
+                )
             return event.stamped(int(seq), at)
-        seq = await self._publish_script(
-            keys=[
-                self._seq_key(event.space_id),
-                self._log_key(event.space_id),
-                self._space_channel(event.space_id),
-            ],
-            args=[
-                body,
-                self._replay_size,
-                ENDED_KEY_TTL_SECONDS if event.type == SPACE_ENDED else KEY_TTL_SECONDS,
-            ],
-        )
+        async with self._call():
+            seq = await self._publish_script(
+                keys=[
+                    self._seq_key(event.space_id),
+                    self._log_key(event.space_id),
+                    self._space_channel(event.space_id),
+                ],
+                args=[
+                    body,
+                    self._replay_size,
+                    ENDED_KEY_TTL_SECONDS if event.type == SPACE_ENDED else KEY_TTL_SECONDS,
+                ],
+            )
         return event.stamped(int(seq), at)
 
     async def relay(self, items: Sequence[Event | UserPush]) -> list[bool]:
@@ -205,7 +262,7 @@ class RedisBus:
         return await self._subscribe(self._space_channel(space_id))
 
     async def replay(self, space_id: str, after_seq: int) -> list[Event] | None:
-        async with self._redis.pipeline(transaction=True) as pipe:
+        async with self._call(), self._redis.pipeline(transaction=True) as pipe:
             pipe.get(self._seq_key(space_id))
             pipe.lrange(self._log_key(space_id), 0, -1)
             raw_last, raw_log = await pipe.execute()
@@ -220,12 +277,14 @@ class RedisBus:
         return [event for event in events if event.seq > after_seq]
 
     async def last_seq(self, space_id: str) -> int:
-        return int(await self._redis.get(self._seq_key(space_id)) or 0)
+        async with self._call():
+            return int(await self._redis.get(self._seq_key(space_id)) or 0)
 
     # -- user channels ----------------------------------------------------
 
     async def publish_user(self, user_id: int, payload: dict[str, Any]) -> None:
-        await self._redis.publish(self._user_channel(user_id), json.dumps(payload))
+        async with self._call():
+            await self._redis.publish(self._user_channel(user_id), json.dumps(payload))
 
     async def subscribe_user(self, user_id: int) -> Subscription[dict[str, Any]]:
         return await self._subscribe(self._user_channel(user_id))
@@ -237,7 +296,7 @@ class RedisBus:
     ) -> None:
         lifetime = self.presence_ttl if ttl is None else ttl
         key = self._presence_key(space_id)
-        async with self._redis.pipeline(transaction=True) as pipe:
+        async with self._call(), self._redis.pipeline(transaction=True) as pipe:
             pipe.zadd(key, {f"{user_id}:{client_id}": time.time() + lifetime})
             # The set lives as long as its longest-lived entry.
             pipe.expire(key, int(lifetime) + 1, nx=True)
@@ -245,11 +304,12 @@ class RedisBus:
             await pipe.execute()
 
     async def leave(self, space_id: str, user_id: int, client_id: str = "") -> None:
-        await self._redis.zrem(self._presence_key(space_id), f"{user_id}:{client_id}")
+        async with self._call():
+            await self._redis.zrem(self._presence_key(space_id), f"{user_id}:{client_id}")
 
     async def present(self, space_id: str) -> set[int]:
         key = self._presence_key(space_id)
-        async with self._redis.pipeline(transaction=True) as pipe:
+        async with self._call(), self._redis.pipeline(transaction=True) as pipe:
             pipe.zremrangebyscore(key, "-inf", time.time())
             pipe.zrange(key, 0, -1)
             _, members = await pipe.execute()
@@ -260,7 +320,8 @@ class RedisBus:
 
     async def ping(self) -> bool:
         try:
-            return bool(await asyncio.wait_for(self._redis.ping(), PING_TIMEOUT))
+            async with self._call(PING_TIMEOUT):
+                return bool(await self._redis.ping())
         except Exception:
             return False
 
@@ -277,7 +338,8 @@ class RedisBus:
                 confirmed = asyncio.get_running_loop().create_future()
                 self._confirmations[channel] = confirmed
                 try:
-                    await self._pubsub.subscribe(channel)
+                    async with self._call():
+                        await self._pubsub.subscribe(channel)
                 except BaseException:
                     # Redis unreachable: forget the channel entirely, so that the next
                     # attempt subscribes again (rather than waiting on this one).
@@ -291,7 +353,8 @@ class RedisBus:
                 confirmed = self._confirmations.get(channel) or _done_future()
         # Events published after the confirmation are certain to reach this node.
         try:
-            await asyncio.wait_for(asyncio.shield(confirmed), SUBSCRIBE_TIMEOUT)
+            async with asyncio.timeout(SUBSCRIBE_TIMEOUT):
+                await asyncio.shield(confirmed)
         except BaseException:
             await sub.close()
             raise
@@ -308,7 +371,8 @@ class RedisBus:
                 self._confirmations.pop(sub.channel, None)
                 if not self._closed:
                     with contextlib.suppress(Exception):
-                        await self._pubsub.unsubscribe(sub.channel)
+                        async with self._call():
+                            await self._pubsub.unsubscribe(sub.channel)
 
     def _ensure_reader(self) -> None:
         if self._reader is None or self._reader.done():
@@ -329,7 +393,7 @@ class RedisBus:
                 raise
             except Exception as exc:
                 if not failing:
-                    log.warning("redis bus: lost the pub/sub connection (%s); reconnecting", exc)
+                    self.outage.failed(exc)
                     failing = True
                 # Messages may have been lost: every local subscriber must resynchronise.
                 for subs in list(self._subs.values()):
@@ -338,7 +402,7 @@ class RedisBus:
                 await asyncio.sleep(0.5)
                 continue
             if failing:
-                log.warning("redis bus: the pub/sub connection is back")
+                self.outage.ok()
                 failing = False
             if message is not None:
                 self._dispatch(message)
@@ -390,11 +454,10 @@ class RedisBus:
 
 async def reachable(url: str, timeout: float = 3.0) -> str | None:
     """None when the Redis at `url` answers PING within `timeout` s, else why not (one line)."""
-    client = aioredis.Redis.from_url(
-        url, socket_connect_timeout=timeout, socket_timeout=timeout, retry_on_timeout=False
-    )
+    client = aioredis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=None)
     try:
-        await asyncio.wait_for(client.ping(), timeout)
+        async with asyncio.timeout(timeout):
+            await client.ping()
     except Exception as exc:
         return str(exc) or type(exc).__name__
     finally:

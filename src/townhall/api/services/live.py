@@ -23,11 +23,19 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from townhall.api.auth_tokens import COOKIE_NAME, Tokens
 from townhall.api.errors import unavailable_error
 from townhall.api.services import spaces
-from townhall.bus import Bus, Event, Subscription, SubscriptionClosed, SubscriptionLagged
+from townhall.bus import (
+    Bus,
+    BusUnavailable,
+    Event,
+    Subscription,
+    SubscriptionClosed,
+    SubscriptionLagged,
+)
 from townhall.bus.events import MEMBER_REMOVED
 from townhall.domain.errors import DomainError
 from townhall.store.db import Database, Trouble
 from townhall.store.models import User
+from townhall.tasks import TaskScope, cancel_and_wait, raise_if_cancelling
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +45,8 @@ MAX_SPACE_ID_CHARS = 64
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_RESYNC_FAILED = 1011
 CLOSE_TRY_AGAIN_LATER = 1013
+CLEANUP_SECONDS = 5.0
+"""Bound on a closed connection's goodbyes (unsubscribing, leaving presence)."""
 
 
 class BadMessage(Exception):
@@ -69,7 +79,29 @@ class LiveClient:
     bus: Bus
     client_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     watches: dict[str, _Watch] = field(default_factory=dict)
+    scope: TaskScope = field(init=False)
     _send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def __post_init__(self) -> None:
+        # Every task of this connection (relays, notifications, presence) lives in the
+        # scope: it is cancelled and awaited when the socket ends, and a task that
+        # fails ends the connection (the client reconnects and resynchronises).
+        self.scope = TaskScope(f"townhall-ws-{self.client_id[:12]}", self._task_failed)
+
+    def _task_failed(self, task: asyncio.Task[Any], exc: BaseException) -> None:
+        if self.websocket.client_state != WebSocketState.CONNECTED:
+            return  # it failed because the client had left
+        if isinstance(exc, BusUnavailable):
+            code, reason = CLOSE_TRY_AGAIN_LATER, "live events unavailable"
+        else:
+            log.error("live: %s failed; closing the connection", task.get_name(), exc_info=exc)
+            code, reason = CLOSE_RESYNC_FAILED, "internal error"
+        with contextlib.suppress(RuntimeError):  # the scope is closing anyway
+            self.scope.start(self._close(code, reason), "close")
+
+    async def _close(self, code: int, reason: str) -> None:
+        with contextlib.suppress(Exception):
+            await self.websocket.close(code, reason)
 
     async def send(self, message: dict[str, Any]) -> None:
         await self.send_text(json.dumps(message, separators=(",", ":")))
@@ -128,7 +160,7 @@ class LiveClient:
         await self.send(
             {"type": "subscribed", "space_id": space_id, "seq": watch.cursor, "replayed": replayed}
         )
-        watch.task = asyncio.create_task(self._relay(space_id, watch))
+        watch.task = self.scope.start(self._relay(space_id, watch), f"relay-{space_id}")
 
     async def _catch_up(self, space_id: str, watch: _Watch, last_seq: int | None) -> int:
         """Send what the client missed since last_seq, or a fresh snapshot; -1 = snapshot."""
@@ -191,6 +223,10 @@ class LiveClient:
                             await self._removed(space_id, watch)
                             return
                         watch.cut_at = committed
+                except BusUnavailable:  # the bus logged the outage
+                    await self.error("unavailable", "reconnect with last_seq", space_id)
+                    await self.websocket.close(CLOSE_TRY_AGAIN_LATER)
+                    return
                 except Exception:
                     log.exception("live: could not resynchronise %s", space_id)
                     await self.error("resync_failed", "reconnect with last_seq", space_id)
@@ -213,10 +249,8 @@ class LiveClient:
     async def unsubscribe(self, space_id: str, goodbye: bool = True) -> None:
         watch = self.watches.pop(space_id, None)
         if watch is not None:
-            if watch.task is not None:
-                watch.task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await watch.task
+            if watch.task is not None and watch.task is not asyncio.current_task():
+                await cancel_and_wait([watch.task])
             await watch.subscription.close()
         if goodbye:
             await self.bus.leave(space_id, self.user.id, self.client_id)
@@ -226,9 +260,16 @@ class LiveClient:
             await self.bus.touch(space_id, self.user.id, self.client_id)
 
     async def close_all(self) -> None:
-        for space_id in list(self.watches):
-            with contextlib.suppress(Exception):
-                await self.unsubscribe(space_id)
+        """The connection ended: stop every task, then say goodbye in each space (bounded:
+        presence that cannot be removed expires after presence_ttl)."""
+        await self.scope.close()
+        try:
+            async with asyncio.timeout(CLEANUP_SECONDS):
+                for space_id in list(self.watches):
+                    with contextlib.suppress(Exception):
+                        await self.unsubscribe(space_id)
+        except TimeoutError:
+            log.warning("live: goodbyes of a closed connection timed out; presence expires")
 
 
 def event_message(event: Event) -> dict[str, Any]:
@@ -344,12 +385,14 @@ async def serve_client(websocket: WebSocket) -> None:
         )
         await websocket.close(CLOSE_UNAUTHORIZED)
         return
+    try:
+        channel = UserChannel(bus, user.id, await bus.subscribe_user(user.id))
+    except BusUnavailable:  # the bus logged the outage
+        await websocket.close(CLOSE_TRY_AGAIN_LATER, "live events unavailable")
+        return
     client = LiveClient(websocket, user, db, bus)
-    channel = UserChannel(bus, user.id, await bus.subscribe_user(user.id))
-    helpers = [
-        asyncio.create_task(channel.forward_to(client)),
-        asyncio.create_task(_keep_present(client)),
-    ]
+    client.scope.start(channel.forward_to(client), "notifications")
+    client.scope.start(_keep_present(client), "presence")
     try:
         while True:
             message = await websocket.receive()
@@ -365,6 +408,8 @@ async def serve_client(websocket: WebSocket) -> None:
                 await client.error(exc.code, exc.message)
             except DomainError as exc:
                 await client.error(exc.code, exc.message)
+            except BusUnavailable:  # the bus logged the outage; the client may retry
+                await client.error("unavailable", "live events are unavailable; try again")
             except Exception as exc:
                 trouble = db.failed(exc)
                 if trouble is None:
@@ -373,12 +418,10 @@ async def serve_client(websocket: WebSocket) -> None:
     except (WebSocketDisconnect, RuntimeError):
         pass  # the client left (RuntimeError: it left while we were sending)
     finally:
-        for task in helpers:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        await channel.close()
-        await client.close_all()
+        await client.close_all()  # first: ends every task of the connection
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(CLEANUP_SECONDS):
+                await channel.close()
 
 
 async def _send_trouble(websocket: WebSocket, trouble: Trouble) -> None:
@@ -400,8 +443,13 @@ async def _keep_present(client: LiveClient) -> None:
         await asyncio.sleep(client.bus.presence_ttl / 3)
         try:
             await client.touch_all()
+        except BusUnavailable:
+            pass  # the bus logged the outage; the next round tries again
         except Exception:
             log.exception("live: refreshing presence failed")
+        # A library may have swallowed our cancellation (asyncio.wait_for on 3.11): never
+        # go on refreshing the presence of a connection that is gone.
+        raise_if_cancelling()
 
 
 @dataclass
@@ -420,6 +468,7 @@ class UserChannel:
                 return
             except SubscriptionLagged:
                 await self.subscription.close()
+                raise_if_cancelling()
                 self.subscription = await self.bus.subscribe_user(self.user_id)
                 await client.error("lagged", "some notifications were not pushed: list them")
             except SubscriptionClosed:
