@@ -13,6 +13,8 @@ from townhall import __version__
 from townhall.config import ConfigError, Settings, load_settings
 from townhall.logs import configure as configure_logging
 
+GRACEFUL_SHUTDOWN_SECONDS = 3
+
 
 def _settings(args: argparse.Namespace) -> Settings:
     overrides: dict[str, Any] = {}
@@ -89,7 +91,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = create_app(settings)
     print(f"townhall {__version__} on http://{settings.host}:{settings.port}", flush=True)
     uvicorn.run(
-        app, host=settings.host, port=settings.port, log_level=settings.log_level, log_config=None
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        log_config=None,
+        # SIGTERM: connections get this long to close, then their handlers are
+        # cancelled; the app's own shutdown is bounded too (api/app.py), so the whole
+        # stays within 10 s and the recordings are finished.
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
     return 0
 

@@ -805,7 +805,7 @@ async def test_sockets_that_vanish_leave_no_task_behind(
         quick = settings.model_copy(
             update={
                 "redis_url": redis.url,
-                "presence_ttl_seconds": 0.03 if redis_state == "answering" else 1.0,
+                "presence_ttl_seconds": 0.3 if redis_state == "answering" else 1.0,
                 "host_grace_seconds": 600.0,
             }
         )

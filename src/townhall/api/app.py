@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -47,6 +49,25 @@ def _bus_for(settings: Settings) -> object:
     return create_bus(settings)
 
 
+SHUTDOWN_SECONDS = 5.0
+"""Bound on the app's own shutdown (after uvicorn's graceful wait for connections)."""
+
+
+async def _step(
+    name: str, work: Coroutine[Any, Any, Any], deadline: float, most: float = 1.5
+) -> None:
+    """Run one shutdown step for at most `most` s (and not past the deadline); a step that
+    fails or takes too long is logged and the next one runs."""
+    seconds = max(min(most, deadline - asyncio.get_running_loop().time()), 0.1)
+    try:
+        async with asyncio.timeout(seconds):
+            await work
+    except TimeoutError:
+        log.error("shutdown: stopping the %s took more than %.1f s; going on", name, seconds)
+    except Exception:
+        log.exception("shutdown: stopping the %s failed; going on", name)
+
+
 def create_app(settings: Settings) -> FastAPI:
     """Build the app for these settings; the database must already be migrated."""
 
@@ -74,14 +95,18 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             yield
         finally:
-            await media_service.stop(app.state)
-            await app.state.absent_members.stop()
-            await app.state.host_grace.stop()
-            await app.state.outbox.stop()
+            # Bounded, step by step, so that shutdown always ends (SIGTERM must finish):
+            # the media plane first, as it finishes the recordings.
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + SHUTDOWN_SECONDS
+            await _step("media plane", media_service.stop(app.state), deadline, 3.0)
+            await _step("absent-member sweeper", app.state.absent_members.stop(), deadline)
+            await _step("host-grace watcher", app.state.host_grace.stop(), deadline)
+            await _step("outbox relay", app.state.outbox.stop(), deadline)
             close = getattr(app.state.bus, "close", None)
             if close is not None:
-                await close()
-            await app.state.db.dispose()
+                await _step("bus", close(), deadline)
+            await _step("database", app.state.db.dispose(), deadline)
 
     app = FastAPI(
         title="townhall",
