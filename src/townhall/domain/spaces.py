@@ -169,6 +169,7 @@ class Access:
     is_guest: bool = False  # on the host's invitation list of a private space
     follows_host: bool = False
     blocked_by_host: bool = False
+    blocked_by_cohost: bool = False  # a present co-host blocked the viewer
     removed: bool = False
 
 
@@ -210,3 +211,5 @@ def check_may_join(access: Access) -> None:
     if access.removed:
         raise Forbidden("removed_from_space", "you were removed from this space")
     check_may_view(access)
+    if access.blocked_by_cohost:
+        raise Forbidden("blocked_by_cohost", "a co-host of this space has blocked you")

@@ -46,6 +46,7 @@ class Room:
     # holds the stage, raised hands, pending invitations and that person, and counts the
     # other listeners (thousands in a big space) instead of loading them.
     other_listeners: int = 0
+    stage_locked: bool = False  # no new raised hands (a room safety tool)
 
     # -- views --------------------------------------------------------------
 
@@ -150,6 +151,8 @@ class Room:
             raise Conflict("already_on_stage", "you are already on stage")
         if m.hand_raised_at is not None:
             raise Conflict("hand_already_raised", "your hand is already raised")
+        if self.stage_locked:
+            raise Conflict("stage_locked", "the hosts have locked the stage: no new raised hands")
         if self.speaker_policy is SpeakerPolicy.INVITED:
             raise Forbidden(
                 "speaker_policy_invited", "only people the host invites may speak in this space"
@@ -301,6 +304,26 @@ class Room:
         if not is_on_stage(m.role):
             raise Conflict("not_on_stage", "that person is not on stage")
         return self._with(replace(m, muted=True))
+
+    def mute_all(self, actor_id: int) -> Room:
+        """A moderator mutes everyone else on stage at once (a co-host never the host)."""
+        require_live(self.state)
+        actor = self._moderator(actor_id, "mute everyone")
+        muted = [
+            replace(m, muted=True)
+            for m in self.members.values()
+            if is_on_stage(m.role)
+            and not m.muted
+            and m.user_id != actor_id
+            and not (m.role is Role.HOST and actor.role is not Role.HOST)
+        ]
+        return self._with(*muted)
+
+    def lock_stage(self, actor_id: int, locked: bool) -> Room:
+        """A moderator stops (or allows again) new raised hands; hands already up stay."""
+        require_live(self.state)
+        self._moderator(actor_id, "lock the stage")
+        return self._with(stage_locked=locked)
 
     # -- removal -------------------------------------------------------------
 

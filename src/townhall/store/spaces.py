@@ -432,6 +432,7 @@ class AccessFacts:
     follows_host: bool
     blocked_by_host: bool
     removed: bool
+    blocked_by_cohost: bool  # a present co-host blocked the viewer
 
 
 async def access_facts(
@@ -446,6 +447,16 @@ async def access_facts(
                 exists().where(Block.blocker_id == host_id, Block.blocked_id == viewer_id),
                 exists().where(
                     SpaceRemoval.space_id == space_id, SpaceRemoval.user_id == viewer_id
+                ),
+                exists().where(
+                    Block.blocked_id == viewer_id,
+                    Block.blocker_id.in_(
+                        select(SpaceMember.user_id).where(
+                            SpaceMember.space_id == space_id,
+                            SpaceMember.present.is_(True),
+                            SpaceMember.role == Role.COHOST.value,
+                        )
+                    ),
                 ),
             )
         )

@@ -120,6 +120,10 @@ class MuteIn(Body):
     user_id: Id | None = Field(default=None, description="someone else (moderators); default: me")
 
 
+class StageLockIn(Body):
+    locked: StrictBool
+
+
 class ReactionIn(Body):
     emoji: StrictStr = Field(max_length=16)
 
@@ -317,6 +321,18 @@ async def mute(c: Call, body: MuteIn | None = None) -> dict[str, Any]:
     """Mute myself, or (host, co-hosts) a speaker."""
     target = body.user_id if body else None
     return await spaces.set_mute(c.session, c.bus, c.settings, c.user, c.space_id, target, True)
+
+
+@router.post("/{space_id}/mute-all")
+async def mute_all(c: Call) -> dict[str, Any]:
+    """Host, co-hosts: mute everyone else on stage at once."""
+    return await spaces.mute_all(c.session, c.settings, c.user, c.space_id)
+
+
+@router.post("/{space_id}/stage/lock")
+async def lock_stage(c: Call, body: StageLockIn) -> dict[str, Any]:
+    """Host, co-hosts: lock the stage (no new raised hands), or open it again."""
+    return await spaces.lock_stage(c.session, c.settings, c.user, c.space_id, body.locked)
 
 
 @router.post("/{space_id}/unmute")

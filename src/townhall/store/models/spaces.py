@@ -13,6 +13,7 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -37,6 +38,8 @@ class Space(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     end_reason: Mapped[str | None] = mapped_column(String(20), nullable=True)
     peak_listeners: Mapped[int] = mapped_column(Integer, default=0)
+    # No new raised hands while the hosts keep the stage locked.
+    stage_locked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # Bumped by every stage change: the UPDATE takes the row (PostgreSQL) or database
     # (SQLite) write lock first, so concurrent changes to one space run one at a time.
     version: Mapped[int] = mapped_column(Integer, default=0)

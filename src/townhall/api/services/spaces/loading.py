@@ -65,6 +65,7 @@ async def load_room(
         members={r.user_id: store.member_of(r) for r in rows},
         removed=frozenset(banned),
         other_listeners=max(0, others),
+        stage_locked=space.stage_locked,
     )
 
 
@@ -98,6 +99,7 @@ async def access(session: AsyncSession, space: Space, viewer_id: int) -> Access:
         is_guest=facts.is_guest,
         follows_host=facts.follows_host,
         blocked_by_host=facts.blocked_by_host,
+        blocked_by_cohost=facts.blocked_by_cohost,
         removed=facts.removed,
     )
 
@@ -113,6 +115,7 @@ async def save(session: AsyncSession, space: Space, before: Room, after: Room) -
     await store.save_room(session, space.id, before, after, utcnow())
     space.peak_listeners = max(space.peak_listeners, after.listener_count)
     space.host_id = after.host_id
+    space.stage_locked = after.stage_locked
     await session.flush()
 
 

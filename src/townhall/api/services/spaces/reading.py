@@ -130,6 +130,7 @@ async def snapshot(session: AsyncSession, space_id: str, viewer_id: int) -> dict
         "listener_count": listener_count,
         "hand_queue": queue,
         "hand_count": len(hands),
+        "stage_locked": space.stage_locked,
         "reactions": list(REACTIONS),
         "me": my_place(room, viewer_id),
     }

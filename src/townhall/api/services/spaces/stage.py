@@ -23,6 +23,7 @@ from townhall.api.services.spaces.loading import (
 )
 from townhall.api.services.spaces.reading import event_seq, snapshot
 from townhall.api.services.spaces.views import member_view, space_view, user_brief
+from townhall.api.services.staff import audit
 from townhall.bus import Bus
 from townhall.config import Settings
 from townhall.domain import spaces as rules
@@ -305,6 +306,14 @@ async def set_mute(
 ) -> dict[str, Any]:
     """Mute or unmute yourself (user_id None or yours); moderators may mute others."""
     target = actor.id if user_id is None else user_id
+    if target != actor.id:
+        await audit.record(
+            session,
+            actor,
+            "space.mute",
+            target=await accounts_store.user_by_id(session, target),
+            space_id=space_id,
+        )
     _, _, after = await stage_change(
         session,
         settings,
@@ -313,6 +322,47 @@ async def set_mute(
         lambda b, a: [("mute.changed", {"user_id": target, "muted": muted, "by": actor.id})],
     )
     return member_view(after, target)
+
+
+async def mute_all(
+    session: AsyncSession, settings: Settings, actor: User, space_id: str
+) -> dict[str, Any]:
+    """A moderator mutes everyone else on stage at once; one `mute.changed` each."""
+    await audit.record(session, actor, "space.mute_all", space_id=space_id)
+    _, before, after = await stage_change(
+        session,
+        settings,
+        space_id,
+        lambda r: r.mute_all(actor.id),
+        lambda b, a: [
+            ("mute.changed", {"user_id": m.user_id, "muted": True, "by": actor.id})
+            for m in a.members.values()
+            if m.muted and not b.members[m.user_id].muted
+        ],
+    )
+    muted = [m for m in after.members.values() if m.muted and not before.members[m.user_id].muted]
+    return {"muted": sorted(m.user_id for m in muted)}
+
+
+async def lock_stage(
+    session: AsyncSession, settings: Settings, actor: User, space_id: str, locked: bool
+) -> dict[str, Any]:
+    """A moderator locks the stage (no new raised hands) or opens it again."""
+    await audit.record(
+        session, actor, "space.stage_lock", space_id=space_id, detail={"locked": locked}
+    )
+    await stage_change(
+        session,
+        settings,
+        space_id,
+        lambda r: r.lock_stage(actor.id, locked),
+        lambda b, a: (
+            [("stage.locked", {"locked": locked, "by": actor.id})]
+            if b.stage_locked != a.stage_locked
+            else []
+        ),
+    )
+    return {"stage_locked": locked}
 
 
 async def remove(
@@ -333,6 +383,13 @@ async def remove(
     else:
         after = before.remove(actor.id, user_id)
     await save(session, space, before, after)
+    await audit.record(
+        session,
+        actor,
+        "space.ban" if block else "space.remove",
+        target=await accounts_store.user_by_id(session, user_id),
+        space_id=space.id,
+    )
     await store.add_removal(session, space.id, user_id, actor.id)
     if block:
         await accounts_store.block(session, actor.id, user_id)
