@@ -135,6 +135,7 @@ async def test_moderation_made_while_redis_was_down_reaches_the_audio(
     await committed(client, unmuted, f"{sid}/unmute")
     await committed(client, host, f"{sid}/mute", user_id=muted.id)
     await committed(client, host, f"{sid}/members/{demoted.id}/role", role="listener")
+    changed = asyncio.get_running_loop().time()
     await asyncio.sleep(1.0)
     own_redis.start()
 
@@ -147,6 +148,7 @@ async def test_moderation_made_while_redis_was_down_reaches_the_audio(
             and band_rms(pcm, 1320) < 0.003
         ),
     )
+    print(f"heard as the database says {asyncio.get_running_loop().time() - changed:.1f} s after")
     await a.wait_closed(timeout=BOUND)  # the removed member's connection is closed
     room = app.state.media.room(sid)
     assert room is not None and removed.id not in room.participants

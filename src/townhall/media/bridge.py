@@ -42,6 +42,12 @@ STAGE_ROLES = frozenset({"host", "cohost", "speaker"})
 class SubscribingBus(Protocol):
     async def subscribe(self, space_id: str) -> Subscription[Event]: ...
 
+    async def ping(self) -> bool: ...
+
+
+PROBE_INTERVAL = 0.5
+"""While subscriptions fail, how often one probe asks whether the bus answers again."""
+
 
 def _user_id(data: dict[str, Any]) -> int | None:
     value = data.get("user_id")
@@ -90,6 +96,8 @@ class MediaBridge:
         self._media = media
         self._states = states
         self._backoff = backoff
+        self._back = asyncio.Event()  # set by the probe when the bus answers again
+        self._probe: asyncio.Task[None] | None = None
         self._watching: dict[str, asyncio.Task[None]] = {}
         self._starting: dict[str, asyncio.Future[None]] = {}
         self._following: set[str] = set()  # spaces whose subscription is up
@@ -140,6 +148,11 @@ class MediaBridge:
     async def close(self) -> None:
         for space_id in list(self._watching):
             await self.unwatch(space_id)
+        probe, self._probe = self._probe, None
+        if probe is not None:
+            probe.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await probe
 
     async def reconcile(self, space_id: str) -> bool:
         """Make the space's room match its state source now; False when that failed (or
@@ -206,14 +219,14 @@ class MediaBridge:
                             )
                         await self.reconcile(space_id)  # the database still knows
                         if self._current(space_id):
-                            await asyncio.sleep(self._backoff(failures))
+                            await self._retry_after(failures)
                         continue
                     # Subscribed: every later event arrives; what was missed is in the state.
                     if self._states is not None and not await self.reconcile(space_id):
                         failures += 1
                         await _close(subscription)
                         subscription = None
-                        await asyncio.sleep(self._backoff(failures))
+                        await self._retry_after(failures)
                         continue
                     if failures:
                         log.info("media bridge: following %s again", space_id)
@@ -239,12 +252,34 @@ class MediaBridge:
                 subscription = None
                 failures += 1
                 if failures > 1:
-                    await asyncio.sleep(self._backoff(failures - 1))
+                    await self._retry_after(failures - 1)
         finally:
             if subscription is not None:
                 await _close(subscription)
             if self._current(space_id):
                 del self._watching[space_id]
+
+    async def _retry_after(self, failures: int) -> None:
+        """Wait the backoff, or less: until the bus answers again (one probe for all rooms),
+        then a random moment within a spread that grows with the number of rooms, so that
+        their reconciliations do not all reach the database at once."""
+        if self._probe is None or self._probe.done():
+            self._back.clear()
+            self._probe = asyncio.create_task(self._wait_for_bus(), name="townhall-bridge-probe")
+        back = self._back
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(back.wait(), self._backoff(failures))
+            spread = min(2.0, len(self._watching) / 500)
+            await asyncio.sleep(random.uniform(0, spread))
+
+    async def _wait_for_bus(self) -> None:
+        if await self._bus.ping():
+            return  # it answers: the failure is elsewhere, rooms wait their full backoff
+        try:
+            while not await self._bus.ping():
+                await asyncio.sleep(PROBE_INTERVAL * (0.5 + random.random()))
+        finally:
+            self._back.set()
 
     def _room_closed(self, space_id: str) -> None:
         task = self._watching.pop(space_id, None)
