@@ -39,3 +39,29 @@ def test_public_url_is_normalised() -> None:
     assert load_settings(public_url="https://talk.example.org/").public_url == (
         "https://talk.example.org"
     )
+
+
+def test_edge_settings_parse_and_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TOWNHALL_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.1 ,::1")
+    monkeypatch.setenv("TOWNHALL_ALLOWED_ORIGINS", "https://a.example.org,http://127.0.0.1:3000")
+    s = load_settings()
+    assert [str(n) for n in s.trusted_proxies] == ["10.0.0.0/8", "192.0.2.1/32", "::1/128"]
+    assert s.allowed_origins == ["https://a.example.org", "http://127.0.0.1:3000"]
+    assert load_settings(trusted_proxies="").trusted_proxies == []  # the default: none
+    monkeypatch.setenv("TOWNHALL_TRUSTED_PROXIES", "10.0.0.0/8,proxy.local")
+    with pytest.raises(ConfigError, match=r"TOWNHALL_TRUSTED_PROXIES.*proxy\.local"):
+        load_settings()
+    monkeypatch.delenv("TOWNHALL_TRUSTED_PROXIES")
+    monkeypatch.setenv("TOWNHALL_ALLOWED_ORIGINS", "https://a.example.org/app")
+    with pytest.raises(ConfigError, match="TOWNHALL_ALLOWED_ORIGINS"):
+        load_settings()
+
+
+def test_cookies_are_secure_by_default_behind_an_https_public_url() -> None:
+    assert load_settings().secure_cookies is False
+    assert load_settings(public_url="https://talk.example.org").secure_cookies is True
+    assert load_settings(public_url="http://talk.example.org").secure_cookies is False
+    assert (
+        load_settings(public_url="https://talk.example.org", cookie_secure=False).secure_cookies
+        is False
+    )

@@ -90,6 +90,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         asyncio.run(_check_redis(settings.redis_url))
     app = create_app(settings)
     print(f"townhall {__version__} on http://{settings.host}:{settings.port}", flush=True)
+    # Forwarded headers are handled by the app itself, only from TOWNHALL_TRUSTED_PROXIES
+    # (uvicorn would otherwise believe them from 127.0.0.1).
     uvicorn.run(
         app,
         host=settings.host,
@@ -100,6 +102,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # cancelled; the app's own shutdown is bounded too (api/app.py), so the whole
         # stays within 10 s and the recordings are finished.
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        proxy_headers=False,
     )
     return 0
 

@@ -7,13 +7,15 @@ import json
 import math
 import secrets
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeAlias
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from townhall.store.db import PoolSettings
+
+IPNetwork: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class ConfigError(Exception):
@@ -73,7 +75,16 @@ class Settings(BaseSettings):
     absent_member_seconds: float = Field(60.0, gt=0)
     # Seconds a WebSocket client stays present in a space after its last ping/subscribe.
     presence_ttl_seconds: float = Field(60.0, gt=0, le=3600)
-    cookie_secure: bool = False
+    # None: Secure exactly when TOWNHALL_PUBLIC_URL is https (see `secure_cookies`).
+    cookie_secure: bool | None = None
+    # Origins (besides the server's own and TOWNHALL_PUBLIC_URL) whose pages may act
+    # with a user's session cookie: comma-separated, e.g. https://talk.example.org.
+    allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Peers (CIDR list) whose X-Forwarded-For / X-Forwarded-Proto are believed: your
+    # reverse proxies. Empty: the TCP peer is the client, whatever the headers say.
+    trusted_proxies: Annotated[list[IPNetwork], NoDecode] = Field(default_factory=list)
+    # Largest JSON request body in bytes (media offers allow a larger SDP).
+    max_body_bytes: int = Field(64 * 1024, ge=1024, le=16 * 1024 * 1024)
     session_days: int = Field(30, ge=1, le=365)
     # argon2id cost; tests lower it, production keeps the defaults.
     password_time_cost: int = Field(3, ge=1, le=10)
@@ -121,6 +132,30 @@ class Settings(BaseSettings):
             except ValueError:
                 raise ValueError(f"{address!r} is not an IP address") from None
         return addresses
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _parse_origins(cls, value: Any) -> Any:
+        origins = _split_csv(value)
+        for origin in origins if isinstance(origins, list) else []:
+            parts = urlsplit(origin)
+            if parts.scheme not in ("http", "https") or not parts.netloc or parts.path.strip("/"):
+                raise ValueError(f"{origin!r} is not an origin like https://talk.example.org")
+        return origins
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _parse_proxies(cls, value: Any) -> Any:
+        networks = _split_csv(value)
+        if not isinstance(networks, list):
+            return networks
+        parsed = []
+        for network in networks:
+            try:
+                parsed.append(ipaddress.ip_network(str(network), strict=False))
+            except ValueError:
+                raise ValueError(f"{network!r} is not an IP address or CIDR network") from None
+        return parsed
 
     @field_validator("public_url")
     @classmethod
@@ -232,6 +267,13 @@ class Settings(BaseSettings):
             overflow=self.database_max_overflow,
             timeout=self.database_pool_timeout,
         )
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Cookies get `Secure`: as configured, else whenever the public URL is https."""
+        if self.cookie_secure is not None:
+            return self.cookie_secure
+        return self.public_url.startswith("https://")
 
     @property
     def jitter_prefetch_samples(self) -> int:

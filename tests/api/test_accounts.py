@@ -26,7 +26,7 @@ def _err(r: httpx.Response) -> dict[str, Any]:
 
 async def test_signup_then_me_with_bearer_and_cookie(client: httpx.AsyncClient) -> None:
     r = await client.post(
-        SIGNUP, json={"handle": "Alice_1", "display_name": "Alice", "password": "hunter2hunter2"}
+        SIGNUP, json={"handle": "Alice_1", "display_name": "Alice", "password": "hunter2 hunter3"}
     )
     assert r.status_code == 201
     body = r.json()
@@ -47,15 +47,18 @@ async def test_signup_then_me_with_bearer_and_cookie(client: httpx.AsyncClient) 
 @pytest.mark.parametrize(
     ("payload", "field"),
     [
-        ({"handle": "ab", "display_name": "x", "password": "longenough"}, "handle"),
-        ({"handle": "a" * 16, "display_name": "x", "password": "longenough"}, "handle"),
-        ({"handle": "bad-char", "display_name": "x", "password": "longenough"}, "handle"),
-        ({"handle": "good", "display_name": "", "password": "longenough"}, "display_name"),
-        ({"handle": "good", "display_name": "x" * 51, "password": "longenough"}, "display_name"),
+        ({"handle": "ab", "display_name": "x", "password": "long enough"}, "handle"),
+        ({"handle": "a" * 16, "display_name": "x", "password": "long enough"}, "handle"),
+        ({"handle": "bad-char", "display_name": "x", "password": "long enough"}, "handle"),
+        ({"handle": "good", "display_name": "", "password": "long enough"}, "display_name"),
+        ({"handle": "good", "display_name": "x" * 51, "password": "long enough"}, "display_name"),
         ({"handle": "good", "display_name": "x", "password": "short"}, "password"),
-        ({"handle": 12345, "display_name": "x", "password": "longenough"}, "handle"),
+        ({"handle": 12345, "display_name": "x", "password": "long enough"}, "handle"),
         ({"handle": "good", "display_name": "x"}, "password"),
-        ({"handle": "good", "display_name": "x", "password": "longenough", "admin": True}, "admin"),
+        (
+            {"handle": "good", "display_name": "x", "password": "long enough", "admin": True},
+            "admin",
+        ),
     ],
 )
 async def test_signup_rejects_bad_input(
@@ -68,17 +71,17 @@ async def test_signup_rejects_bad_input(
     if isinstance(payload.get("handle"), str) and 3 <= len(payload["handle"]) <= 15:
         ok = await client.post(
             SIGNUP,
-            json={"handle": payload["handle"], "display_name": "x", "password": "longenough"},
+            json={"handle": payload["handle"], "display_name": "x", "password": "long enough"},
         )
         assert ok.status_code in (201, 422)
 
 
 async def test_handles_are_unique_case_insensitively(client: httpx.AsyncClient) -> None:
-    ok = {"display_name": "B", "password": "longenough"}
+    ok = {"display_name": "B", "password": "long enough"}
     assert (await client.post(SIGNUP, json={"handle": "bob", **ok})).status_code == 201
     r = await client.post(SIGNUP, json={"handle": "BOB", **ok})
     assert r.status_code == 409 and _err(r)["code"] == "handle_taken"
-    login = await client.post(LOGIN, json={"handle": "BoB", "password": "longenough"})
+    login = await client.post(LOGIN, json={"handle": "BoB", "password": "long enough"})
     assert login.status_code == 200 and login.json()["user"]["handle"] == "bob"
 
 
@@ -188,7 +191,7 @@ async def test_delete_account_takes_its_data(client: httpx.AsyncClient, make_use
     # The handle is free again.
     assert (
         await client.post(
-            SIGNUP, json={"handle": "hal", "display_name": "H", "password": "longenough"}
+            SIGNUP, json={"handle": "hal", "display_name": "H", "password": "long enough"}
         )
     ).status_code == 201
 
@@ -204,7 +207,7 @@ async def test_signup_and_login_are_rate_limited(settings) -> None:
                 r = await c.post(LOGIN, json={"handle": f"user{i}", "password": "whatever1"})
                 codes.append(r.status_code)
             r = await c.post(
-                SIGNUP, json={"handle": "late", "display_name": "L", "password": "longenough"}
+                SIGNUP, json={"handle": "late", "display_name": "L", "password": "long enough"}
             )
             assert codes == [401, 401, 401]
             assert r.status_code == 429 and _err(r)["code"] == "rate_limited"
@@ -278,7 +281,7 @@ async def test_secure_cookies_behind_https(settings) -> None:
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(transport=transport, base_url="https://t") as c:
             r = await c.post(
-                SIGNUP, json={"handle": "sec", "display_name": "S", "password": "longenough"}
+                SIGNUP, json={"handle": "sec", "display_name": "S", "password": "long enough"}
             )
             assert "secure" in r.headers["set-cookie"].lower()
 

@@ -14,7 +14,10 @@ from fastapi.staticfiles import StaticFiles
 
 from townhall import __version__
 from townhall.api.auth_tokens import Tokens
+from townhall.api.docs_page import install_docs
 from townhall.api.errors import install_error_handlers
+from townhall.api.limiter import Limiter
+from townhall.api.middleware import install_edge
 from townhall.api.routers import (
     admin,
     auth,
@@ -103,6 +106,7 @@ def create_app(settings: Settings) -> FastAPI:
             await _step("absent-member sweeper", app.state.absent_members.stop(), deadline)
             await _step("host-grace watcher", app.state.host_grace.stop(), deadline)
             await _step("outbox relay", app.state.outbox.stop(), deadline)
+            await _step("rate limiter", app.state.limiter.close(), deadline)
             close = getattr(app.state.bus, "close", None)
             if close is not None:
                 await _step("bus", close(), deadline)
@@ -113,16 +117,21 @@ def create_app(settings: Settings) -> FastAPI:
         version=__version__,
         description="Live audio rooms: host, speak, listen, moderate.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.tokens = Tokens(settings.load_secret_key())
-    app.state.auth_guard = AuthGuard(settings, app.state.tokens)
+    app.state.limiter = Limiter(settings.redis_url, settings.redis_prefix)
+    app.state.auth_guard = AuthGuard(settings, app.state.tokens, app.state.limiter)
     install_error_handlers(app)
     app.add_middleware(
         LoadShedding,
         limit=settings.max_concurrent_requests,
         wait=settings.request_queue_seconds,
     )
+    install_edge(app, settings)
+    install_docs(app)
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(users.router)

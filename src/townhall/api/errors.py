@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from townhall.domain.errors import DomainError
+from townhall.domain.errors import DomainError, RateLimited
 from townhall.store.db import DatabaseUnreachable, Trouble, trouble_of
 
 log = logging.getLogger("townhall.api")
@@ -50,8 +50,10 @@ def _validation_field(loc: tuple[Any, ...]) -> str | None:
 
 async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
-    headers = {"Retry-After": "60"} if exc.status == 429 else None
-    if exc.status == 503:
+    headers = None
+    if isinstance(exc, RateLimited):
+        headers = {"Retry-After": str(max(1, exc.retry_after))}
+    elif exc.status == 503:
         headers = {"Retry-After": "1"}
     body = error_body(exc.code, exc.message, exc.field)
     body["error"].update({k: v for k, v in exc.extra.items() if k not in body["error"]})

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from zxcvbn import zxcvbn
+
 from townhall.domain.errors import Conflict, Forbidden, Invalid
 
 HANDLE_RE = re.compile(r"^[A-Za-z0-9_]{3,15}$")
@@ -11,6 +13,11 @@ DISPLAY_NAME_MAX = 50
 BIO_MAX = 160
 PASSWORD_MIN = 8
 PASSWORD_MAX = 128
+# zxcvbn's score (0-4): 2 is "somewhat guessable", safe against throttled online guessing.
+PASSWORD_MIN_SCORE = 2
+# zxcvbn refuses longer input (and slows down on it); a password this long that is weak
+# in its first 72 characters is weak.
+_ESTIMATE_CHARS = 72
 
 
 def handle_key(handle: str) -> str:
@@ -51,13 +58,27 @@ def check_bio(bio: str) -> str:
     return bio
 
 
-def check_password(password: str) -> str:
+def check_password(password: str, handle: str = "", display_name: str = "") -> str:
+    """Long enough, and not guessable: not a common password, keyboard walk, repetition,
+    nor the handle or name (the zxcvbn strength estimator decides)."""
     if not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
         raise Invalid(
             "invalid_password",
             f"password must be {PASSWORD_MIN} to {PASSWORD_MAX} characters",
             "password",
         )
+    if not password.strip():
+        raise Invalid("weak_password", "a password of only spaces is easy to guess", "password")
+    own = [w for w in (handle, display_name, *display_name.split()) if w]
+    if handle and handle_key(password.strip()) in (handle_key(handle), handle_key(handle) * 2):
+        raise Invalid("weak_password", "the password must not be your handle", "password")
+    estimate = zxcvbn(password[:_ESTIMATE_CHARS], user_inputs=own)
+    if estimate["score"] < PASSWORD_MIN_SCORE:
+        feedback = estimate.get("feedback") or {}
+        hint = feedback.get("warning") or "it is too easy to guess"
+        tips = " ".join(feedback.get("suggestions") or [])
+        message = f"choose a stronger password: {hint.rstrip('.')}." + (f" {tips}" if tips else "")
+        raise Invalid("weak_password", message, "password")
     return password
 
 

@@ -55,9 +55,21 @@ class Unauthorized(DomainError):
 
 
 class RateLimited(DomainError):
-    """Too many attempts; try again later (429)."""
+    """Too many attempts; try again later (429, `Retry-After: retry_after` seconds)."""
 
     status = 429
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        field: str | None = None,
+        extra: Mapping[str, object] | None = None,
+        *,
+        retry_after: int = 60,
+    ) -> None:
+        super().__init__(code, message, field, extra)
+        self.retry_after = retry_after
 
 
 class BadRequest(DomainError):

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request, Response, status
 
 from townhall.api.auth_tokens import COOKIE_NAME
 from townhall.api.deps import CurrentAuth, DbSession, SettingsDep, client_address
+from townhall.api.devices import DEVICE_COOKIE, DEVICE_COOKIE_DAYS
 from townhall.api.schemas import LoginIn, SignupIn
 from townhall.api.services import accounts
 from townhall.config import Settings
@@ -22,8 +23,23 @@ def _set_cookie(response: Response, settings: Settings, token: str) -> None:
         max_age=settings.session_days * 86400,
         httponly=True,
         samesite="lax",
-        secure=settings.cookie_secure,
+        secure=settings.secure_cookies,
         path="/",
+    )
+
+
+def _set_device_cookie(response: Response, settings: Settings, value: str | None) -> None:
+    """The device cookie: sent back only to sign-in, never readable by scripts."""
+    if value is None:
+        return
+    response.set_cookie(
+        DEVICE_COOKIE,
+        value,
+        max_age=DEVICE_COOKIE_DAYS * 86400,
+        httponly=True,
+        samesite="strict",
+        secure=settings.secure_cookies,
+        path="/api/v1/auth",
     )
 
 
@@ -58,8 +74,10 @@ async def login(
         client_address(request),
         body.handle,
         body.password,
+        request.cookies.get(DEVICE_COOKIE),
     )
     _set_cookie(response, settings, done.token)
+    _set_device_cookie(response, settings, done.device_cookie)
     return {"user": accounts.user_json(done.user), "token": done.token}
 
 

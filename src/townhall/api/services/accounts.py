@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -10,40 +9,120 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from townhall.api.auth_tokens import Passwords, Tokens
+from townhall.api.devices import DeviceCookies
+from townhall.api.limiter import Limiter, Rule
 from townhall.api.services import spaces
 from townhall.api.services.staff import invites, words
 from townhall.bus import Bus
 from townhall.config import Settings
 from townhall.domain import accounts as rules
 from townhall.domain import staff as staff_rules
-from townhall.domain.errors import Conflict, NotFound, Unauthorized
+from townhall.domain.errors import Conflict, NotFound, RateLimited, Unauthorized
 from townhall.domain.paging import PAGE_MAX, parse_cursor
-from townhall.domain.ratelimit import SlidingWindow
 from townhall.domain.staff import RegistrationMode, Standing
 from townhall.store import accounts as store
 from townhall.store.db import utcnow
 from townhall.store.models import Token, User
 
+KNOWN_ADDRESS_DAYS = 30
+
 
 class AuthGuard:
-    """Passwords, tokens, and the sign-up and sign-in rate limits of one API node."""
+    """Passwords, tokens, and the sign-up and sign-in rate limits (shared by every node
+    through the limiter when Redis is configured).
 
-    def __init__(self, settings: Settings, tokens: Tokens) -> None:
+    Guessing is slowed without locking the owner out (OWASP's advice):
+    - every attempt counts against the client's address (`per_address`);
+    - failures count against the handle from that address (`per_handle_address`), and
+      against the handle from anywhere (`per_handle`) unless the client is trusted;
+    - a device that signed in to the account before (a signed device cookie) is limited
+      only by its own failures (`per_device`); an address the account signed in from
+      before is not held back by the failures of other addresses (`per_handle`).
+    """
+
+    def __init__(self, settings: Settings, tokens: Tokens, limiter: Limiter) -> None:
         self.passwords = Passwords(settings)
         self.tokens = tokens
-        self.by_address = SlidingWindow(settings.auth_rate_limit, settings.auth_rate_window)
-        self.by_handle = SlidingWindow(settings.auth_rate_limit, settings.auth_rate_window)
+        self.limiter = limiter
+        self.devices = DeviceCookies(settings.load_secret_key())
+        limit, window = settings.auth_rate_limit, settings.auth_rate_window
+        self.per_address = Rule("auth-address", limit, window)
+        self.per_handle_address = Rule("auth-handle-address", limit, window)
+        self.per_handle = Rule("auth-handle", limit, window)
+        self.per_device = Rule("auth-device", limit, window)
+        self.known_address = Rule("auth-known-address", 1, KNOWN_ADDRESS_DAYS * 86400)
+        # Wrong passwords where a signed-in user confirms with one (deleting the account).
+        self.per_user_confirm = Rule("auth-confirm", limit, window)
 
-    def check(self, address: str, handle: str) -> None:
-        now = time.monotonic()
-        self.by_address.hit(f"{address}", now, "sign-in attempts from this address")
-        self.by_handle.hit(rules.handle_key(handle), now, "sign-in attempts for this handle")
+    async def _refuse(self, rule: Rule, key: tuple[str, ...], what: str) -> None:
+        wait = await self.limiter.retry_after(rule, *key)
+        raise RateLimited(
+            "rate_limited",
+            f"too many {what}; try again in {int(wait) + 1} s",
+            retry_after=int(wait) + 1,
+        )
+
+    async def check_signup(self, address: str) -> None:
+        if not await self.limiter.hit(self.per_address, address):
+            await self._refuse(self.per_address, (address,), "attempts from this address")
+
+    async def check_login(self, address: str, handle: str, device_cookie: str | None) -> Attempt:
+        """May this sign-in be tried now? Raises RateLimited; else what to count after."""
+        key = rules.handle_key(handle)
+        device = self.devices.device_for(device_cookie, key)
+        if device is not None:
+            if not await self.limiter.allows(self.per_device, device):
+                await self._refuse(self.per_device, (device,), "failed sign-ins on this device")
+            return Attempt(key, address, device, known_address=True)
+        if not await self.limiter.hit(self.per_address, address):
+            await self._refuse(self.per_address, (address,), "sign-in attempts from this address")
+        if not await self.limiter.allows(self.per_handle_address, key, address):
+            await self._refuse(
+                self.per_handle_address, (key, address), "failed sign-ins for this handle"
+            )
+        known = await self.limiter.marked(self.known_address, key, address)
+        if not known and not await self.limiter.allows(self.per_handle, key):
+            await self._refuse(self.per_handle, (key,), "failed sign-ins for this handle")
+        return Attempt(key, address, None, known_address=known)
+
+    async def failed(self, attempt: Attempt) -> None:
+        if attempt.device is not None:
+            await self.limiter.hit(self.per_device, attempt.device)
+            return
+        await self.limiter.hit(self.per_handle_address, attempt.handle_key, attempt.address)
+        if not attempt.known_address:
+            await self.limiter.hit(self.per_handle, attempt.handle_key)
+
+    async def confirm_password(self, user: User, password: str) -> None:
+        """A signed-in user's password check (not an oracle for unlimited guesses)."""
+        key = str(user.id)
+        if not await self.limiter.allows(self.per_user_confirm, key):
+            await self._refuse(self.per_user_confirm, (key,), "wrong passwords")
+        if not await self.passwords.verify(user.password_hash, password):
+            await self.limiter.hit(self.per_user_confirm, key)
+            raise Unauthorized("bad_credentials", "wrong password", "password")
+
+    async def succeeded(self, attempt: Attempt) -> str:
+        """Remember the address; the device cookie to set."""
+        await self.limiter.mark(self.known_address, attempt.handle_key, attempt.address)
+        return self.devices.issue(attempt.handle_key, attempt.device)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """A sign-in let through: who for, from where, and whether the client is trusted."""
+
+    handle_key: str
+    address: str
+    device: str | None
+    known_address: bool
 
 
 @dataclass
 class SignedIn:
     user: User
     token: str
+    device_cookie: str | None = None
 
 
 def user_json(user: User) -> dict[str, Any]:
@@ -75,12 +154,12 @@ async def signup(
     password: str,
     invite: str | None = None,
 ) -> SignedIn:
-    guard.check(address, handle)
+    await guard.check_signup(address)
     mode = RegistrationMode(settings.registration)
     staff_rules.check_may_sign_up(mode, has_invite=bool(invite), by_admin=False)
     rules.check_handle(handle)
     name = rules.check_display_name(display_name)
-    rules.check_password(password)
+    rules.check_password(password, handle, name)
     await words.check(session, display_name=name)
     if await store.user_by_handle(session, handle) is not None:
         raise Conflict("handle_taken", "that handle is taken", "handle")
@@ -103,16 +182,19 @@ async def login(
     address: str,
     handle: str,
     password: str,
+    device_cookie: str | None = None,
 ) -> SignedIn:
-    guard.check(address, handle)
+    attempt = await guard.check_login(address, handle, device_cookie)
     user = await store.user_by_handle(session, handle)
     ok = await guard.passwords.verify(user.password_hash if user else None, password)
     if user is None or not ok:
+        await guard.failed(attempt)
         raise Unauthorized("bad_credentials", "wrong handle or password")
     staff_rules.check_may_sign_in(
         Standing(banned=user.banned_at is not None, suspended_until=user.suspended_until), utcnow()
     )
-    return SignedIn(user, await _issue_session(session, settings, guard, user))
+    device = await guard.succeeded(attempt)
+    return SignedIn(user, await _issue_session(session, settings, guard, user), device)
 
 
 async def logout(session: AsyncSession, token: Token) -> None:
@@ -148,8 +230,7 @@ async def delete_account(
     session: AsyncSession, bus: Bus, settings: Settings, guard: AuthGuard, user: User, password: str
 ) -> None:
     """Delete the account and all that is its own, once its spaces are closed or left."""
-    if not await guard.passwords.verify(user.password_hash, password):
-        raise Unauthorized("bad_credentials", "wrong password", "password")
+    await guard.confirm_password(user, password)
     await spaces.close_for_deleted_account(session, bus, settings, user)
     await store.delete_user(session, user)
 
