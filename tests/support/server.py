@@ -24,7 +24,7 @@ def free_port() -> int:
 def running_server(
     data_dir: Path,
     env: dict[str, str] | None = None,
-    timeout: float = 30.0,
+    timeout: float = 60.0,
     port: int | None = None,
 ) -> Iterator[str]:
     """Start the server (migrating first) and yield its base URL; stop it afterwards.
@@ -38,7 +38,7 @@ def running_server(
 def server_process(
     data_dir: Path,
     env: dict[str, str] | None = None,
-    timeout: float = 30.0,
+    timeout: float = 60.0,
     port: int | None = None,
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """`running_server`, yielding the process too (its pid, for /proc measurements)."""
