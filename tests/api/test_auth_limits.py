@@ -7,11 +7,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import shutil
-import subprocess
-import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +16,8 @@ import httpx
 import pytest
 
 from tests.bus.redis_helpers import REDIS_URL, redis_unreachable_reason
-from tests.support.server import free_port, running_server
+from tests.support.redis_server import redis_server
+from tests.support.server import running_server
 from townhall.api.app import create_app
 from townhall.api.limiter import Limiter, Rule
 from townhall.config import Settings
@@ -246,63 +244,56 @@ async def test_two_nodes_on_one_redis_share_the_limits(two_nodes: tuple[str, str
 # -- Redis going away ------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def own_redis(port: int, data: Path) -> Iterator[str]:
-    """A redis-server of this test's own on `port` (never the machine's shared one)."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed")
-    data.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        cwd=data,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    try:
-        import redis
-
-        client = redis.Redis.from_url(url, socket_connect_timeout=0.5)
-        for _ in range(100):
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if proc.poll() is not None:
-                    raise RuntimeError("redis-server exited") from None
-                time.sleep(0.05)
-        client.close()
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
-
 async def test_the_limiter_survives_redis_going_away_and_coming_back(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    port = free_port()
     rule = Rule("test", 3, 60)
     caplog.set_level(logging.WARNING, logger="townhall.limits")
-    node_a = Limiter(f"redis://127.0.0.1:{port}/0", "townhall-test:", retry_seconds=0)
-    node_b = Limiter(f"redis://127.0.0.1:{port}/0", "townhall-test:", retry_seconds=0)
-    try:
-        with own_redis(port, tmp_path / "r1"):
+    with redis_server(tmp_path / "redis") as redis:
+        node_a = Limiter(redis.url, "townhall-test:", retry_seconds=0)
+        node_b = Limiter(redis.url, "townhall-test:", retry_seconds=0)
+        try:
             assert await node_a.hit(rule, "k") and await node_b.hit(rule, "k")
             assert await node_a.allows(rule, "k")
             assert await node_b.hit(rule, "k")
             assert not await node_a.hit(rule, "k")  # 3 of 3, counted across both nodes
-        # Redis is gone: still limited (in this process's memory), one warning.
-        assert [await node_a.hit(rule, "m") for _ in range(4)] == [True, True, True, False]
-        warnings = [r for r in caplog.records if "unreachable" in r.getMessage()]
-        assert len(warnings) == 1
-        # Back (a fresh, empty Redis on the same port): shared again, recovery logged once.
-        with own_redis(port, tmp_path / "r2"):
+            redis.stop()
+            # Redis is gone: still limited (in this process's memory), one warning.
+            assert [await node_a.hit(rule, "m") for _ in range(4)] == [True, True, True, False]
+            warnings = [r for r in caplog.records if "unreachable" in r.getMessage()]
+            assert len(warnings) == 1
+            # Back (empty, on the same port): shared again, the recovery logged once.
+            redis.start()
             assert await node_a.hit(rule, "n")
             assert await node_b.hit(rule, "n") and await node_b.hit(rule, "n")
             assert not await node_a.hit(rule, "n")
-        assert len([r for r in caplog.records if "Redis is back" in r.getMessage()]) == 1
-    finally:
-        await node_a.close()
-        await node_b.close()
+            assert len([r for r in caplog.records if "Redis is back" in r.getMessage()]) == 1
+        finally:
+            await node_a.close()
+            await node_b.close()
+
+
+async def test_a_hung_redis_costs_one_timeout_not_one_per_request(tmp_path: Path) -> None:
+    rule = Rule("test", 2, 60)
+    with redis_server(tmp_path / "redis") as redis:
+        limiter = Limiter(redis.url, "townhall-test:", retry_seconds=60)
+        try:
+            assert await limiter.hit(rule, "h")
+            redis.freeze()
+            try:
+                # The first call waits out the socket timeout, then memory answers: the
+                # next ones do not touch Redis at all for `retry_seconds`.
+                got = await asyncio.wait_for(
+                    asyncio.gather(*(limiter.hit(rule, "f") for _ in range(3))), 10
+                )
+                assert sorted(got) == [False, True, True]
+
+                # Eight more calls: through the hung Redis they would take 16 s or more.
+                async def one_after_another() -> list[bool]:
+                    return [await limiter.hit(rule, f"g{i}") for i in range(8)]
+
+                assert await asyncio.wait_for(one_after_another(), 10) == [True] * 8
+            finally:
+                redis.thaw()
+        finally:
+            await limiter.close()
