@@ -32,6 +32,9 @@ RUNS: dict[str, list[str]] = {
     "join": ["bench.join", "--listeners", "500", "--joins", "40"],
     "latency": ["bench.latency", "--listeners", "500", "--seconds", "20"],
     "consent": ["bench.consent", "--listeners", "100", "--seconds", "45"],
+    "hls-packaging": ["bench.hls", "packaging", "--seconds", "120"],
+    "hls-latency": ["bench.hls", "latency", "--seconds", "40"],
+    "hls-crowd": ["bench.hls", "crowd", "--players", "2000", "--seconds", "20"],
 }
 HEADLINES: dict[str, list[str]] = {
     "fanout": [
@@ -57,6 +60,15 @@ HEADLINES: dict[str, list[str]] = {
     "join": ["offer_to_first_packet"],
     "latency": ["server_added_delay", "end_to_end_delay"],
     "consent": ["passed", "connection_lifetime_seconds"],
+    "hls-packaging": ["packager_cpu_percent_of_one_core", "window_bytes_held_after_voice"],
+    "hls-latency": ["glass_to_ear", "stalls"],
+    "hls-crowd": [
+        "players_with_every_part",
+        "share_stalled",
+        "origin_requests_per_part",
+        "townhall_cpu_percent_for_the_crowd",
+        "nginx_cpu_percent_of_one_core",
+    ],
 }
 
 

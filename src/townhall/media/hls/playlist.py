@@ -14,9 +14,12 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-PART_TARGET = 0.5
+# A part is 23 AAC frames (23 x 1024 / 48 kHz = 0.490667 s, the most that fits in half a
+# second); the part target is that, rounded up, so PART-HOLD-BACK (three part targets)
+# is three parts back, not four.
+PART_TARGET = 0.49067
 PARTS_PER_SEGMENT = 4
-PART_HOLD_BACK = 3 * PART_TARGET
+PART_HOLD_BACK = round(3 * PART_TARGET, 5)
 TARGET_DURATION = 2
 CONTENT_TYPE = "application/vnd.apple.mpegurl"
 
@@ -92,9 +95,9 @@ def render(view: PlaylistView, query: str = "") -> str:
         "#EXTM3U",
         "#EXT-X-VERSION:9",
         f"#EXT-X-TARGETDURATION:{target}",
-        f"#EXT-X-PART-INF:PART-TARGET={view.part_target:.3f}",
+        f"#EXT-X-PART-INF:PART-TARGET={view.part_target:.5f}",
         "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,"
-        f"PART-HOLD-BACK={3 * view.part_target:.3f},HOLD-BACK={3 * target:.3f}",
+        f"PART-HOLD-BACK={3 * view.part_target:.5f},HOLD-BACK={3 * target:.3f}",
         f"#EXT-X-MEDIA-SEQUENCE:{view.first_msn}",
         "#EXT-X-INDEPENDENT-SEGMENTS",
         f'#EXT-X-MAP:URI="{_uri(view, "init.mp4", query)}"',

@@ -1,0 +1,463 @@
+"""LL-HLS benchmarks: packaging cost, glass-to-ear latency, and a crowd through nginx.
+
+    python -m bench.hls packaging [--seconds 120]
+    python -m bench.hls latency [--seconds 40]
+    python -m bench.hls crowd [--players 2000] [--processes 2] [--seconds 20]
+
+- packaging: the room's HLS packager (AAC-LC 64 kbps encode + PyAV mp4 mux + window) fed
+  one space's mix (speech-like tone bursts, then silence) as fast as it goes: CPU seconds
+  per second of audio = share of one core per live space; memory held per space.
+- latency: a real `townhall serve` behind real nginx (deploy/nginx/townhall.conf); a bot
+  speaks over WebRTC, sending tone bursts (800/1000/1200/1400 Hz in turn, one a second,
+  200 ms each); LL-HLS players (client/hls.py: blocking reloads, start PART-HOLD-BACK
+  behind the live edge) fetch through nginx. Glass = when the bot's track hands the
+  burst's first frame to aiortc; ear = when the player plays that sample (it starts with
+  its first part and plays on; a late part stalls it). Target p50 <= 2 s, p95 <= 3 s.
+- crowd: the same stack; `--players` LL-HLS players spread over `--processes` processes
+  (light HTTP/1.1 keep-alive connections, one per player, starts spread over 2 s) play for
+  `--seconds`. Reported: players that got every part, players that stalled, townhall's
+  CPU during the crowd vs the same time with no player, nginx's CPU, origin requests per
+  part (nginx's log: requests passed upstream).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import concurrent.futures
+import contextlib
+import itertools
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from bench.common import (
+    load_average,
+    process_cpu_seconds,
+    process_rss_bytes,
+    summary_ms,
+    write_result,
+)
+from tests.support.nginx import running_nginx
+from tests.support.server import free_port
+from townhall.client.api import Townhall
+from townhall.client.hls import HlsPlayer, Http1, decode
+from townhall.client.media import PacedAudioTrack, Samples
+from townhall.media.audio import FRAME_SAMPLES, SAMPLE_RATE
+from townhall.media.hls.hub import HlsHub
+from townhall.media.hls.sink import HlsPackager
+
+ROOT = Path(__file__).resolve().parent.parent
+BURST_HZ = (800.0, 1000.0, 1200.0, 1400.0)
+BURST_PERIOD_FRAMES = 50  # one burst a second, each frequency every 4 s
+BURST_FRAMES = 10
+
+
+# -- the stack -------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def townhall(data_dir: Path, env: dict[str, str] | None = None) -> Iterator[tuple[str, int]]:
+    """A real `townhall serve` on a free loopback port: (base URL, pid)."""
+    port = free_port()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    full = (
+        os.environ
+        | {
+            "TOWNHALL_PASSWORD_TIME_COST": "1",
+            "TOWNHALL_PASSWORD_MEMORY_KIB": "1024",
+            "TOWNHALL_AUTH_RATE_LIMIT": "100000",
+            "TOWNHALL_LOG_LEVEL": "warning",
+            "TOWNHALL_MEDIA_ADDRESSES": "127.0.0.1",
+        }
+        | (env or {})
+    )
+    log = open(data_dir.parent / "server.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "townhall.cli",
+            "serve",
+            "--migrate",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data_dir),
+        ],
+        env=full,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=str(ROOT),
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError("townhall exited")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError("townhall did not start")
+            time.sleep(0.1)
+        yield base, proc.pid
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def family_cpu_seconds(pid: int) -> float:
+    """CPU seconds of a process and its direct children (nginx's master and workers)."""
+    total = process_cpu_seconds(pid)
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            total += process_cpu_seconds(int(entry))
+    return total
+
+
+class BurstTrack(PacedAudioTrack):
+    """Silence with a 200 ms burst every second, the frequency cycling through BURST_HZ;
+    records the wall-clock time each burst's first frame is handed to aiortc."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.onsets: list[tuple[float, float]] = []  # (time.time(), frequency)
+
+    def samples(self, index: int) -> Samples:
+        phase = index % BURST_PERIOD_FRAMES
+        if phase >= BURST_FRAMES:
+            return np.zeros(FRAME_SAMPLES, dtype=np.int16)
+        freq = BURST_HZ[(index // BURST_PERIOD_FRAMES) % len(BURST_HZ)]
+        if phase == 0:
+            self.onsets.append((time.time(), freq))
+        t = (np.arange(FRAME_SAMPLES) + index * FRAME_SAMPLES) / SAMPLE_RATE
+        return (0.4 * 32767 * np.sin(2 * np.pi * freq * t)).astype(np.int16)
+
+
+async def live_space(base: str, track: Any) -> tuple[Townhall, str, Any]:
+    host = Townhall(base)
+    await host.signup(f"bench{os.getpid() % 10000}", "correct horse")
+    sid = (await host.create_space("HLS bench", visibility="public"))["id"]
+    media = await host.connect_media(sid, track=track)
+    await media.wait_connected()
+    await host.act(sid, "unmute")
+    async with httpx.AsyncClient(timeout=10) as http:
+        deadline = time.monotonic() + 20
+        while True:
+            r = await http.get(f"{base}/hls/{sid}/live.m3u8")
+            if r.status_code == 200 and r.text.count("#EXT-X-PART:") >= 4:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"no HLS: {r.status_code} {r.text[:200]}")
+            await asyncio.sleep(0.2)
+    return host, sid, media
+
+
+# -- packaging ---------------------------------------------------------------------
+
+
+def packaging(seconds: float) -> dict[str, Any]:
+    frames = int(seconds * SAMPLE_RATE / FRAME_SAMPLES)
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    hub = HlsHub()
+    packager = HlsPackager("bench", hub)
+    t = np.arange(FRAME_SAMPLES)
+    rng = np.random.default_rng(1)
+    began = time.process_time()
+    after_voice = 0
+    for i in range(frames):
+        if i == frames // 2:
+            window = hub.local("bench")
+            after_voice = window.bytes_held if window is not None else 0
+        if i < frames // 2:  # a voice-like signal: tone bursts over noise
+            freq = BURST_HZ[(i // 50) % len(BURST_HZ)]
+            pcm = 0.3 * np.sin(2 * np.pi * freq * (t + i * FRAME_SAMPLES) / SAMPLE_RATE)
+            pcm = (pcm + 0.05 * rng.standard_normal(FRAME_SAMPLES)) * 32767
+        else:  # then silence
+            pcm = np.zeros(FRAME_SAMPLES)
+        packager.write(i, pcm.astype(np.int16))
+    total_cpu = time.process_time() - began
+    held = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    window = hub.local("bench")
+    assert window is not None
+    view = window.view()
+    parts = [p for s in view.segments for p in s.parts]
+    sizes = [len(window.part(p.msn, p.index) or b"") for p in parts]
+    audio_seconds = frames * FRAME_SAMPLES / SAMPLE_RATE
+    return {
+        "audio_seconds": round(audio_seconds, 1),
+        "packager_cpu_percent_of_one_core": round(100 * packager.cpu_seconds / audio_seconds, 2),
+        "cpu_percent_incl_signal_generation": round(100 * total_cpu / audio_seconds, 2),
+        "window_seconds_held": round(sum(p.duration for p in parts), 2),
+        "window_bytes_held_after_voice": after_voice,
+        "window_bytes_held_after_silence": window.bytes_held,
+        # Python-side allocations (tracemalloc): the window, numpy buffers, PyAV objects;
+        # not FFmpeg's own C allocations for the encoder and muxer.
+        "python_memory_held_per_space_kb": round(held / 1024, 1),
+        "part_bytes_silence_median": int(np.median(sizes[-10:])),
+        "parts_per_second": round(len(parts) / sum(p.duration for p in parts), 3),
+    }
+
+
+# -- latency ------------------------------------------------------------------------
+
+
+def onsets_in(player: HlsPlayer) -> list[tuple[float, float]]:
+    """(ear time as time.time(), frequency) of every burst onset the player played."""
+    plays, _ = player.schedule()
+    wall = time.time() - time.monotonic()
+    found: list[tuple[float, float]] = []
+    window = 480  # 10 ms
+    for part, play in zip(player.parts, plays, strict=True):
+        pcm = decode(player.init, part.data).astype(np.float64)
+        # the decoder's priming: AAC parts decoded alone start 1024 samples late
+        pcm = pcm[-round(part.duration * SAMPLE_RATE) :]
+        for start in range(0, len(pcm) - window, window):
+            chunk = pcm[start : start + window] * np.hanning(window)
+            spectrum = np.abs(np.fft.rfft(chunk))
+            freqs = np.fft.rfftfreq(window, 1 / SAMPLE_RATE)
+            bands = [spectrum[np.abs(freqs - f) < 60].max() for f in BURST_HZ]
+            strongest = int(np.argmax(bands))  # the windows' lobes overlap: take the peak
+            if bands[strongest] > 0.05 * 32767 * window / 4:
+                t = play + start / SAMPLE_RATE + wall
+                if not found or t - found[-1][0] > 0.5:
+                    found.append((t, BURST_HZ[strongest]))
+    return found
+
+
+async def latency(seconds: float, players: int, direct: bool = False) -> dict[str, Any]:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        townhall(Path(tmp) / "data") as (base, _),
+        running_nginx(base, Path(tmp) / "nginx") as nginx,
+    ):
+        track = BurstTrack()
+        host, sid, media = await live_space(nginx.base, track)
+        try:
+            url = f"{nginx.base}/hls/{sid}/live.m3u8"
+            conns = [Http1(nginx.base, timeout=15) for _ in range(players)]
+            listeners = [HlsPlayer(c, url, timeout=15) for c in conns]
+
+            async def play(i: int, p: HlsPlayer) -> None:
+                await asyncio.sleep(i * 0.37)  # join at different moments
+                await p.play(seconds)
+
+            await asyncio.gather(*(play(i, p) for i, p in enumerate(listeners)))
+            for c in conns:
+                await c.close()
+        finally:
+            await media.close()
+            await host.close()
+    sent = track.onsets
+    delays: list[float] = []
+    stalls = 0
+    per_player = []
+    for p in listeners:
+        stalls += p.schedule()[1]
+        mine = []
+        for ear, freq in onsets_in(p):
+            candidates = [t for t, f in sent if f == freq and t < ear]
+            if candidates and ear - candidates[-1] < 4.0:
+                mine.append(ear - candidates[-1])
+        delays += mine
+        per_player.append(
+            {
+                "stalls": p.schedule()[1],
+                "glass_to_ear": summary_ms([d * 1000 for d in mine]),
+            }
+        )
+    return {
+        "players": players,
+        "seconds": seconds,
+        "bursts_sent": len(sent),
+        "onsets_heard": len(delays),
+        "glass_to_ear": summary_ms([d * 1000 for d in delays]),
+        "stalls": stalls,
+        "per_player": per_player,
+        "through": "origin" if direct else "nginx",
+        "target_p50_ms": 2000,
+        "target_p95_ms": 3000,
+    }
+
+
+# -- crowd ------------------------------------------------------------------------------
+
+
+def _crowd_worker(base: str, url: str, count: int, seconds: float, offset: int) -> dict[str, Any]:
+    async def main() -> dict[str, Any]:
+        conns = [Http1(base, timeout=20) for _ in range(count)]
+        players = [HlsPlayer(c, url, timeout=20, keep_media=False) for c in conns]
+
+        async def one(i: int, p: HlsPlayer) -> None:
+            await asyncio.sleep(((i + offset) % 200) / 100)  # starts spread over 2 s
+            with contextlib.suppress(Exception):
+                await p.play(seconds)
+
+        began = time.process_time()
+        await asyncio.gather(*(one(i, p) for i, p in enumerate(players)))
+        cpu = time.process_time() - began
+        for c in conns:
+            await c.close()
+        complete = stalled = errors = 0
+        parts = 0
+        for p in players:
+            positions = [(x.msn, x.index) for x in p.parts]
+            holes = sum(
+                1
+                for a, b in itertools.pairwise(positions)
+                if b not in ((a[0], a[1] + 1), (a[0] + 1, 0))
+            )
+            if positions and not holes and not p.stats.errors and not p.stats.missed_parts:
+                complete += 1
+            stalled += p.schedule()[1] > 0
+            errors += p.stats.errors
+            parts += len(positions)
+        return {
+            "players": count,
+            "complete": complete,
+            "stalled": stalled,
+            "errors": errors,
+            "parts": parts,
+            "cpu_seconds": cpu,
+        }
+
+    return asyncio.run(main())
+
+
+async def crowd(players: int, processes: int, seconds: float) -> dict[str, Any]:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        townhall(Path(tmp) / "data") as (base, pid),
+        running_nginx(base, Path(tmp) / "nginx", workers=1) as nginx,
+    ):
+        nginx_pid = int((Path(tmp) / "nginx" / "nginx.pid").read_text())
+        track = BurstTrack()
+        host, sid, media = await live_space(nginx.base, track)
+        try:
+            url = f"{nginx.base}/hls/{sid}/live.m3u8"
+            # Baseline: the same stretch of time with no player.
+            cpu0 = process_cpu_seconds(pid)
+            await asyncio.sleep(seconds)
+            idle_cpu = process_cpu_seconds(pid) - cpu0
+            lines0 = len(nginx.log_lines())
+            cpu0, ncpu0, t0 = (
+                process_cpu_seconds(pid),
+                family_cpu_seconds(nginx_pid),
+                time.monotonic(),
+            )
+            loop = asyncio.get_running_loop()
+            share = [players // processes + (i < players % processes) for i in range(processes)]
+            with concurrent.futures.ProcessPoolExecutor(processes) as pool:
+                results = await asyncio.gather(
+                    *(
+                        loop.run_in_executor(
+                            pool, _crowd_worker, nginx.base, url, n, seconds, i * 37
+                        )
+                        for i, n in enumerate(share)
+                    )
+                )
+            wall = time.monotonic() - t0
+            crowd_cpu = process_cpu_seconds(pid) - cpu0
+            nginx_cpu = family_cpu_seconds(nginx_pid) - ncpu0
+            rss = process_rss_bytes(pid)
+            lines = nginx.log_lines()[lines0:]
+        finally:
+            await media.close()
+            await host.close()
+    to_origin = [line for line in lines if not line.startswith("-") and '"/hls/' in line]
+    part_fetches = [
+        line for line in to_origin if line.rstrip('"').endswith(".m4s") or ".m4s?" in line
+    ]
+    produced = wall / 0.49067
+    served = len([line for line in lines if '"/hls/' in line])
+    total = {
+        k: sum(r[k] for r in results) for k in ("players", "complete", "stalled", "errors", "parts")
+    }
+    gen_cpu = sum(r["cpu_seconds"] for r in results)
+    nginx_share = nginx_cpu / wall
+    return {
+        "players": players,
+        "processes": processes,
+        "seconds": seconds,
+        "wall_seconds": round(wall, 1),
+        "players_with_every_part": total["complete"],
+        "share_stalled": round(total["stalled"] / players, 4),
+        "errors": total["errors"],
+        "parts_received": total["parts"],
+        "requests_through_nginx": served,
+        "requests_per_second_through_nginx": round(served / wall),
+        "origin_requests": len(to_origin),
+        "origin_part_fetches": len(part_fetches),
+        "parts_produced_during_crowd": round(produced, 1),
+        "origin_requests_per_part": round(len(to_origin) / produced, 2),
+        "townhall_cpu_percent_with_crowd": round(100 * crowd_cpu / wall, 1),
+        "townhall_cpu_percent_same_space_no_players": round(100 * idle_cpu / seconds, 1),
+        "townhall_cpu_percent_for_the_crowd": round(
+            100 * (crowd_cpu / wall - idle_cpu / seconds), 1
+        ),
+        "townhall_rss_mb": round(rss / 2**20, 1),
+        "nginx_cpu_percent_of_one_core": round(100 * nginx_share, 1),
+        "players_per_nginx_core_by_this_measure": round(players / nginx_share)
+        if nginx_share
+        else None,
+        "load_generator_cpu_percent": round(100 * gen_cpu / wall, 1),
+        "load_average_after": load_average(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="what", required=True)
+    p = sub.add_parser("packaging")
+    p.add_argument("--seconds", type=float, default=120)
+    p = sub.add_parser("latency")
+    p.add_argument("--seconds", type=float, default=40)
+    p.add_argument("--players", type=int, default=3)
+    p.add_argument("--direct", action="store_true", help="players fetch from townhall itself")
+    p = sub.add_parser("crowd")
+    p.add_argument("--players", type=int, default=2000)
+    p.add_argument("--processes", type=int, default=2)
+    p.add_argument("--seconds", type=float, default=20)
+    p.add_argument("--name", default="hls-crowd")
+    args = parser.parse_args()
+    if args.what == "packaging":
+        result, name = packaging(args.seconds), "hls-packaging"
+    elif args.what == "latency":
+        result = asyncio.run(latency(args.seconds, args.players, args.direct))
+        name = "hls-latency-direct" if args.direct else "hls-latency"
+    else:
+        result = asyncio.run(crowd(args.players, args.processes, args.seconds))
+        name = args.name
+    path = write_result(name, result)
+    for key, value in result.items():
+        print(f"{key}: {value}")
+    print(f"-> {path.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
