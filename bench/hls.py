@@ -286,7 +286,7 @@ async def latency(seconds: float, players: int, direct: bool = False) -> dict[st
         per_player.append(
             {
                 "stalls": p.schedule()[1],
-                "glass_to_ear": summary_ms([d * 1000 for d in mine]),
+                "glass_to_ear": summary_ms(mine),
             }
         )
     return {
@@ -294,7 +294,7 @@ async def latency(seconds: float, players: int, direct: bool = False) -> dict[st
         "seconds": seconds,
         "bursts_sent": len(sent),
         "onsets_heard": len(delays),
-        "glass_to_ear": summary_ms([d * 1000 for d in delays]),
+        "glass_to_ear": summary_ms(delays),
         "stalls": stalls,
         "per_player": per_player,
         "through": "origin" if direct else "nginx",
@@ -323,6 +323,7 @@ def _crowd_worker(base: str, url: str, count: int, seconds: float, offset: int) 
             await c.close()
         complete = stalled = errors = 0
         parts = 0
+        statuses: dict[str, int] = {}
         for p in players:
             positions = [(x.msn, x.index) for x in p.parts]
             holes = sum(
@@ -335,12 +336,15 @@ def _crowd_worker(base: str, url: str, count: int, seconds: float, offset: int) 
             stalled += p.schedule()[1] > 0
             errors += p.stats.errors
             parts += len(positions)
+            for status, n in p.stats.error_statuses.items():
+                statuses[str(status)] = statuses.get(str(status), 0) + n
         return {
             "players": count,
             "complete": complete,
             "stalled": stalled,
             "errors": errors,
             "parts": parts,
+            "error_statuses": statuses,
             "cpu_seconds": cpu,
         }
 
@@ -406,6 +410,12 @@ async def crowd(players: int, processes: int, seconds: float) -> dict[str, Any]:
         "players_with_every_part": total["complete"],
         "share_stalled": round(total["stalled"] / players, 4),
         "errors": total["errors"],
+        "error_statuses": {
+            k: sum(r["error_statuses"].get(k, 0) for r in results)
+            for k in sorted({k for r in results for k in r["error_statuses"]})
+        },
+        "parts_per_player_mean": round(total["parts"] / players, 1),
+        "parts_per_player_expected": round(seconds / 0.49067, 1),
         "parts_received": total["parts"],
         "requests_through_nginx": served,
         "requests_per_second_through_nginx": round(served / wall),
@@ -420,8 +430,10 @@ async def crowd(players: int, processes: int, seconds: float) -> dict[str, Any]:
         ),
         "townhall_rss_mb": round(rss / 2**20, 1),
         "nginx_cpu_percent_of_one_core": round(100 * nginx_share, 1),
-        "players_per_nginx_core_by_this_measure": round(players / nginx_share)
-        if nginx_share
+        "nginx_requests_per_cpu_second": round(served / nginx_cpu) if nginx_cpu else None,
+        # A player on time makes about two requests per part (blocking reload + part).
+        "players_per_nginx_core_by_this_measure": round(served / nginx_cpu / (2 / 0.49067))
+        if nginx_cpu
         else None,
         "load_generator_cpu_percent": round(100 * gen_cpu / wall, 1),
         "load_average_after": load_average(),

@@ -272,6 +272,7 @@ class PlayerStats:
     part_requests: int = 0
     errors: int = 0
     missed_parts: int = 0  # listed parts that expired before they were fetched
+    error_statuses: dict[int, int] = field(default_factory=dict)
 
 
 class HlsPlayer:
@@ -313,6 +314,8 @@ class HlsPlayer:
         response = await self._http.get(url)
         if response.status != 200:
             self.stats.errors += 1
+            statuses = self.stats.error_statuses
+            statuses[response.status] = statuses.get(response.status, 0) + 1
             raise HlsError(response.status, url, response.body)
         return response
 
@@ -393,9 +396,9 @@ class HlsPlayer:
                     return
         finally:
             for task in hinted.values():
-                if task.done() and not task.cancelled():
-                    task.exception()  # retrieved: a failed hint is not an error
                 task.cancel()
+            # Wait for them (a failed or cancelled hint is not an error) before closing.
+            await asyncio.gather(*hinted.values(), return_exceptions=True)
             if self._hint_http is not self._http:
                 assert isinstance(self._hint_http, Http1)
                 await self._hint_http.close()
