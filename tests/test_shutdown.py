@@ -114,3 +114,42 @@ async def test_sigterm_ends_within_bound_and_finishes_the_recording(
             recording = (await host_again.space(sid))["recording"]
             assert recording is not None
             assert abs(float(recording["duration_seconds"]) - duration) < 0.05
+
+
+async def test_a_redis_outage_is_logged_once_and_its_end_once(tmp_path: Path) -> None:
+    """A running server whose own Redis goes away for a few seconds (with a socket
+    subscribed, so presence refreshes, pub/sub and the periodic checks all hit it) logs
+    the outage once and the recovery once: no tracebacks, no line per call."""
+    import httpx
+
+    from tests.support.redis_server import redis_server
+
+    with redis_server(tmp_path / "redis") as redis:
+        env = {
+            "TOWNHALL_REDIS_URL": redis.url,
+            "TOWNHALL_PRESENCE_TTL_SECONDS": "0.6",
+            "TOWNHALL_LOG_LEVEL": "warning",
+        }
+        with server_process(tmp_path / "data", env) as (base, _proc):
+            async with Townhall(base) as host:
+                await host.signup("outagehost", "correct horse")
+                sid = (await host.create_space("Outage"))["id"]
+                assert host.token is not None
+                sockets = await _open_sockets(base, host.token, sid, 2)
+                redis.stop()
+                async with httpx.AsyncClient(base_url=base, timeout=5) as http:
+                    await asyncio.sleep(5.0)  # calls fail meanwhile, again and again
+                    assert (await http.get("/healthz")).json()["bus"] == "down"
+                    redis.start()
+                    deadline = time.monotonic() + 20
+                    while (await http.get("/healthz")).status_code != 200:
+                        assert time.monotonic() < deadline, "the bus never came back"
+                        await asyncio.sleep(0.2)
+                    await asyncio.sleep(2.0)  # every component has found it back
+                for ws in sockets:
+                    await ws.close()  # type: ignore[attr-defined]
+    logs = "".join(p.read_text(errors="replace") for p in tmp_path.glob("server-*.log"))
+    assert "Traceback" not in logs, logs[-3000:]
+    assert logs.count("redis bus: Redis does not answer") == 1, logs
+    assert logs.count("redis bus: Redis answers again") == 1, logs
+    assert len(logs.splitlines()) < 20, logs

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 
+from townhall.bus import BusUnavailable
 from townhall.store.db import trouble_of
 
 
@@ -47,6 +48,8 @@ class PeriodicCheck:
                 await self.check_once()
             except asyncio.CancelledError:
                 raise
+            except BusUnavailable:  # the bus logs its outage once
+                log.debug("%s: the bus is unavailable; retrying", self.label)
             except Exception as exc:
                 if trouble_of(exc) is not None:  # the database logs its outage once
                     log.debug("%s: the database is unavailable; retrying", self.label)
