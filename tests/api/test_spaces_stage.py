@@ -210,7 +210,9 @@ async def test_mute_rules(app: Any, sp: Spaces, make_user: Any) -> None:
 async def test_remove_and_block(
     app: Any, client: httpx.AsyncClient, sp: Spaces, make_user: Any
 ) -> None:
-    sid, host, (co, spk, lis, pest) = await _room(sp, make_user, "coco", "spk", "lis", "pest")
+    sid, host, (co, spk, lis, pest, grump) = await _room(
+        sp, make_user, "coco", "spk", "lis", "pest", "grump"
+    )
     await sp.ok(host, sid, "invite", {"user_id": co.id, "role": "cohost"})
     await sp.ok(co, sid, "invitation/accept")
     error(await sp.post(lis, sid, "remove", {"user_id": spk.id}), 403, "moderators_only")
@@ -226,11 +228,19 @@ async def test_remove_and_block(
     ]
     await sp.ok(co, sid, "block", {"user_id": pest.id})
     error(await sp.post(pest, sid, "join"), 403, "removed_from_space")
+    # A co-host's block is this space's ban, not an account block of the co-host's own.
     async with app.state.db.session() as session:
-        assert await accounts_store.is_blocked(session, co.id, pest.id)
+        assert not await accounts_store.is_blocked(session, co.id, pest.id)
     error(await sp.post(co, sid, "block", {"user_id": host.id}), 403, "cannot_act_on_host")
     other = (await sp.create(co))["id"]
-    error(await sp.post(pest, other, "join"), 403, "blocked_by_host")
+    await sp.ok(pest, other, "join")
+    # The host's block bans from the space and blocks from the host's other spaces.
+    await sp.ok(host, sid, "block", {"user_id": grump.id})
+    error(await sp.post(grump, sid, "join"), 403, "removed_from_space")
+    async with app.state.db.session() as session:
+        assert await accounts_store.is_blocked(session, host.id, grump.id)
+    hosts_other = (await sp.create(host))["id"]
+    error(await sp.post(grump, hosts_other, "join"), 403, "blocked_by_host")
     # Leaving and rejoining are not the same as removal.
     await sp.ok(lis, sid, "leave")
     error(await sp.post(lis, sid, "leave"), 409, "not_in_space")

@@ -164,10 +164,13 @@ class RoomMachine(RuleBasedStateMachine):
         actor = self.pick(data, "actor")
         user = self.pick(data, "user")
         actor_role, host_id = self.role(actor), self.room.host_id
+        target_role = self.role(user)
         op = (lambda r: r.ban(actor, user)) if ban else (lambda r: r.remove(actor, user))
         if self.attempt(op):
             assert actor_role is not None and is_moderator(actor_role)
             assert user != host_id and user != actor
+            # The same rule as for demotion: only the host pushes a co-host out.
+            assert target_role is not Role.COHOST or actor_role is Role.HOST
             assert user in self.room.removed and user not in self.room.members
 
     @rule(data=st.data())

@@ -215,3 +215,26 @@ def test_a_partial_room_counts_the_listeners_it_did_not_load() -> None:
     )
     with pytest.raises(Conflict):
         full.join(8)  # the unloaded listeners count toward the limit
+
+
+def test_a_cohost_cannot_remove_ban_or_demote_another_cohost_the_host_can() -> None:
+    two = Limits(stage_limit=4, cohost_limit=2)
+    r = room(limits=two).invite(HOST, SPK, Role.COHOST).accept_invite(SPK)
+    assert (r.role_of(CO), r.role_of(SPK)) == (Role.COHOST, Role.COHOST)
+    for act in (
+        lambda x: x.remove(CO, SPK),
+        lambda x: x.ban(CO, SPK),
+        lambda x: x.demote(CO, SPK, Role.SPEAKER),
+        lambda x: x.demote(CO, SPK, Role.LISTENER),
+    ):
+        with pytest.raises(Forbidden) as e:
+            act(r)
+        assert code(e) == "host_only"
+    assert r.set_mute(CO, SPK, True).member(SPK).muted  # muting stays open to moderators
+    assert r.demote(HOST, SPK, Role.SPEAKER).role_of(SPK) is Role.SPEAKER
+    assert SPK in r.remove(HOST, SPK).removed
+    assert SPK in r.ban(HOST, SPK).removed
+    # A co-host still removes and demotes speakers and listeners.
+    plain = room()
+    assert SPK in plain.remove(CO, SPK).removed
+    assert plain.demote(CO, SPK, Role.LISTENER).role_of(SPK) is Role.LISTENER

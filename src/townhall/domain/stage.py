@@ -109,6 +109,13 @@ class Room:
         if target.role is Role.HOST and actor.user_id != target.user_id:
             raise Forbidden("cannot_act_on_host", "nobody can do that to the host")
 
+    def _cohosts_by_host_only(self, actor: Member, target: Member) -> None:
+        """Removing, banning and demoting a co-host is the host's alone: co-hosts are
+        peers and cannot push each other out (muting, which the co-host can undo, is
+        open to every moderator)."""
+        if target.role is Role.COHOST and actor.role is not Role.HOST:
+            raise Forbidden("host_only", "only the host may remove or demote co-hosts")
+
     def _check_stage_room(self, joining: int = 1) -> None:
         if self.stage_count + joining > self.limits.stage_limit:
             raise Conflict(
@@ -265,8 +272,7 @@ class Room:
             )
         if role is m.role:
             raise Conflict("already_in_role", f"that person is already {role.value}")
-        if m.role is Role.COHOST and actor.role is not Role.HOST:
-            raise Forbidden("host_only", "only the host may remove co-hosts")
+        self._cohosts_by_host_only(actor, m)
         muted = True if role is Role.LISTENER else m.muted
         return self._with(replace(m, role=role, muted=muted, invited_as=None))
 
@@ -335,6 +341,7 @@ class Room:
             raise Conflict("cannot_remove_self", "you cannot remove yourself; leave instead")
         m = self._target(user_id)
         self._not_on_host(actor, m)
+        self._cohosts_by_host_only(actor, m)
         return self._with(drop=(user_id,), removed=self.removed | {user_id})
 
     def ban(self, actor_id: int, user_id: int) -> Room:
@@ -348,6 +355,7 @@ class Room:
         m = self.members.get(user_id)
         if m is not None:
             self._not_on_host(actor, m)
+            self._cohosts_by_host_only(actor, m)
         return self._with(drop=(user_id,), removed=self.removed | {user_id})
 
     # -- ending ----------------------------------------------------------------

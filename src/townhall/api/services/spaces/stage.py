@@ -374,7 +374,12 @@ async def remove(
     user_id: int,
     block: bool = False,
 ) -> dict[str, Any]:
-    """Remove a participant (they cannot rejoin); with block, also block them account-wide."""
+    """Remove a participant (they cannot rejoin this space).
+
+    `block` bans them from the space whether or not they are in it now. The ban belongs
+    to the space: when the host blocks, the host's account blocks them too (every space
+    of the host, as a profile block does); a co-host's block is the space ban only, never
+    an account block of the co-host's own."""
     space = await locked(session, space_id)
     before = await load_room(session, space, settings, removed=[user_id])
     if block:
@@ -391,7 +396,7 @@ async def remove(
         space_id=space.id,
     )
     await store.add_removal(session, space.id, user_id, actor.id)
-    if block:
+    if block and actor.id == space.host_id:
         await accounts_store.block(session, actor.id, user_id)
     events: Events = []
     if user_id in before.members:
