@@ -59,7 +59,7 @@ async def signup(
         body.invite,
     )
     _set_cookie(response, settings, done.token)
-    return {"user": accounts.user_json(done.user), "token": done.token}
+    return {"user": accounts.user_json(done.user) | {"role": done.user.role}, "token": done.token}
 
 
 @router.post("/login")
@@ -78,7 +78,7 @@ async def login(
     )
     _set_cookie(response, settings, done.token)
     _set_device_cookie(response, settings, done.device_cookie)
-    return {"user": accounts.user_json(done.user), "token": done.token}
+    return {"user": accounts.user_json(done.user) | {"role": done.user.role}, "token": done.token}
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)

@@ -6,6 +6,7 @@ import { currentPath, go, render, route, setGuard, setNotFound, start } from './
 import { currentUser, loadSession, onUserChange, setUser } from './session.js';
 import { avatar, clear, h } from './ui.js';
 import { failure, mount } from './views/common.js';
+import { adminReportsView } from './views/admin.js';
 import { loginView, signupView } from './views/auth.js';
 import { homeView } from './views/home.js';
 import { newSpaceView } from './views/newspace.js';
@@ -25,6 +26,7 @@ route('/u/:handle/:direction', (params) =>
   ['followers', 'following'].includes(params.direction) ? followListView(params) : notFound(),
 );
 route('/space/:id', roomView);
+route('/admin/reports', adminReportsView);
 setNotFound(notFound);
 
 function notFound() {
@@ -52,7 +54,9 @@ function renderNav() {
     );
     return;
   }
+  const staff = ['admin', 'moderator'].includes(me.role);
   nav.append(
+    ...(staff ? [h('a', { class: 'btn btn-ghost nav-reports', href: '#/admin/reports' }, 'Reports')] : []),
     h('a', { class: 'btn btn-primary nav-start', href: '#/new' }, h('span', { 'aria-hidden': 'true' }, '+ '), 'Start a space'),
     bell.element(),
     h(

@@ -202,6 +202,11 @@ export class LiveSocket extends EventTarget {
       this.dispatchEvent(new CustomEvent('notification', { detail: msg.data }));
       return;
     }
+    if (msg.type === 'report.filed') {
+      // Instance staff only: a report to review (the review queue refreshes).
+      this.dispatchEvent(new CustomEvent('report', { detail: msg.data }));
+      return;
+    }
     if (msg.type === 'error' && !msg.space_id) {
       if (msg.error && msg.error.code === 'lagged') {
         this.dispatchEvent(new CustomEvent('notifications-lagged'));
