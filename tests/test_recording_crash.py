@@ -19,6 +19,7 @@ from townhall.client.api import Townhall
 from townhall.client.media import MediaClient, ToneTrack, band_rms, dominant_frequencies, rms
 
 LOST_AT_MOST = 2.5  # seconds a crash may cost (pages are on disk within about a second)
+START_TIMEOUT = 90.0  # a loaded machine imports slowly
 GRACE = "8"  # host grace after the restart: the host who does not come back is gone by then
 
 
@@ -61,7 +62,7 @@ async def test_a_recording_survives_kill_9(tmp_path: Path) -> None:
     # What the recording must hold is measured at a listener of each space: it receives
     # the very packets the recorder writes (a loaded machine may skip ticks, which are in
     # neither); the wall time since the offer bounds it from above.
-    with server_process(data_dir, env, port=port) as (base, proc):
+    with server_process(data_dir, env, timeout=START_TIMEOUT, port=port) as (base, proc):
         async with (
             Townhall(base) as gone,
             Townhall(base) as back,
@@ -93,7 +94,7 @@ async def test_a_recording_survives_kill_9(tmp_path: Path) -> None:
     assert parts == sorted([f"{left}.ogg.part", f"{stays}.ogg.part"]), parts
     assert all((data_dir / "recordings" / p).stat().st_size > 0 for p in parts)
 
-    with server_process(data_dir, env, port=port) as (base, _):
+    with server_process(data_dir, env, timeout=START_TIMEOUT, port=port) as (base, _):
         async with Townhall(base) as back, Townhall(base) as fan, Townhall(base) as fan2:
             await back.login("crashback", "correct horse")
             await fan.login("crashfan", "correct horse")
