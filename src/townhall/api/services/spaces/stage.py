@@ -60,8 +60,9 @@ async def join(
             ],
         )
     # Read before the snapshot, as a WebSocket subscribe does: a client that subscribes
-    # with last_seq=seq gets only the events after it, not a second snapshot.
-    seq = max(await bus.last_seq(space.id), await event_seq(session, space.id))
+    # with last_seq=seq gets only the events after it, not a second snapshot. The
+    # database's seq (the outbox numbers events at commit): a join never waits for Redis.
+    seq = await event_seq(session, space.id)
     return await snapshot(session, space.id, user.id) | {"seq": seq}
 
 
