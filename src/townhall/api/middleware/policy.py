@@ -56,7 +56,9 @@ def default_routes(settings: Settings) -> list[RoutePolicy]:
 
 
 # The web client loads only its own files; media come over WebRTC (no directive governs
-# RTCPeerConnection) and recordings from /api; the WebSocket is on this same host.
+# RTCPeerConnection), recordings from /api, and LL-HLS from /hls through hls.js, which
+# plays through Media Source Extensions (a blob: URL on the <audio>, hence media-src
+# blob:) and runs without a worker; the WebSocket is on this same host.
 BASE_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
     "media-src 'self' blob:; font-src 'self'; worker-src 'self'; manifest-src 'self'; "
