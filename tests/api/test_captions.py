@@ -123,8 +123,8 @@ async def test_a_private_transcript_is_for_those_who_may_see_the_space(
         visibility="private",
         guest_ids=[guest.id],
     )
-    error(await sp.get(stranger, sid, "transcript"), 403, "private_space")
-    error(await sp.get(stranger, sid, "transcript?format=vtt"), 403, "private_space")
+    error(await sp.get(stranger, sid, "transcript"), 404, "space_not_found")
+    error(await sp.get(stranger, sid, "transcript?format=vtt"), 404, "space_not_found")
     assert (await sp.get(guest, sid, "transcript")).json()["lines"][0]["text"] == "the secret plan"
 
     r = await client.delete(f"/api/v1/spaces/{sid}/transcript", headers=guest.headers)

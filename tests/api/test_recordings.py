@@ -121,8 +121,8 @@ async def test_a_private_spaces_recording_refuses_strangers(
     await sp.ok(host, sid, "end")
     write_tone_recording(settings.data_dir, sid, seconds=1.0)
     assert (await client.get(url(sid), headers=guest.headers)).status_code == 200
-    error(await sp.get(stranger, sid, "recording"), 403, "private_space")
-    error(await client.delete(url(sid), headers=stranger.headers), 403, "private_space")
+    error(await sp.get(stranger, sid, "recording"), 404, "space_not_found")
+    error(await client.delete(url(sid), headers=stranger.headers), 404, "space_not_found")
     error(await sp.get(stranger, "nosuchspace0", "recording"), 404, "space_not_found")
     assert (await client.get(url(sid))).status_code == 401
 

@@ -184,9 +184,9 @@ async def test_private_space_admits_guests_and_followers_only(
     sid = (await sp.create(host, visibility="private", guest_ids=[guest.id]))["id"]
     assert await _kinds(client, guest) == ["space.started"]
     assert await _kinds(client, fan) == []  # a private space is not announced to followers
-    error(await sp.get(stranger, sid), 403, "private_space")
-    error(await sp.post(stranger, sid, "join"), 403, "private_space")
-    error(await sp.post(fan, sid, "join"), 403, "private_space")
+    error(await sp.get(stranger, sid), 404, "space_not_found")
+    error(await sp.post(stranger, sid, "join"), 404, "space_not_found")
+    error(await sp.post(fan, sid, "join"), 404, "space_not_found")
     async with app.state.db.session() as session:
         assert not await service.can_view(session, sid, stranger.id)
         assert await service.can_view(session, sid, guest.id)
@@ -203,7 +203,7 @@ async def test_private_space_admits_guests_and_followers_only(
 
     open_to_fans = (await sp.create(host, visibility="private", followers_may_join=True))["id"]
     await sp.ok(fan, open_to_fans, "join")
-    error(await sp.post(guest, open_to_fans, "join"), 403, "private_space")
+    error(await sp.post(guest, open_to_fans, "join"), 404, "space_not_found")
 
 
 async def test_blocked_by_host_cannot_see_or_join(

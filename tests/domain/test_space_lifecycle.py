@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from townhall.domain import spaces as sp
-from townhall.domain.errors import Conflict, Forbidden, Invalid
+from townhall.domain.errors import Conflict, Forbidden, Invalid, NotFound
 from townhall.domain.spaces import Access, SpaceState, Visibility
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -108,14 +108,18 @@ def test_public_space_is_open_unless_blocked_or_removed() -> None:
 
 def test_private_space_admits_guests_and_followers_when_allowed() -> None:
     private = {"visibility": Visibility.PRIVATE}
-    with pytest.raises(Forbidden) as e:
+    with pytest.raises(NotFound) as missing:  # the same answer as for an unknown id
         sp.check_may_join(_access(**private))
-    assert e.value.code == "private_space"
+    assert missing.value.code == "space_not_found"
     assert not sp.may_view(_access(**private, follows_host=True))
     sp.check_may_join(_access(**private, is_guest=True))
     sp.check_may_join(_access(**private, follows_host=True, followers_may_join=True))
-    with pytest.raises(Forbidden):
+    with pytest.raises(NotFound):
         sp.check_may_join(_access(**private, followers_may_join=True))
-    with pytest.raises(Forbidden):
+    with pytest.raises(Forbidden) as e:  # blocked people are told (they know the host)
         sp.check_may_join(_access(**private, is_guest=True, blocked_by_host=True))
+    assert e.value.code == "blocked_by_host"
+    with pytest.raises(Forbidden) as e:  # removed members know the space exists
+        sp.check_may_join(_access(**private, removed=True))
+    assert e.value.code == "removed_from_space"
     sp.check_may_join(_access(**private, viewer_id=1))

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from townhall.domain.errors import Conflict, Forbidden, Invalid
+from townhall.domain.errors import Conflict, Forbidden, Invalid, NotFound
 
 TITLE_MAX = 70
 TOPICS_MAX = 3
@@ -185,11 +185,18 @@ def may_view(access: Access) -> bool:
 
 
 def check_may_view(access: Access) -> None:
+    """Refuse a viewer who may not see the space.
+
+    Someone the host blocked is told so (403 `blocked_by_host`: they know the host). Anyone
+    else who may not see a private space gets the answer of an unknown id (404
+    `space_not_found`), so that its existence is not revealed to people who may not know
+    of it. (A removed member knows it: `check_may_join` answers 403 `removed_from_space`.)
+    """
     if may_view(access):
         return
     if access.blocked_by_host:
         raise Forbidden("blocked_by_host", "the host has blocked you")
-    raise Forbidden("private_space", "this space is private: only people the host invited may join")
+    raise NotFound("space_not_found", "no such space")
 
 
 def watch_refusal(access: Access) -> str | None:
