@@ -20,6 +20,7 @@ from tests.support.redis_server import RedisServer, redis_server
 from townhall.client.media import MediaClient, ToneTrack, band_rms, connect, http_answer
 from townhall.config import Settings
 
+SILENT = 0.01  # a member heard at full level gives ~0.15; a loaded machine's dropouts leak ~0.005
 BOUND = 20.0  # seconds within which the audio must follow the database once Redis is back
 
 
@@ -124,7 +125,7 @@ async def test_moderation_made_while_redis_was_down_reaches_the_audio(
             band_rms(pcm, 440) > 0.03
             and band_rms(pcm, 880) > 0.03
             and band_rms(pcm, 1320) > 0.03
-            and band_rms(pcm, 660) < 0.003
+            and band_rms(pcm, 660) < SILENT
         ),
         bound=10,
     )
@@ -143,9 +144,9 @@ async def test_moderation_made_while_redis_was_down_reaches_the_audio(
         listener,
         lambda pcm: (
             band_rms(pcm, 660) > 0.03
-            and band_rms(pcm, 440) < 0.003
-            and band_rms(pcm, 880) < 0.003
-            and band_rms(pcm, 1320) < 0.003
+            and band_rms(pcm, 440) < SILENT
+            and band_rms(pcm, 880) < SILENT
+            and band_rms(pcm, 1320) < SILENT
         ),
     )
     print(f"heard as the database says {asyncio.get_running_loop().time() - changed:.1f} s after")
@@ -243,7 +244,7 @@ async def test_audio_that_starts_while_redis_is_down_follows_the_database(
     assert bridge.watching(sid) and not bridge.following(sid)
 
     await committed(client, host, f"{sid}/mute", user_id=voice.id)
-    await heard_within(listener, lambda pcm: band_rms(pcm, 440) < 0.003)
+    await heard_within(listener, lambda pcm: band_rms(pcm, 440) < SILENT)
 
     own_redis.start()
     for _ in range(int(BOUND / 0.1)):
