@@ -49,6 +49,59 @@ EVENT_TYPES: Final[frozenset[str]] = frozenset(
 )
 
 
+ACCESS: Final = "access"
+"""The type of an `AccessChange` on a user's channel (internal: never sent to clients)."""
+
+TOKEN_REVOKED: Final = "token_revoked"
+ACCOUNT_DELETED: Final = "account_deleted"
+SPACE_ACCESS: Final = "space"
+ACCESS_REASONS: Final[frozenset[str]] = frozenset({TOKEN_REVOKED, ACCOUNT_DELETED, SPACE_ACCESS})
+
+
+@dataclass(frozen=True)
+class AccessChange:
+    """Some access of one user ended: published on that user's channel once committed, and
+    acted on by every node's WebSockets and media plane.
+
+    `token_revoked` (`token_id`: signed out, or the token was revoked): the connections
+    opened with that token close. `account_deleted`: all of the user's connections close.
+    `space` (`space_id`): the user may have lost access to the space (blocked by its host,
+    unfollowed the host of a followers-only space, removed): every connection re-checks
+    it and stops that space's events and audio if so.
+    """
+
+    reason: str
+    token_id: int | None = None
+    space_id: str | None = None
+
+    def ends_credential(self, token_id: int | None) -> bool:
+        """Whether connections opened with this token must close."""
+        if self.reason == ACCOUNT_DELETED:
+            return True
+        return self.reason == TOKEN_REVOKED and token_id is not None and token_id == self.token_id
+
+    def to_data(self) -> dict[str, Any]:
+        """The push's `data`: it travels as {"type": "access", "data": ...}."""
+        return {"reason": self.reason, "token_id": self.token_id, "space_id": self.space_id}
+
+    @classmethod
+    def from_payload(cls, payload: Any) -> AccessChange | None:
+        """The change a user-channel payload carries, or None for other payloads."""
+        if not isinstance(payload, dict) or payload.get("type") != ACCESS:
+            return None
+        data = payload.get("data")
+        if not isinstance(data, dict):
+            return None
+        reason, token_id, space_id = data.get("reason"), data.get("token_id"), data.get("space_id")
+        if reason not in ACCESS_REASONS:
+            return None
+        if isinstance(token_id, bool) or not isinstance(token_id, int | None):
+            token_id = None
+        if not isinstance(space_id, str | None):
+            space_id = None
+        return cls(reason=str(reason), token_id=token_id, space_id=space_id)
+
+
 VOLATILE_TYPES: Final[frozenset[str]] = frozenset({LEVELS, CAPTION})
 """Events delivered live only: not kept for replay, and not advancing the space's seq
 (they carry the seq of the latest kept event)."""

@@ -50,6 +50,7 @@ class Participant:
     rtp_in: RtpIn | None = None
     watchdog: asyncio.TimerHandle | None = None
     closed: bool = False
+    credential: int | None = None  # the token it was opened with: its revocation closes it
 
     @property
     def audible(self) -> bool:

@@ -74,6 +74,7 @@ class MediaServer:
         # Set when the instance has a captions engine: makes a room's captions tap.
         self.captions_sinks: SinkFactory | None = None
         self._captions: dict[str, str] = {}  # space id -> language, while captioned
+        self._member_gone_callbacks: list[Callable[[str, int], None]] = []
         # A member with a media connection counts as present in the space (bus presence,
         # refreshed while connected, left when the connection closes).
         self._presence = bus if isinstance(bus, PresenceBus) else None
@@ -84,6 +85,20 @@ class MediaServer:
     def on_room_closed(self, callback: Callable[[str], None]) -> None:
         """Call `callback(space_id)` whenever a room closes (ended, or its last member left)."""
         self._room_closed_callbacks.append(callback)
+
+    def on_member_gone(self, callback: Callable[[str, int], None]) -> None:
+        """Call `callback(space_id, user_id)` whenever a member's connection closes (and no
+        newer one of theirs replaced it)."""
+        self._member_gone_callbacks.append(callback)
+
+    def connections_of(self, user_id: int) -> list[tuple[str, int | None]]:
+        """(space id, credential) of each open connection of the user on this server."""
+        found = []
+        for space_id, room in self._rooms.items():
+            participant = room.participants.get(user_id)
+            if participant is not None and not participant.closed:
+                found.append((space_id, participant.credential))
+        return found
 
     @property
     def output_mode(self) -> str:
@@ -113,8 +128,11 @@ class MediaServer:
         *,
         on_stage: bool,
         muted: bool,
+        credential: int | None = None,
     ) -> tuple[str, str]:
         """Connect (or reconnect) a member; returns the answer's (sdp, type).
+
+        `credential`: the id of the token the member connected with (`connections_of`).
 
         Raises `Invalid` for a bad offer, `RateLimited` when too many offers are being
         answered, `Conflict` when a newer offer of the same user replaced this one.
@@ -127,12 +145,21 @@ class MediaServer:
             raise RateLimited("too_many_offers", "too many connections are being set up")
         self._pending += 1
         try:
-            return await self._answer(space_id, user_id, sdp, on_stage=on_stage, muted=muted)
+            return await self._answer(
+                space_id, user_id, sdp, on_stage=on_stage, muted=muted, credential=credential
+            )
         finally:
             self._pending -= 1
 
     async def _answer(
-        self, space_id: str, user_id: int, sdp: str, *, on_stage: bool, muted: bool
+        self,
+        space_id: str,
+        user_id: int,
+        sdp: str,
+        *,
+        on_stage: bool,
+        muted: bool,
+        credential: int | None,
     ) -> tuple[str, str]:
         pc = RTCPeerConnection(rtc_configuration(self._settings.ice_servers))
         transceiver = pc.addTransceiver("audio", direction="sendrecv")
@@ -148,6 +175,7 @@ class MediaServer:
             on_stage=on_stage,
             muted=muted,
             jitter=JitterBuffer(prefetch=self._settings.jitter_prefetch_samples),
+            credential=credential,
         )
         room = self._rooms.get(space_id)
         if room is None:
@@ -214,6 +242,11 @@ class MediaServer:
 
     async def _gone(self, room: Room, user_id: int) -> None:
         """A member's connection closed (and no newer one of theirs is in the room)."""
+        for callback in self._member_gone_callbacks:
+            try:
+                callback(room.space_id, user_id)
+            except Exception:
+                log.exception("member-gone callback failed for %s in %s", user_id, room.space_id)
         if self._presence is not None:
             try:
                 await self._presence.leave(room.space_id, user_id, MEDIA_CLIENT_ID)

@@ -97,6 +97,22 @@ async def live_token(session: AsyncSession, token_hash: str) -> tuple[Token, Use
     return (row[0], row[1]) if row else None
 
 
+async def token_is_live(session: AsyncSession, token_id: int) -> bool:
+    """Whether the token exists (so does its user) and is neither revoked nor expired."""
+    now = utcnow()
+    return bool(
+        await session.scalar(
+            select(
+                exists().where(
+                    Token.id == token_id,
+                    Token.revoked_at.is_(None),
+                    or_(Token.expires_at.is_(None), Token.expires_at > now),
+                )
+            )
+        )
+    )
+
+
 async def touch_token(session: AsyncSession, token_id: int, now: datetime | None = None) -> None:
     await session.execute(
         update(Token).where(Token.id == token_id).values(last_used_at=now or utcnow())

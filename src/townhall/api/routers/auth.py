@@ -83,6 +83,7 @@ async def login(
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
 async def logout(auth: CurrentAuth, session: DbSession, response: Response) -> None:
-    """Revoke the token this request used and clear the cookie."""
+    """Revoke the token this request used and clear the cookie; the WebSockets and media
+    connections opened with it close."""
     await accounts.logout(session, auth.token)
     response.delete_cookie(COOKIE_NAME, path="/")

@@ -7,9 +7,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
-from townhall.api.deps import CurrentUser, DbSession, PublicBase, SettingsDep
+from townhall.api.deps import CurrentAuth, CurrentUser, DbSession, PublicBase, SettingsDep
 from townhall.api.services import hls as hls_service
 from townhall.api.services import media as service
+from townhall.media.access import MediaAccess
 from townhall.media.bridge import MediaBridge
 from townhall.media.offer import MAX_OFFER_BYTES
 from townhall.media.server import MediaServer
@@ -29,6 +30,11 @@ def _bridge(request: Request) -> MediaBridge:
     return bridge
 
 
+def _access(request: Request) -> MediaAccess:
+    access: MediaAccess = request.app.state.media_access
+    return access
+
+
 class OfferIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     sdp: StrictStr = Field(max_length=MAX_OFFER_BYTES, description="the client's SDP offer")
@@ -44,36 +50,40 @@ class AnswerOut(BaseModel):
 async def connect_audio(
     space_id: SpaceId,
     body: OfferIn,
-    user: CurrentUser,
+    auth: CurrentAuth,
     session: DbSession,
     media: Annotated[MediaServer, Depends(_media)],
     bridge: Annotated[MediaBridge, Depends(_bridge)],
     settings: SettingsDep,
     base: PublicBase,
     request: Request,
+    access: Annotated[MediaAccess, Depends(_access)],
 ) -> AnswerOut:
     """Exchange SDP for the one audio connection of a member of a live space.
 
     Speakers send and receive on it; listeners receive. A new offer replaces the
     member's previous connection. When the space's WebRTC listener seats on this node
     are full (`TOWNHALL_WEBRTC_LISTENER_LIMIT`), a listener gets `409 webrtc_full` with
-    `hls_url`.
+    `hls_url`. The connection closes when the token it was made with is revoked (or
+    signed out), the account is deleted, or the member loses access to the space.
     """
     tokens = request.app.state.hls.tokens
 
     async def hls_link() -> dict[str, Any]:
-        return await hls_service.hls_url(session, tokens, base, space_id, user.id)
+        return await hls_service.hls_url(session, tokens, base, space_id, auth.user.id)
 
     answer = await service.connect(
         session,
         media,
         bridge,
         space_id,
-        user.id,
+        auth.user.id,
         body.sdp,
         body.type,
         listener_limit=settings.webrtc_listener_limit,
         hls_link=hls_link,
+        access=access,
+        credential=auth.token.id,
     )
     return AnswerOut(**answer)
 

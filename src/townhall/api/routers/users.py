@@ -68,6 +68,7 @@ async def create_token(
 
 @router.delete("/me/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def revoke_token(token_id: int, user: CurrentUser, session: DbSession) -> None:
+    """Revoke a token; the WebSockets and media connections opened with it close."""
     await accounts.revoke_token(session, user, token_id)
 
 
@@ -82,13 +83,17 @@ async def follow(handle: str, user: CurrentUser, session: DbSession) -> dict[str
 
 
 @router.delete("/users/{handle}/follow")
-async def unfollow(handle: str, user: CurrentUser, session: DbSession) -> dict[str, Any]:
-    return await accounts.unfollow(session, user, handle)
+async def unfollow(
+    handle: str, user: CurrentUser, session: DbSession, settings: SettingsDep
+) -> dict[str, Any]:
+    return await accounts.unfollow(session, settings, user, handle)
 
 
 @router.post("/users/{handle}/block")
-async def block(handle: str, user: CurrentUser, session: DbSession) -> dict[str, Any]:
-    return await accounts.block(session, user, handle)
+async def block(
+    handle: str, user: CurrentUser, session: DbSession, settings: SettingsDep
+) -> dict[str, Any]:
+    return await accounts.block(session, settings, user, handle)
 
 
 @router.delete("/users/{handle}/block")

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from townhall.api.auth_tokens import Passwords, Tokens
 from townhall.api.devices import DeviceCookies
 from townhall.api.limiter import Limiter, Rule
-from townhall.api.services import spaces
+from townhall.api.services import access, spaces
 from townhall.api.services.staff import invites, words
 from townhall.bus import Bus
 from townhall.config import Settings
@@ -198,7 +198,15 @@ async def login(
 
 
 async def logout(session: AsyncSession, token: Token) -> None:
+    """Revoke the token; every connection opened with it closes (on every node)."""
     await store.revoke_token(session, token.user_id, token.id)
+    await access.token_revoked(session, token.user_id, token.id)
+    await session.commit()
+
+
+async def credential_is_live(session: AsyncSession, token_id: int) -> bool:
+    """Whether a connection opened with this token may stay open."""
+    return await store.token_is_live(session, token_id)
 
 
 async def me(session: AsyncSession, user: User) -> dict[str, Any]:
@@ -233,6 +241,8 @@ async def delete_account(
     await guard.confirm_password(user, password)
     await spaces.close_for_deleted_account(session, bus, settings, user)
     await store.delete_user(session, user)
+    await access.account_deleted(session, user.id)  # every connection of it closes
+    await session.commit()
 
 
 def token_json(token: Token, current: Token | None = None) -> dict[str, Any]:
@@ -261,8 +271,11 @@ async def create_api_token(
 
 
 async def revoke_token(session: AsyncSession, user: User, token_id: int) -> None:
+    """Revoke one of my tokens; every connection opened with it closes (on every node)."""
     if not await store.revoke_token(session, user.id, token_id):
         raise NotFound("token_not_found", "no such token")
+    await access.token_revoked(session, user.id, token_id)
+    await session.commit()
 
 
 # -- profiles and the follow graph ---------------------------------------
@@ -301,17 +314,38 @@ async def follow(session: AsyncSession, viewer: User, handle: str) -> dict[str, 
     return await profile(session, viewer, handle)
 
 
-async def unfollow(session: AsyncSession, viewer: User, handle: str) -> dict[str, Any]:
+async def unfollow(
+    session: AsyncSession, settings: Settings, viewer: User, handle: str
+) -> dict[str, Any]:
+    """Stop following; the viewer leaves the target's live followers-only spaces (unless
+    a guest of them) and their connections to them stop."""
     target = await _target(session, handle)
-    await store.unfollow(session, viewer.id, target.id)
+    if await store.unfollow(session, viewer.id, target.id):
+        await _drop_lost_access(session, settings, viewer.id, target.id)
     return await profile(session, viewer, handle)
 
 
-async def block(session: AsyncSession, viewer: User, handle: str) -> dict[str, Any]:
+async def block(
+    session: AsyncSession, settings: Settings, viewer: User, handle: str
+) -> dict[str, Any]:
+    """Block; the target loses the viewer's live spaces at once (events, audio, actions),
+    and as the follows both ways go, the viewer loses the target's followers-only ones."""
     target = await _target(session, handle)
     rules.check_block(viewer.id, target.id)
     await store.block(session, viewer.id, target.id)
+    await _drop_lost_access(session, settings, target.id, viewer.id)
+    await _drop_lost_access(session, settings, viewer.id, target.id)
     return await profile(session, viewer, handle)
+
+
+async def _drop_lost_access(
+    session: AsyncSession, settings: Settings, user_id: int, host_id: int
+) -> None:
+    """Commit, with the user out of the host's live spaces they may no longer see, and
+    tell their connections (on every node) to re-check those spaces."""
+    lost = await spaces.drop_lost_access(session, settings, user_id, host_id)
+    await access.space_access(session, user_id, lost)
+    await session.commit()
 
 
 async def unblock(session: AsyncSession, viewer: User, handle: str) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from townhall.api.auth_tokens import COOKIE_NAME, Tokens
 from townhall.api.errors import unavailable_error
-from townhall.api.services import spaces
+from townhall.api.services import accounts, spaces
 from townhall.bus import (
     Bus,
     BusUnavailable,
@@ -31,7 +31,13 @@ from townhall.bus import (
     SubscriptionClosed,
     SubscriptionLagged,
 )
-from townhall.bus.events import MEMBER_REMOVED
+from townhall.bus.events import (
+    ACCESS,
+    ACCOUNT_DELETED,
+    MEMBER_REMOVED,
+    TOKEN_REVOKED,
+    AccessChange,
+)
 from townhall.domain.errors import DomainError
 from townhall.store.db import Database, Trouble
 from townhall.store.models import User
@@ -43,6 +49,8 @@ MAX_MESSAGE_CHARS = 4096
 MAX_SUBSCRIPTIONS = 20
 MAX_SPACE_ID_CHARS = 64
 CLOSE_UNAUTHORIZED = 4401
+"""No valid credentials, or they ended while connected (signed out, token revoked,
+account deleted): sign in again; reconnecting with the same credentials will not help."""
 CLOSE_RESYNC_FAILED = 1011
 CLOSE_TRY_AGAIN_LATER = 1013
 CLEANUP_SECONDS = 5.0
@@ -77,9 +85,14 @@ class LiveClient:
     user: User
     db: Database
     bus: Bus
+    token_id: int | None = None
+    """The credential (token row) the socket was opened with: its revocation closes it."""
     client_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     watches: dict[str, _Watch] = field(default_factory=dict)
     scope: TaskScope = field(init=False)
+    ended: bool = False
+    """The credential ended: nothing more is sent, the socket is closing."""
+    _access_epoch: int = 0  # bumped by every access change, so subscribe can re-check
     _send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def __post_init__(self) -> None:
@@ -108,6 +121,8 @@ class LiveClient:
 
     async def send_text(self, text: str) -> None:
         async with self._send_lock:
+            if self.ended:
+                return
             if self.websocket.client_state == WebSocketState.CONNECTED:
                 await self.websocket.send_text(text)
 
@@ -139,7 +154,11 @@ class LiveClient:
     async def subscribe(self, space_id: str, last_seq: int | None) -> None:
         if space_id not in self.watches and len(self.watches) >= MAX_SUBSCRIPTIONS:
             raise BadMessage("too_many_subscriptions", f"at most {MAX_SUBSCRIPTIONS} spaces")
+        epoch = self._access_epoch
         async with self.db.session() as session:
+            if not await self._credential_live(session):
+                await self.end_session(TOKEN_REVOKED)  # found dead on a re-check
+                return
             refusal = await spaces.watch_refusal(session, space_id, self.user.id)
         if refusal == "removed_from_space":
             await self.error(refusal, "you were removed from this space", space_id)
@@ -153,9 +172,13 @@ class LiveClient:
         self.watches[space_id] = watch
         try:
             replayed = await self._catch_up(space_id, watch, last_seq)
+            if self._access_epoch != epoch:  # access changed since it was checked
+                await self.recheck(space_id)
         except BaseException:
             await self.unsubscribe(space_id)
             raise
+        if self.ended or self.watches.get(space_id) is not watch:
+            return  # dropped meanwhile (access lost, credential ended), and told so
         await self.bus.touch(space_id, self.user.id, self.client_id)
         await self.send(
             {"type": "subscribed", "space_id": space_id, "seq": watch.cursor, "replayed": replayed}
@@ -236,6 +259,62 @@ class LiveClient:
                 await self.error("bus_closed", "the server is shutting down", space_id)
                 return
 
+    # -- access changes ---------------------------------------------------
+
+    async def _credential_live(self, session: Any) -> bool:
+        return self.token_id is None or await accounts.credential_is_live(session, self.token_id)
+
+    async def on_access(self, change: AccessChange) -> None:
+        """Act on an access change of this user (from their bus channel, any node)."""
+        self._access_epoch += 1
+        if change.ends_credential(self.token_id):
+            await self.end_session(change.reason)
+        elif change.space_id is not None and change.space_id in self.watches:
+            await self.recheck(change.space_id)
+
+    async def recheck(self, space_id: str) -> None:
+        """Stop relaying a watched space the user may no longer see."""
+        watch = self.watches.get(space_id)
+        if watch is None:
+            return
+        async with self.db.session() as session:
+            refusal = await spaces.watch_refusal(session, space_id, self.user.id)
+        if refusal is None or self.watches.get(space_id) is not watch:
+            return
+        del self.watches[space_id]
+        if watch.task is not None and watch.task is not asyncio.current_task():
+            watch.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await watch.task
+        await watch.subscription.close()
+        await self.bus.leave(space_id, self.user.id, self.client_id)
+        reason = "removed" if refusal == "removed_from_space" else "no_access"
+        await self.send({"type": "unsubscribed", "space_id": space_id, "reason": reason})
+
+    async def recheck_all(self) -> None:
+        """After access changes may have been missed (the user channel lagged): check the
+        credential and every watched space again."""
+        self._access_epoch += 1
+        async with self.db.session() as session:
+            live = await self._credential_live(session)
+        if not live:
+            await self.end_session(TOKEN_REVOKED)  # found dead on a re-check
+            return
+        for space_id in list(self.watches):
+            await self.recheck(space_id)
+
+    async def end_session(self, reason: str) -> None:
+        """The credential ended: stop every space at once, say why, close with 4401."""
+        if self.ended:
+            return
+        # Every space stops now (not the connection's other tasks: this may run in one).
+        await self._goodbyes()
+        code = "account_deleted" if reason == ACCOUNT_DELETED else "session_ended"
+        await self.error(code, "your session ended (signed out, revoked or deleted)")
+        self.ended = True
+        with contextlib.suppress(Exception):
+            await self.websocket.close(CLOSE_UNAUTHORIZED)
+
     async def _removed(self, space_id: str, watch: _Watch) -> None:
         """The user was removed (or blocked) while watching: stop relaying the space.
 
@@ -263,6 +342,10 @@ class LiveClient:
         """The connection ended: stop every task, then say goodbye in each space (bounded:
         presence that cannot be removed expires after presence_ttl)."""
         await self.scope.close()
+        await self._goodbyes()
+
+    async def _goodbyes(self) -> None:
+        """Stop relaying every watched space and leave its presence (bounded)."""
         try:
             async with asyncio.timeout(CLEANUP_SECONDS):
                 for space_id in list(self.watches):
@@ -361,12 +444,12 @@ async def serve_client(websocket: WebSocket) -> None:
     bus: Bus = app.state.bus
     await websocket.accept()
     token = presented_token(websocket)
-    user = None
+    found = None
     try:
         if token:
             async with db.session() as session:
                 tokens: Tokens = app.state.tokens
-                user = await tokens.user(session, token)
+                found = await tokens.lookup(session, token)
     except Exception as exc:
         trouble = db.failed(exc)
         if trouble is None:
@@ -374,7 +457,7 @@ async def serve_client(websocket: WebSocket) -> None:
         await _send_trouble(websocket, trouble)
         await websocket.close(CLOSE_TRY_AGAIN_LATER, "database unavailable")
         return
-    if user is None:
+    if found is None:
         await websocket.send_text(
             json.dumps(
                 {
@@ -385,18 +468,21 @@ async def serve_client(websocket: WebSocket) -> None:
         )
         await websocket.close(CLOSE_UNAUTHORIZED)
         return
+    credential, user = found
     try:
         channel = UserChannel(bus, user.id, await bus.subscribe_user(user.id))
     except BusUnavailable:  # the bus logged the outage
         await websocket.close(CLOSE_TRY_AGAIN_LATER, "live events unavailable")
         return
-    client = LiveClient(websocket, user, db, bus)
+    client = LiveClient(websocket, user, db, bus, token_id=credential.id)
     client.scope.start(channel.forward_to(client), "notifications")
     client.scope.start(_keep_present(client), "presence")
     try:
+        # Revoked between the look-up and the channel's subscription: that news was missed.
+        await client.recheck_all()
         while True:
             message = await websocket.receive()
-            if message["type"] == "websocket.disconnect":
+            if message["type"] == "websocket.disconnect" or client.ended:
                 return
             text = message.get("text")
             if text is None:
@@ -461,15 +547,23 @@ class UserChannel:
     subscription: Subscription[dict[str, Any]]
 
     async def forward_to(self, client: LiveClient) -> None:
-        while True:
+        while not client.ended:
             try:
                 async for payload in self.subscription:
+                    if isinstance(payload, dict) and payload.get("type") == ACCESS:
+                        change = AccessChange.from_payload(payload)  # internal, not sent
+                        if change is not None:
+                            await client.on_access(change)
+                        if client.ended:
+                            return
+                        continue
                     await client.send(payload)
                 return
             except SubscriptionLagged:
                 await self.subscription.close()
                 raise_if_cancelling()
                 self.subscription = await self.bus.subscribe_user(self.user_id)
+                await client.recheck_all()  # an access change may be among the lost
                 await client.error("lagged", "some notifications were not pushed: list them")
             except SubscriptionClosed:
                 return

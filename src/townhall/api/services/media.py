@@ -8,13 +8,14 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from townhall.api.hls_tokens import HlsTokens
-from townhall.api.services import spaces
+from townhall.api.services import accounts, spaces
 from townhall.api.services.captions import Captioner
 from townhall.api.services.hls import HlsService
 from townhall.config import Settings
-from townhall.domain.errors import Conflict, Forbidden
+from townhall.domain.errors import Conflict, Forbidden, Unauthorized
 from townhall.domain.roles import STAGE_ROLES
 from townhall.domain.spaces import SpaceState
+from townhall.media.access import MediaAccess
 from townhall.media.bridge import MediaBridge
 from townhall.media.hls.hub import HlsHub
 from townhall.media.hls.relay import RedisHlsRelay
@@ -37,13 +38,17 @@ async def connect(
     *,
     listener_limit: int | None = None,
     hls_link: Callable[[], Awaitable[dict[str, Any]]] | None = None,
+    access: MediaAccess | None = None,
+    credential: int | None = None,
 ) -> dict[str, str]:
     """Answer a member's offer; on stage and mute state come from the stored membership.
 
     The bridge follows the space's events before the membership is read, and the
     membership (and whether the space records) is read again once the connection is
     registered, so a role, mute, removal or recording switch made meanwhile still
-    reaches the connection.
+    reaches the connection. Likewise `access` follows the user's channel before the
+    credential (`credential`, the token's id) and access are checked again, so the
+    connection closes when either ends, now or later.
     """
     await bridge.watch(space_id)
     try:
@@ -70,10 +75,16 @@ async def connect(
             type_,
             on_stage=member.role in STAGE_ROLES,
             muted=member.muted,
+            credential=credential,
         )
+        if access is not None:
+            await access.track(user_id)
         # Read again now that the connection is registered: a change committed while it
         # was being set up is in this read, and every later one arrives as an event.
         await session.commit()
+        if credential is not None and not await accounts.credential_is_live(session, credential):
+            await media.disconnect(space_id, user_id)
+            raise Unauthorized("invalid_token", "the token was revoked meanwhile")
         latest = await spaces.membership(session, space_id, user_id)
         if latest is None:
             await media.disconnect(space_id, user_id)
@@ -127,10 +138,20 @@ def client_config(settings: Settings) -> dict[str, Any]:
     return {"ice_servers": list(settings.ice_servers)}
 
 
+async def may_stay(db: Database, space_id: str, user_id: int, credential: int | None) -> bool:
+    """Whether a member's connection to a space may stay open: the credential it was
+    opened with is live (when given), and they are still in the space and may see it."""
+    async with db.session() as session:
+        if credential is not None and not await accounts.credential_is_live(session, credential):
+            return False
+        return await spaces.membership(session, space_id, user_id) is not None
+
+
 def start(state: Any, settings: Settings) -> None:
     """Create the app's MediaServer (`state.media`), its bus bridge (`state.media_bridge`)
-    the HLS hub and service (`state.hls`: through Redis when the bus is Redis) and, when the
-    instance has a captions engine, its captioner (`state.captions`)."""
+    the HLS hub and service (`state.hls`: through Redis when the bus is Redis), what closes
+    connections whose access ended (`state.media_access`) and, when the instance has a
+    captions engine, its captioner (`state.captions`)."""
     relay = RedisHlsRelay(settings.redis_url, settings.redis_prefix) if settings.redis_url else None
     hub = HlsHub(relay)
     state.media = MediaServer(settings, state.bus, hls=hub if settings.hls else None)
@@ -139,6 +160,12 @@ def start(state: Any, settings: Settings) -> None:
     state.captions = None
     if settings.captions_available:
         state.captions = Captioner(state.db, state.bus, state.media, settings)
+    db: Database = state.db
+
+    async def allowed(space_id: str, user_id: int, credential: int | None) -> bool:
+        return await may_stay(db, space_id, user_id, credential)
+
+    state.media_access = MediaAccess(state.bus, state.media, allowed)
 
 
 async def stop(state: Any) -> None:
@@ -146,5 +173,6 @@ async def stop(state: Any) -> None:
     await state.media_bridge.close()
     if state.captions is not None:
         await state.captions.stop()
+    await state.media_access.close()
     await state.media.close()
     await state.hls.hub.close()

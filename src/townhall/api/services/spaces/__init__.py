@@ -41,6 +41,7 @@ from townhall.api.services.spaces.reading import (
 from townhall.api.services.spaces.stage import (
     answer_hand,
     answer_invitation,
+    drop_lost_access,
     invite,
     join,
     leave,
@@ -70,6 +71,7 @@ __all__ = [
     "close_for_deleted_account",
     "create_space",
     "discover",
+    "drop_lost_access",
     "edit_space",
     "end_by_host",
     "end_space",

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from townhall.api.services.spaces.loading import (
+    access,
     commit_and_publish,
     existing,
     user_exists,
@@ -38,6 +39,7 @@ async def react(
     validate_reaction(emoji)
     space = await existing(session, space_id)
     rules.require_live(SpaceState(space.state))
+    rules.check_may_view(await access(session, space, user.id))  # lost access meanwhile?
     row = await store.member_row(session, space.id, user.id)
     if row is None or not row.present:
         raise Conflict("not_in_space", "you are not in this space; join it first")

@@ -57,12 +57,16 @@ class Membership:
 
 
 async def membership(session: AsyncSession, space_id: str, user_id: int) -> Membership | None:
-    """The user's role and mute state in a live space, or None when not present in it."""
+    """The user's role and mute state in a live space, or None when not present in it (or
+    no longer allowed to see it: blocked by the host, no longer following the host of a
+    followers-only space, removed)."""
     space = await store.get_space(session, space_id)
     if space is None or space.state != SpaceState.LIVE:
         return None
     row = await store.member_row(session, space_id, user_id)
     if row is None or not row.present:
+        return None
+    if rules.watch_refusal(await access(session, space, user_id)) is not None:
         return None
     return Membership(role=row.role, muted=row.muted)
 

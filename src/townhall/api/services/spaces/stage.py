@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from townhall.api.services import notifications
+from townhall.api.services.access import space_access as announce_space_access
 from townhall.api.services.spaces.loading import (
     Events,
     access,
@@ -114,6 +115,39 @@ async def leave_absent(
     return True
 
 
+async def drop_lost_access(
+    session: AsyncSession, settings: Settings, user_id: int, host_id: int
+) -> list[str]:
+    """After a block or an unfollow between `user_id` and `host_id`: the user leaves every
+    live space of that host they may no longer see (`member.left {user_id, reason:
+    "no_access"}` and `listeners.count`, which also ends their audio on every node).
+
+    Returns the ids of the host's live spaces the user may no longer see (joined or not),
+    for the caller to announce (`services.access.space_access`) once committed."""
+    lost: list[str] = []
+    for space_id, state, hosts in await store.open_spaces_of(session, host_id):
+        if not hosts or state != SpaceState.LIVE:
+            continue
+        space = await locked(session, space_id)
+        if space.host_id != host_id or rules.may_view(await access(session, space, user_id)):
+            continue
+        lost.append(space.id)
+        before = await load_room(session, space, settings)
+        if before.state is not SpaceState.LIVE or user_id not in before.members:
+            continue
+        after = before.leave(user_id)
+        await save(session, space, before, after)
+        await commit_and_publish(
+            session,
+            space.id,
+            [
+                ("member.left", {"user_id": user_id, "reason": "no_access"}),
+                listeners_event(after),
+            ],
+        )
+    return lost
+
+
 # -- hands and invitations -----------------------------------------------------------
 
 
@@ -122,6 +156,7 @@ async def raise_hand(
 ) -> dict[str, Any]:
     staff_rules.check_account_age(user.created_at, utcnow(), settings.min_account_age_to_speak)
     space = await locked(session, space_id)
+    rules.check_may_view(await access(session, space, user.id))  # lost access?
     follows = await accounts_store.is_following(session, space.host_id, user.id)
     before = await load_room(session, space, settings)
     after = before.raise_hand(user.id, time.time(), follows)
@@ -205,6 +240,8 @@ async def answer_invitation(
     session: AsyncSession, bus: Bus, settings: Settings, user: User, space_id: str, accept: bool
 ) -> dict[str, Any]:
     space = await locked(session, space_id)
+    if accept:
+        rules.check_may_view(await access(session, space, user.id))  # lost access?
     before = await load_room(session, space, settings)
     pending = before.member(user.id)
     after = before.accept_invite(user.id) if accept else before.decline_invite(user.id)
@@ -403,5 +440,7 @@ async def remove(
     if user_id in before.members:
         events = [("member.removed", {"user_id": user_id, "by": actor.id})]
         events.append(listeners_event(after))
+    # Also for someone watching without being a member: their sockets stop the space.
+    await announce_space_access(session, user_id, [space.id])
     await commit_and_publish(session, space.id, events)
     return {"user_id": user_id, "removed": True, "blocked": block}
