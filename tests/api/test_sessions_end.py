@@ -224,7 +224,7 @@ async def test_revoking_a_token_closes_its_socket_and_audio_but_not_the_other_to
     code, got = await _closed(late)
     assert code == 4401 and got[-1]["error"]["code"] == "unauthorized"
     # Token b's socket and audio go on.
-    assert await _hears(ear_b, OTHER_TONE_HZ)
+    assert await _hears_soon(ear_b, OTHER_TONE_HZ)
     assert ear_b.pc.connectionState == "connected"
     await _post(client, f"/api/v1/spaces/{sid_one}/react", one.headers, emoji="👏")
     await ws_b.recv_until(lambda m: m["type"] == "reaction")
@@ -263,7 +263,7 @@ async def test_deleting_the_account_closes_every_socket_and_audio(
         code, got = await _closed(ws)
         assert code == 4401 and got[-1]["error"]["code"] == "account_deleted"
     await _cut_off(ear)
-    assert await _hears(other_ear, TONE_HZ)
+    assert await _hears_soon(other_ear, TONE_HZ)
     await theirs.recv_until(lambda m: m["type"] == "member.left")
     # The next account does not inherit anything of the deleted one.
     newcomer = await make_user("newcomer")
@@ -311,7 +311,7 @@ async def test_losing_access_to_a_space_stops_its_events_audio_and_actions(
     await _cut_off(ear)
     left = await stays_ws.recv_until(lambda m: m["type"] == "member.left")
     assert left[-1]["data"] == {"user_id": fan.id, "reason": "no_access"}
-    assert await _hears(other_ear, TONE_HZ)
+    assert await _hears_soon(other_ear, TONE_HZ)
     # No more events, no way back in, no actions.
     await _post(client, f"/api/v1/spaces/{sid}/react", host.headers, emoji="👏")
     await stays_ws.recv_until(lambda m: m["type"] == "reaction")
