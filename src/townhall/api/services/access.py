@@ -29,7 +29,13 @@ async def announce(session: AsyncSession, user_id: int, changes: Iterable[Access
 
 
 async def token_revoked(session: AsyncSession, user_id: int, token_id: int) -> None:
-    await announce(session, user_id, [AccessChange(TOKEN_REVOKED, token_id=token_id)])
+    await tokens_revoked(session, user_id, [token_id])
+
+
+async def tokens_revoked(session: AsyncSession, user_id: int, token_ids: Iterable[int]) -> None:
+    changes = [AccessChange(TOKEN_REVOKED, token_id=t) for t in dict.fromkeys(token_ids)]
+    if changes:
+        await announce(session, user_id, changes)
 
 
 async def account_deleted(session: AsyncSession, user_id: int) -> None:

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from townhall.api.services import notifications, outbox, spaces
+from townhall.api.services import access, notifications, spaces
 from townhall.api.services.staff import audit
 from townhall.bus import Bus
 from townhall.config import Settings
@@ -19,15 +19,15 @@ from townhall.store.db import utcnow
 from townhall.store.models import User
 
 WARNING_KIND = "moderation.warning"
-SESSION_ENDED = "session.ended"
 
 
 async def cut_off(session: AsyncSession, bus: Bus, settings: Settings, target: User) -> None:
     """Sign the account out everywhere and close what it has open: its live spaces end,
     scheduled ones are cancelled, it leaves the spaces it is in (whose events close its
     connections), and its sessions' connections are closed."""
-    await store.revoke_all_tokens(session, target.id)
-    await outbox.add_user_pushes(session, [(target.id, SESSION_ENDED, {"reason": "sanction"})])
+    revoked = await store.revoke_all_tokens(session, target.id)
+    # Every socket and media connection opened with them closes, on every node.
+    await access.tokens_revoked(session, target.id, revoked)
     await session.commit()
     await spaces.close_for_deleted_account(
         session, bus, settings, target, EndReason.MODERATOR_ENDED
