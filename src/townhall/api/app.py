@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from townhall import __version__
 from townhall.api.auth_tokens import Tokens
 from townhall.api.docs_page import install_docs
-from townhall.api.errors import install_error_handlers
+from townhall.api.errors import SIGNED_IN_ERRORS, error_responses, install_error_handlers
 from townhall.api.limiter import Limiter
 from townhall.api.middleware import install_edge
 from townhall.api.routers import (
@@ -132,18 +132,23 @@ def create_app(settings: Settings) -> FastAPI:
     )
     install_edge(app, settings)
     install_docs(app)
-    app.include_router(health.router)
-    app.include_router(auth.router)
-    app.include_router(users.router)
-    app.include_router(notifications.router)
-    app.include_router(media_router.router)
-    app.include_router(spaces.router)
-    app.include_router(recordings.router)
-    app.include_router(hls.router)
-    app.include_router(captions.router)
+    app.include_router(health.router, responses=error_responses(503))
+    app.include_router(
+        auth.router, responses=error_responses(401, 403, 409, 413, 415, 422, 429, 503)
+    )
+    for router in (
+        users.router,
+        notifications.router,
+        media_router.router,
+        spaces.router,
+        recordings.router,
+    ):
+        app.include_router(router, responses=SIGNED_IN_ERRORS)
+    app.include_router(hls.router, responses=error_responses(401, 403, 404, 422, 503))
+    app.include_router(captions.router, responses=SIGNED_IN_ERRORS)
     app.include_router(ws.router)
-    app.include_router(invites.router)
-    app.include_router(admin.router)
+    app.include_router(invites.router, responses=SIGNED_IN_ERRORS)
+    app.include_router(admin.router, responses=SIGNED_IN_ERRORS)
     if (WEB_DIR / "index.html").exists():
         app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
     return app

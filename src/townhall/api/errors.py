@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -34,6 +35,43 @@ RETRY_AFTER_UNAVAILABLE = 5
 """Seconds a client is told to wait when the database is down."""
 RETRY_AFTER_BUSY = 2
 """Seconds a client is told to wait when the server is saturated."""
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="what went wrong, stable for programs (e.g. space_not_found)")
+    message: str = Field(description="the same for people")
+    field: str | None = Field(None, description="the input at fault, when there is one")
+
+
+class ErrorResponse(BaseModel):
+    """The body of every 4xx and 5xx answer."""
+
+    error: ErrorDetail
+
+
+_DESCRIPTIONS = {
+    401: "not signed in (or the token was revoked)",
+    403: "a rule forbids it (the code names the rule)",
+    404: "no such thing, or not visible to you",
+    409: "the action does not fit the current state",
+    413: "the request body is too large",
+    415: "the body must be application/json",
+    422: "the input is invalid (`field` names it)",
+    429: "too many attempts: wait `Retry-After` seconds",
+    503: "the database is unavailable or the server saturated: retry after `Retry-After`",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` declaring these error statuses with the error model."""
+    return {
+        status: {"model": ErrorResponse, "description": _DESCRIPTIONS[status]}
+        for status in statuses
+    }
+
+
+SIGNED_IN_ERRORS = error_responses(401, 403, 404, 409, 413, 415, 422, 429, 503)
+"""What any signed-in JSON endpoint may answer besides success."""
 
 
 def error_body(code: str, message: str, field: str | None = None) -> dict[str, Any]:

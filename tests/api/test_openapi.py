@@ -1,0 +1,42 @@
+"""/openapi.json declares the error answers (with the error model) where they occur."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+ERROR_REF = "#/components/schemas/ErrorResponse"
+
+
+def _errors(operation: dict[str, Any]) -> set[int]:
+    statuses = set()
+    for status, response in operation["responses"].items():
+        if status.isdigit() and int(status) >= 400:
+            schema = response["content"]["application/json"]["schema"]
+            assert schema == {"$ref": ERROR_REF}, (status, schema)  # never FastAPI's own
+            statuses.add(int(status))
+    return statuses
+
+
+async def test_error_responses_are_declared_with_the_error_model(
+    client: httpx.AsyncClient,
+) -> None:
+    doc = (await client.get("/openapi.json")).json()
+    paths = doc["paths"]
+    assert {"code", "message", "field"} <= set(
+        doc["components"]["schemas"]["ErrorDetail"]["properties"]
+    )
+    join = paths["/api/v1/spaces/{space_id}/join"]["post"]
+    assert {401, 403, 404, 409, 422, 429, 503} <= _errors(join)
+    login = paths["/api/v1/auth/login"]["post"]
+    assert {401, 422, 429} <= _errors(login)
+    assert 503 in _errors(paths["/healthz"]["get"])
+    # Every operation of the API declares its errors.
+    for path, item in paths.items():
+        if not path.startswith("/api/"):
+            continue
+        for method, operation in item.items():
+            assert 503 in _errors(operation), (method, path)
+            if not path.startswith("/api/v1/auth/"):
+                assert 401 in _errors(operation), (method, path)
