@@ -569,6 +569,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         await _drop_schema(setup)
         await _clean_redis(setup)
+        log = data_dir / "server.log"
+        if log.exists():
+            lines = log.read_text(errors="replace").splitlines()
+            print("server log, last lines:", *lines[-15:], sep="\n", file=sys.stderr)
+            shutil.copy(log, Path(tempfile.gettempdir()) / "join_storm-server.log")
         shutil.rmtree(data_dir, ignore_errors=True)
 
 

@@ -1,6 +1,6 @@
 """Run every default media benchmark in turn and print the headline figures.
 
-python -m bench.run_all            # about 5 minutes
+python -m bench.run_all            # about 10 minutes (the join storm needs PostgreSQL + Redis)
 python -m bench.run_all --only fanout join
 """
 
@@ -35,6 +35,7 @@ RUNS: dict[str, list[str]] = {
     "hls-packaging": ["bench.hls", "packaging", "--seconds", "120"],
     "hls-latency": ["bench.hls", "latency", "--seconds", "40"],
     "hls-crowd": ["bench.hls", "crowd", "--players", "2000", "--seconds", "20"],
+    "join_storm": ["bench.join_storm"],
 }
 HEADLINES: dict[str, list[str]] = {
     "fanout": [
@@ -69,6 +70,7 @@ HEADLINES: dict[str, list[str]] = {
         "townhall_cpu_percent_for_the_crowd",
         "nginx_cpu_percent_of_one_core",
     ],
+    "join_storm": ["requests_per_second", "targets", "events"],
 }
 
 

@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     database_pool_timeout: float = Field(5.0, gt=0, le=300)
     # Database-backed API requests one process serves at once; more wait in line up to
     # request_queue_seconds, then get 503 with Retry-After (load shedding, not 500s).
-    max_concurrent_requests: int = Field(32, ge=1, le=10000)
+    max_concurrent_requests: int = Field(16, ge=1, le=10000)
     request_queue_seconds: float = Field(10.0, ge=0, le=300)
     redis_url: str = ""
     # Prefix of every Redis key and channel (nodes sharing one deployment use the same).
