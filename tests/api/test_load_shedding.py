@@ -123,3 +123,22 @@ async def test_authenticated_reads_do_not_write_the_token_each_time(
     for _ in range(3):
         assert (await client.get("/api/v1/me", headers=user.headers)).status_code == 200
     assert await last_used() == first  # within a minute: not written again
+
+
+def test_database_trouble_is_told_apart_from_bugs() -> None:
+    import sqlite3
+
+    from sqlalchemy import exc as sa_exc
+
+    from townhall.store.db import DatabaseUnreachable, Trouble, trouble_of
+
+    locked = sa_exc.OperationalError("INSERT", {}, sqlite3.OperationalError("database is locked"))
+    missing = sa_exc.OperationalError("SELECT", {}, sqlite3.OperationalError("no such table: x"))
+    duplicate = sa_exc.IntegrityError("INSERT", {}, Exception("duplicate key"))
+    assert trouble_of(sa_exc.TimeoutError("QueuePool limit reached")) is Trouble.BUSY
+    assert trouble_of(locked) is Trouble.BUSY
+    assert trouble_of(DatabaseUnreachable("refused")) is Trouble.UNAVAILABLE
+    assert trouble_of(missing) is None  # a bug, answered 500 and logged with its traceback
+    assert trouble_of(duplicate) is None
+    assert trouble_of(FileNotFoundError("x.ogg")) is None
+    assert trouble_of(TimeoutError()) is None  # not every timeout is the database's
