@@ -9,6 +9,7 @@ retried for `RETRY_REDIS_SECONDS`, so a dead Redis costs one timeout, not one pe
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -71,7 +72,8 @@ class Limiter:
                 wrap_exceptions=True,
                 implementation="redispy",
                 key_prefix=f"{self.prefix}limits",
-                socket_timeout=REDIS_TIMEOUT_SECONDS,
+                # No socket_timeout (bounded by asyncio.timeout in _call): redis-py's uses
+                # asyncio.wait_for, which can swallow a cancellation on Python 3.11.
                 socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
             )
             self._redis = MovingWindowRateLimiter(self._redis_storage)
@@ -82,9 +84,11 @@ class Limiter:
         if redis is not None:
             try:
                 try:
-                    done = await _apply(redis, op, rule, key)
+                    async with asyncio.timeout(REDIS_TIMEOUT_SECONDS):
+                        done = await _apply(redis, op, rule, key)
                 except Exception:  # once more: a pooled connection may predate a restart
-                    done = await _apply(redis, op, rule, key)
+                    async with asyncio.timeout(REDIS_TIMEOUT_SECONDS):
+                        done = await _apply(redis, op, rule, key)
             except Exception as exc:  # any storage failure: count here instead
                 self._redis_down_until = time.monotonic() + self.retry_seconds
                 if not self._redis_down:
