@@ -75,6 +75,9 @@ async def _check_redis(url: str) -> None:
         raise ConfigError(f"TOWNHALL_REDIS_URL: cannot reach Redis ({problem})")
 
 
+WS_MAX_MESSAGE_BYTES = 64 * 1024
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -103,6 +106,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # stays within 10 s and the recordings are finished.
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         proxy_headers=False,
+        # A WebSocket message past this closes the socket (1009) before it is buffered;
+        # the app's own limit (4096 characters) answers smaller oversized ones.
+        ws_max_size=WS_MAX_MESSAGE_BYTES,
     )
     return 0
 

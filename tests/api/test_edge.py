@@ -107,7 +107,8 @@ async def _stream_to(port: int, head: bytes, chunk: bytes, total: int) -> tuple[
 @pytest.mark.serial
 async def test_a_256_mib_login_body_does_not_grow_the_server(tmp_path: Path) -> None:
     """On a real `townhall serve`, 256 MiB sent to the unauthenticated login (once with a
-    Content-Length, once chunked) is answered 413 and the server's memory stays put."""
+    Content-Length, once chunked) is answered 413, a huge WebSocket message closes its
+    socket, and the server's memory stays put."""
     total = 256 * 1024 * 1024
     data = tmp_path / "data"
     with server_process(data, {"TOWNHALL_SECRET_KEY": "k" * 32}) as (base, proc):
@@ -134,6 +135,22 @@ async def test_a_256_mib_login_body_does_not_grow_the_server(tmp_path: Path) -> 
         )
         assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
         assert b'"too_large"' in answer
+        # A 16 MiB WebSocket message (uvicorn's default limit) is refused before it is
+        # buffered: the socket closes with 1009 (message too big).
+        async with httpx.AsyncClient(base_url=base) as http:
+            r = await http.post(
+                "/api/v1/auth/signup",
+                json={"handle": "bigws", "display_name": "B", "password": "correct horse"},
+            )
+            token = r.json()["token"]
+        async with websockets.connect(
+            f"ws://127.0.0.1:{port}/api/v1/ws?token={token}", open_timeout=10, close_timeout=5
+        ) as ws:
+            with contextlib.suppress(websockets.ConnectionClosed):
+                await ws.send("x" * (16 * 1024 * 1024 - 1024))
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 10)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
         after = await _rss_kib(proc.pid)
         assert proc.poll() is None
         # 768 MB on the unlimited server; a few MiB of noise allowed.
