@@ -25,7 +25,8 @@ from townhall.captions import wire
 
 log = logging.getLogger(__name__)
 
-QUEUE_LIMIT = 1_000  # messages (an audio message is 20 ms of one speaker: 20 s in all)
+QUEUE_LIMIT = 300  # messages (an audio message is 20 ms of one speaker: 6 s in all); past
+# that, captions would lag more than they help: audio is dropped instead
 RESTART_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 DROP_LOG_EVERY = 5.0  # seconds between two "dropping" log lines
 

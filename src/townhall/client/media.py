@@ -117,14 +117,20 @@ class ScheduleTrack(PacedAudioTrack):
     def __init__(self, clips: list[tuple[float, Samples]]) -> None:
         super().__init__()
         self._clips = [(round(at * SAMPLE_RATE), pcm) for at, pcm in clips]
+        # When each clip's first and last frame were handed to the sender (monotonic).
+        self.began: dict[int, float] = {}
+        self.ended: dict[int, float] = {}
 
     def samples(self, index: int) -> Samples:
         start = index * FRAME_SAMPLES
         out = np.zeros(FRAME_SAMPLES, dtype=np.int32)
-        for offset, pcm in self._clips:
+        for k, (offset, pcm) in enumerate(self._clips):
             lo, hi = max(start, offset), min(start + FRAME_SAMPLES, offset + pcm.size)
             if lo < hi:
                 out[lo - start : hi - start] += pcm[lo - offset : hi - offset]
+                self.began.setdefault(k, time.monotonic())
+                if hi == offset + pcm.size:
+                    self.ended[k] = time.monotonic()
         return np.clip(out, -32768, 32767).astype(np.int16)
 
 
