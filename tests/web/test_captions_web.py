@@ -110,3 +110,12 @@ def test_a_listener_sees_the_speakers_words(browsers: Any, server: str, sentence
         timeout=10_000,
     )
     expect(first).to_have_class(re.compile(r"\bcurrent\b"))
+
+    # A clip of the first 20 s: its own page with its audio and its words.
+    fan.get_by_label("Clip from (s)").fill("0")
+    fan.get_by_label("for (s)").fill("20")
+    fan.get_by_role("button", name="Make a clip").click()
+    fan.wait_for_url("**/#/clip/*")
+    expect(fan.get_by_role("heading", name="Clip of “Captioned talk”")).to_be_visible()
+    expect(fan.locator("audio.clip-audio")).to_have_count(1)
+    expect(fan.locator(".clip-words li").filter(has_text=WORDS).first).to_be_visible()

@@ -22,6 +22,7 @@ from townhall.api.routers import (
     admin,
     auth,
     captions,
+    clips,
     health,
     hls,
     invites,
@@ -146,6 +147,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(router, responses=SIGNED_IN_ERRORS)
     app.include_router(hls.router, responses=error_responses(401, 403, 404, 422, 503))
     app.include_router(captions.router, responses=SIGNED_IN_ERRORS)
+    app.include_router(clips.router, responses=SIGNED_IN_ERRORS)
     app.include_router(ws.router)
     app.include_router(invites.router, responses=SIGNED_IN_ERRORS)
     app.include_router(admin.router, responses=SIGNED_IN_ERRORS)

@@ -16,7 +16,7 @@ from townhall.api.deps import (
     TokensDep,
 )
 from townhall.api.schemas import DeleteAccountIn, ProfileIn, TokenIn
-from townhall.api.services import accounts, recordings
+from townhall.api.services import accounts, clips, recordings
 
 router = APIRouter(prefix="/api/v1", tags=["users"])
 
@@ -46,10 +46,12 @@ async def delete_me(
 ) -> None:
     """Delete my account and everything that is mine (password required)."""
     recorded = await recordings.recorded_spaces_of(session, user.id)
+    clipped = await clips.clip_ids_for_removal(session, recorded, user.id)
     await accounts.delete_account(
         session, bus, settings, request.app.state.auth_guard, user, body.password
     )
     recordings.remove_files(request.app.state.settings.data_dir, recorded)
+    clips.remove_files(request.app.state.settings.data_dir, clipped)
     response.delete_cookie(COOKIE_NAME, path="/")
 
 

@@ -115,6 +115,9 @@ async def delete(session: AsyncSession, data_dir: Path, actor: User, space_id: s
     await store.remove(session, space.id)
     await session.commit()
     remove_files(data_dir, [space.id])
+    from townhall.api.services import clips  # clips are cut from it: they go too
+
+    await clips.remove_of_space(session, data_dir, space.id)
 
 
 async def recorded_spaces_of(session: AsyncSession, host_id: int) -> list[str]:

@@ -2,6 +2,7 @@
 
 from townhall.store.models.accounts import Block, Follow, Token, User
 from townhall.store.models.captions import CaptionSettings, TranscriptLine
+from townhall.store.models.clips import Clip
 from townhall.store.models.notifications import Notification
 from townhall.store.models.outbox import OutboxEntry, SpaceEventSeq
 from townhall.store.models.recordings import Recording
@@ -22,6 +23,7 @@ __all__ = [
     "Block",
     "BlockedTerm",
     "CaptionSettings",
+    "Clip",
     "Follow",
     "Invite",
     "Notification",

@@ -12,6 +12,7 @@ import { homeView } from './views/home.js';
 import { newSpaceView } from './views/newspace.js';
 import { followListView, profileView, settingsView } from './views/profile.js';
 import { roomView } from './views/room.js';
+import { clipView } from './views/clip.js';
 import { live } from './ws.js';
 
 const PUBLIC = new Set(['/login', '/signup']);
@@ -27,6 +28,7 @@ route('/u/:handle/:direction', (params) =>
 );
 route('/space/:id', roomView);
 route('/admin/reports', adminReportsView);
+route('/clip/:id', clipView);
 setNotFound(notFound);
 
 function notFound() {

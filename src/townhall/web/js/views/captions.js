@@ -54,7 +54,7 @@ export function paintCaptions(room) {
   const e = room.el;
   const c = room.space.captions || { on: false };
   const open = room.space.state === 'live' || room.space.state === 'scheduled';
-  const key = JSON.stringify([c.on, c.paused, open, room.isHost, room.captionsHidden]);
+  const key = JSON.stringify([c.on, c.paused, c.clips, open, room.isHost, room.captionsHidden]);
   if (key === room.captionsKey) return;
   room.captionsKey = key;
   e.captionsBadge.hidden = !(open && c.on);
@@ -92,6 +92,20 @@ export function paintCaptions(room) {
       }
     });
     e.captionsTools.append(button);
+  }
+  if (room.isHost) {
+    const clips = c.clips !== false;
+    const toggle = h('button', { type: 'button', class: 'btn btn-small', 'aria-pressed': String(clips) }, clips ? 'Turn clips off' : 'Allow clips');
+    toggle.addEventListener('click', async () => {
+      toggle.disabled = true;
+      try {
+        applyCaptionsEvent(room, await setCaptions(room.id, { clips: !clips }));
+      } catch (err) {
+        showError(err);
+        toggle.disabled = false;
+      }
+    });
+    e.captionsTools.append(toggle);
   }
 }
 

@@ -4,6 +4,7 @@
 import { del, post } from '../api.js';
 import { announce, clear, h, showError, toast } from '../ui.js';
 import { offerTranscriptDeletion } from './captions.js';
+import { clipForm } from './clip.js';
 
 const enc = encodeURIComponent;
 
@@ -66,6 +67,7 @@ export function paintRecording(room) {
     player,
     h('p', { class: 'muted small' }, `${minutesSeconds(rec.duration_seconds)} · `, h('a', { href: rec.url, download: `${room.id}.ogg` }, 'Download (Ogg Opus)')),
   );
+  if (!s.captions || s.captions.clips !== false) box.append(clipForm(room, player));
   if (room.isHost) {
     box.append(h('button', {
       type: 'button',
