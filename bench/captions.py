@@ -235,7 +235,7 @@ async def delay_tap(rounds: int, engine: str) -> dict[str, Any]:
     silence = np.zeros(960, dtype=np.int16)
     script: list[tuple[int, int | None]] = []  # per tick: (speaker, frame index or None)
     ends: list[tuple[int, int]] = []  # (speaker, tick of its phrase's last frame)
-    for r in range(rounds):
+    for _round in range(rounds):
         for s in range(1, 4):
             script += [(s, None)] * gap
             script += [(s, k) for k in range(len(frames))]
