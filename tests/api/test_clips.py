@@ -121,16 +121,16 @@ async def test_clips_off_private_spaces_and_deleted_accounts(
         app, sp, settings, host, visibility="private", guest_ids=[guest.id]
     )
     r = await client.post(f"/api/v1/spaces/{other}/clips", json=span, headers=stranger.headers)
-    error(r, 403, "private_space")
+    error(r, 404, "space_not_found")
     r = await client.post(f"/api/v1/spaces/{other}/clips", json=span, headers=guest.headers)
     assert r.status_code == 201
     clip = r.json()
     error(
         await client.get(f"/api/v1/clips/{clip['id']}", headers=stranger.headers),
-        403,
-        "private_space",
+        404,
+        "clip_not_found",
     )
-    error(await client.get(clip["audio_url"], headers=stranger.headers), 403, "private_space")
+    error(await client.get(clip["audio_url"], headers=stranger.headers), 404, "clip_not_found")
 
     r = await client.request(
         "DELETE", "/api/v1/me", json={"password": "correct horse"}, headers=guest.headers

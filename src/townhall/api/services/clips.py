@@ -20,7 +20,7 @@ from townhall.api.services import recordings
 from townhall.api.services.spaces.loading import viewable
 from townhall.api.services.spaces.views import space_view, user_brief
 from townhall.domain import clips as rules
-from townhall.domain.errors import NotFound
+from townhall.domain.errors import Forbidden, NotFound
 from townhall.domain.spaces import SpaceState
 from townhall.media.recorder import recording_path
 from townhall.store import accounts as accounts_store
@@ -123,7 +123,10 @@ async def _visible(session: AsyncSession, viewer: User, clip_id: str) -> Clip:
     clip = await store.get(session, clip_id)
     if clip is None:
         raise NotFound("clip_not_found", "no such clip")
-    await viewable(session, clip.space_id, viewer.id)  # who may see the space
+    try:
+        await viewable(session, clip.space_id, viewer.id)  # who may see the space
+    except (NotFound, Forbidden):
+        raise NotFound("clip_not_found", "no such clip") from None  # nothing revealed
     return clip
 
 
