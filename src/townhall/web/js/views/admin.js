@@ -96,7 +96,7 @@ export function adminReportsView() {
     return undefined;
   }
   const list = h('div', { class: 'report-list', 'aria-live': 'polite' }, loading());
-  const status = h('p', { class: 'muted', role: 'status' });
+  const status = h('p', { class: 'muted report-status', role: 'status' });
   mount('Reports', h('h1', {}, 'Reports to review'), status, list);
   let stopped = false;
 

@@ -258,6 +258,10 @@ class Room {
         applyCaptionsEvent(this, d);
         return;
       case 'space.ended':
+        if (d.reason === 'cancelled') {
+          this.finish('cancelled', 'This space was cancelled.');
+          return;
+        }
         this.finish('ended', d.reason === 'host_gone' ? 'This space has ended: the host left.' : 'This space has ended.');
         return;
       case 'member.joined': {
