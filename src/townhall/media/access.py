@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -22,6 +23,9 @@ from townhall.bus.events import AccessChange
 from townhall.media.server import MediaServer
 
 log = logging.getLogger(__name__)
+
+RETRY_FIRST_SECONDS = 0.25
+RETRY_MAX_SECONDS = 5.0
 
 Allowed = Callable[[str, int, int | None], Awaitable[bool]]
 """`allowed(space_id, user_id, credential)`: may this connection stay open?"""
@@ -48,7 +52,8 @@ class MediaAccess:
     async def track(self, user_id: int) -> None:
         """Follow the user's channel from now on (idempotent); call once the connection is
         registered, then check it once more: a change made before this returns may have
-        been missed."""
+        been missed. While the bus is away the connection is not refused: a background
+        task subscribes as soon as the bus answers, then checks the connections again."""
         task = self._following.get(user_id)
         if task is not None and not task.done():
             return
@@ -59,13 +64,37 @@ class MediaAccess:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._starting[user_id] = future
         try:
-            subscription = await self._bus.subscribe_user(user_id)
+            subscription: Subscription[dict[str, Any]] | None
+            try:
+                subscription = await self._bus.subscribe_user(user_id)
+            except Exception as exc:
+                log.warning("media access: cannot follow user %s yet (%s); retrying", user_id, exc)
+                subscription = None
             self._following[user_id] = asyncio.create_task(
                 self._run(user_id, subscription), name=f"townhall-media-access-{user_id}"
             )
         finally:
             del self._starting[user_id]
             future.set_result(None)
+
+    async def _subscribe(self, user_id: int) -> Subscription[dict[str, Any]] | None:
+        """Subscribe again, retrying with jittered backoff while the bus is away and the
+        user still has a connection here, then re-check their connections (changes made
+        meanwhile were missed). None once they have no connection left."""
+        delay = RETRY_FIRST_SECONDS
+        while self._media.connections_of(user_id):
+            try:
+                subscription = await self._bus.subscribe_user(user_id)
+            except Exception:
+                await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+                delay = min(delay * 2, RETRY_MAX_SECONDS)
+                continue
+            try:
+                await self.recheck(user_id)
+            except Exception:
+                log.exception("media access: re-checking user %s failed", user_id)
+            return subscription
+        return None
 
     async def apply(self, user_id: int, change: AccessChange) -> None:
         """Close the user's connections on this node that `change` ends."""
@@ -82,9 +111,13 @@ class MediaAccess:
             if not await self._allowed(space_id, user_id, credential):
                 await self._media.disconnect(space_id, user_id)
 
-    async def _run(self, user_id: int, subscription: Subscription[dict[str, Any]]) -> None:
+    async def _run(self, user_id: int, subscription: Subscription[dict[str, Any]] | None) -> None:
         try:
             while True:
+                if subscription is None:
+                    subscription = await self._subscribe(user_id)
+                    if subscription is None:
+                        return
                 try:
                     async for payload in subscription:
                         change = AccessChange.from_payload(payload)
@@ -98,14 +131,9 @@ class MediaAccess:
                             return  # their last connection here closed
                     return
                 except SubscriptionLagged:
-                    await subscription.close()
-                    subscription = await self._bus.subscribe_user(user_id)
-                    try:
-                        await self.recheck(user_id)
-                    except Exception:
-                        log.exception("media access: re-checking user %s failed", user_id)
-                    if not self._media.connections_of(user_id):
-                        return
+                    with contextlib.suppress(Exception):
+                        await subscription.close()
+                    subscription = None  # subscribed again (with retries) and re-checked
                 except SubscriptionClosed:
                     return
         finally:
@@ -113,8 +141,9 @@ class MediaAccess:
             # tracked by a new subscription.
             if self._following.get(user_id) is asyncio.current_task():
                 del self._following[user_id]
-            with contextlib.suppress(Exception):
-                await subscription.close()
+            if subscription is not None:
+                with contextlib.suppress(Exception):
+                    await subscription.close()
 
     def _member_gone(self, space_id: str, user_id: int) -> None:
         if self._media.connections_of(user_id):
