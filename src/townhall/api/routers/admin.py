@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, Request, status
+from fastapi import APIRouter, Path, Query, status
 
 from townhall.api.admin_schemas import (
     ActionIn,
@@ -107,7 +107,6 @@ async def report_group(report_id: ReportId, user: CurrentUser, session: DbSessio
 async def act_on_report(
     report_id: ReportId,
     body: ActionIn,
-    request: Request,
     user: CurrentUser,
     session: DbSession,
     bus: BusDep,
