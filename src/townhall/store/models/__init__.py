@@ -3,6 +3,7 @@
 from townhall.store.models.accounts import Block, Follow, Token, User
 from townhall.store.models.captions import CaptionSettings, TranscriptLine
 from townhall.store.models.clips import Clip
+from townhall.store.models.evidence import Evidence, EvidenceReport
 from townhall.store.models.notifications import Notification
 from townhall.store.models.outbox import OutboxEntry, SpaceEventSeq
 from townhall.store.models.recordings import Recording
@@ -24,6 +25,8 @@ __all__ = [
     "BlockedTerm",
     "CaptionSettings",
     "Clip",
+    "Evidence",
+    "EvidenceReport",
     "Follow",
     "Invite",
     "Notification",
