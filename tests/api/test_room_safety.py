@@ -98,3 +98,26 @@ async def test_hosts_moderation_actions_are_in_the_audit_log(
         ("space.stage_lock", "host", None),
         ("space.mute", "cat", "ann"),
     ]
+
+
+async def test_a_hosts_block_in_one_space_cuts_them_from_the_hosts_other_live_spaces(
+    app: Any, sp: Spaces, make_user: Any
+) -> None:
+    host, cat, troll = [await make_user(n) for n in ("host", "cat", "troll")]
+    first = (await sp.create(host))["id"]
+    second = (await sp.create(host, title="Second room"))["id"]
+    for sid in (first, second):
+        await sp.ok(troll, sid, "join")
+        await sp.ok(cat, sid, "join")
+    await sp.ok(host, first, "block", {"user_id": troll.id})
+    left = [
+        e.data
+        for e in await events(app, second)
+        if e.type == "member.left" and e.data["user_id"] == troll.id
+    ]
+    assert left == [{"user_id": troll.id, "reason": "no_access"}]
+    listeners = {
+        m["id"] for m in (await sp.get(host, second, "snapshot")).json()["listeners"]
+    }
+    assert troll.id not in listeners and cat.id in listeners
+    error(await sp.post(troll, second, "join"), 403, "blocked_by_host")

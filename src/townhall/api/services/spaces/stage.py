@@ -443,4 +443,9 @@ async def remove(
     # Also for someone watching without being a member: their sockets stop the space.
     await announce_space_access(session, user_id, [space.id])
     await commit_and_publish(session, space.id, events)
+    if block and actor.id == space.host_id:
+        # The host's account block reaches the host's other live spaces too, at once.
+        others = await drop_lost_access(session, settings, user_id, space.host_id)
+        await announce_space_access(session, user_id, others)
+        await session.commit()
     return {"user_id": user_id, "removed": True, "blocked": block}
