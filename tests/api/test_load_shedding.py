@@ -108,6 +108,29 @@ async def test_concurrency_limit_is_first_come_first_served_and_bounded() -> Non
     assert short.active == 0 and short.waiting == 0
 
 
+async def test_a_waiter_cancelled_as_it_is_handed_a_slot_ends_cancelled_and_frees_it() -> None:
+    """Python 3.11's `asyncio.wait_for` returns the result when the cancellation arrives
+    as the inner future completes: the cancelled request would then run anyway."""
+    for turns in range(6):  # cancel 0..5 loop turns after the slot is handed over
+        limit = ConcurrencyLimit(limit=1, wait=5.0, max_waiting=4)
+        assert await limit.acquire()
+        task = asyncio.create_task(limit.acquire())
+        await asyncio.sleep(0.01)
+        assert limit.waiting == 1
+        limit.release()  # hands the slot to the waiter
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        cancelled = task.cancel()
+        try:
+            got = await asyncio.wait_for(task, 5)
+        except asyncio.CancelledError:
+            assert limit.active == 0, f"a cancelled waiter kept the slot ({turns} turns)"
+        else:
+            assert got and not cancelled, f"the cancellation was swallowed ({turns} turns)"
+            limit.release()
+        assert limit.active == 0 and limit.waiting == 0
+
+
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 async def test_authenticated_reads_do_not_write_the_token_each_time(
     client: httpx.AsyncClient, make_user: MakeUser, app: Any

@@ -287,3 +287,33 @@ def test_the_plan_relays_each_space_from_its_oldest_waiting_entry_without_gaps()
     assert isinstance(push, UserPush) and push.user_id == 5 and push.key.startswith("13:")
     assert [(e.space_id, e.seq) for e in events if isinstance(e, Event)] == [("a", 3), ("a", 4)]
     assert not plan([_pending(1, "a", 1), _pending(2, "a", 2)], {"a": 1}).held
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_a_relay_cancelled_as_it_is_woken_ends(settings: Settings) -> None:
+    """The relay's idle wait is bounded with `asyncio.timeout`: on Python 3.11
+    `asyncio.wait_for` swallows a cancellation that arrives as the wake comes, and the
+    relay would then run on after its task was cancelled."""
+    from townhall.api.services.outbox import OutboxRelay, _relays
+    from townhall.bus import create_bus
+    from townhall.store.db import Database
+
+    db = Database(settings.effective_database_url, schema=settings.database_schema)
+    bus = create_bus(settings)
+    try:
+        for turns in range(8):
+            relay = OutboxRelay(db, bus, poll_seconds=30.0)
+            await relay.start()
+            await relay.drain(timeout=5)  # idle now, in its wait for a wake
+            assert relay._task is not None
+            relay.wake()
+            for _ in range(turns):
+                await asyncio.sleep(0)
+            relay._task.cancel()
+            done, _ = await asyncio.wait([relay._task], timeout=5)
+            assert done, f"the relay ran on after its cancellation ({turns} turns)"
+            assert relay._task.cancelled()
+            _relays.discard(relay)
+    finally:
+        await bus.close()
+        await db.dispose()

@@ -48,7 +48,8 @@ class ConcurrencyLimit:
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         try:
-            await asyncio.wait_for(asyncio.shield(waiter), self.wait)
+            async with asyncio.timeout(self.wait):  # not wait_for: it can swallow a cancel
+                await asyncio.shield(waiter)
         except TimeoutError:
             if waiter.done() and not waiter.cancelled():
                 return True  # handed a slot just as the wait ran out

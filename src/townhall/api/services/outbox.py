@@ -187,7 +187,8 @@ class OutboxRelay:
         if self._task is None:
             return
         try:
-            await asyncio.wait_for(asyncio.shield(self._task), STOP_TIMEOUT)
+            async with asyncio.timeout(STOP_TIMEOUT):
+                await asyncio.shield(self._task)
         except TimeoutError:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -239,7 +240,8 @@ class OutboxRelay:
                 return
             if delay is None:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+                    async with asyncio.timeout(self.poll_seconds):
+                        await self._wake.wait()
             elif delay > 0:
                 await asyncio.sleep(delay)  # a wake does not cut a backoff short
 
@@ -252,8 +254,9 @@ class OutboxRelay:
             spaces = {row.space_id for row in rows if row.space_id is not None}
             todo = plan(rows, await store.first_pending_seqs(session, spaces))
             if todo.items:
-                try:
-                    sent = await asyncio.wait_for(self.bus.relay(todo.items), self.relay_timeout)
+                try:  # asyncio.timeout, not wait_for (which can swallow a cancellation)
+                    async with asyncio.timeout(self.relay_timeout):
+                        sent = await self.bus.relay(todo.items)
                 except Exception as exc:
                     raise BusUnavailable(str(exc) or type(exc).__name__) from exc
                 self.relayed += sum(sent)
