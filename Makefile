@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: run test lint bench clean setup screenshots
+.PHONY: run test test-js lint bench clean setup screenshots
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,8 +27,14 @@ test: $(STAMP)
 	 export TOWNHALL_TEST_REDIS_URL="$${TOWNHALL_TEST_REDIS_URL:-$$( $(BIN)/python -c 'import socket; socket.create_connection(("127.0.0.1", 6379), 1); print("redis://127.0.0.1:6379/15")' 2>/dev/null)}"; \
 	 $(BIN)/ruff check src tests bench && \
 	 $(BIN)/mypy && \
+	 node --test tests/js && \
 	 $(BIN)/pytest -n auto -q -m "not serial" $(PYTEST_ARGS) && \
 	 $(BIN)/pytest -q -m serial $(PYTEST_ARGS)
+
+# The web client's unit tests (its pure room state, the WebSocket's resume logic): Node's
+# own test runner, no npm packages.
+test-js:
+	node --test tests/js
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

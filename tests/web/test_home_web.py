@@ -74,10 +74,10 @@ def test_home_live_upcoming_search_bell_and_profiles(
     expect(first).to_contain_text("Morning coffee chat")
     expect(first).to_contain_text("Hana Host")
     expect(first).to_contain_text("coffee")
-    expect(first).to_contain_text("0 listeners")
+    expect(first).to_contain_text("1 listening")  # people in the room: the host
     expect(first.locator(".speaker-faces")).to_have_attribute("aria-label", "Speakers: Hana Host")
     expect(live_cards.nth(1)).to_contain_text("Open mic for everyone")
-    expect(live_cards.nth(1)).to_contain_text("1 listener")
+    expect(live_cards.nth(1)).to_contain_text("2 listening")  # the host and Paula
     expect(live_cards.nth(1).locator(".speaker-faces")).to_contain_text("Omar Other")
 
     # Paula schedules a space for tomorrow; the viewer asks to be reminded.

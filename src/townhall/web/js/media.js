@@ -23,7 +23,7 @@ async function iceServers() {
   if (iceConfig) return iceConfig;
   try {
     const out = await get('/media/config');
-    iceConfig = Array.isArray(out.ice_servers) ? out.ice_servers : Array.isArray(out.iceServers) ? out.iceServers : [];
+    iceConfig = out.ice_servers;
   } catch (err) {
     if (err.status === 404) iceConfig = [];
     else throw err;

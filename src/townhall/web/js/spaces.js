@@ -20,8 +20,7 @@ export async function spacesByHost(profile) {
 }
 
 export function items(page) {
-  if (!page) return [];
-  return page.items || page.spaces || [];
+  return page ? page.spaces : [];
 }
 
 export const action = (id, verb, body) => post(`/spaces/${enc(id)}/${verb}`, body);

@@ -8,7 +8,7 @@ const BACKOFF_MS = [250, 500, 1000, 2000, 4000, 8000];
 export class LiveSocket extends EventTarget {
   constructor(url = null) {
     super();
-    this.url = url || `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api/v1/ws`;
+    this.url = url; // null: this page's /api/v1/ws
     this.ws = null;
     this.spaces = new Map(); // space_id -> {handler, lastSeq}
     this.state = 'idle'; // idle | connecting | open | closed
@@ -107,7 +107,7 @@ export class LiveSocket extends EventTarget {
     this._setState('connecting');
     let ws;
     try {
-      ws = new WebSocket(this.url);
+      ws = new WebSocket(this.url || `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api/v1/ws`);
     } catch {
       this._scheduleReconnect();
       return;

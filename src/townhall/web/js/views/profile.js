@@ -148,9 +148,9 @@ export async function followListView(params) {
     more.disabled = true;
     try {
       const out = await get(`/users/${encodeURIComponent(handle)}/${direction}${qs({ cursor, limit: 50 })}`);
-      const items = out.items || out.users || [];
+      const items = out.users;
       for (const u of items) {
-        const user = u.user || u;
+        const user = u;
         list.append(
           h(
             'li',

@@ -2,17 +2,12 @@
 
 import { currentUser } from '../session.js';
 import * as spaces from '../spaces.js';
-import { announce, avatar, displayName, h, plural, showError, when } from '../ui.js';
+import { announce, avatar, displayName, h, showError, when } from '../ui.js';
 import { go } from '../router.js';
 
-export function speakersOf(space) {
-  const list = space.speakers || space.stage || [];
-  return list.map((m) => m.user || m);
-}
-
-export function listenerCount(space) {
-  const n = space.listener_count ?? space.listeners_count ?? space.listeners ?? 0;
-  return typeof n === 'number' ? n : 0;
+/** Everyone in the room, on stage or listening (as Spaces counts "N listening"). */
+export function peopleCount(space) {
+  return space.listener_count + space.stage_count;
 }
 
 export function spaceCard(space, { onChange } = {}) {
@@ -21,13 +16,13 @@ export function spaceCard(space, { onChange } = {}) {
   const isLive = space.state === 'live';
   const href = `#/space/${encodeURIComponent(space.id)}`;
   const titleId = `sc-${space.id}`;
-  const speakers = speakersOf(space).slice(0, 4);
+  const speakers = space.speakers.slice(0, 4);
   const topics = space.topics || [];
   const footer = h('div', { class: 'card-foot' });
 
   if (isLive) {
     footer.append(
-      h('span', { class: 'listeners' }, plural(listenerCount(space), 'listener', 'listeners')),
+      h('span', { class: 'listeners', 'data-count': String(peopleCount(space)) }, `${peopleCount(space)} listening`),
       h('a', { class: 'btn btn-primary btn-small', href, 'aria-describedby': titleId }, 'Listen'),
     );
   } else if (space.state === 'scheduled') {
@@ -101,7 +96,7 @@ export function spaceCard(space, { onChange } = {}) {
 }
 
 function reminderButton(space, titleId) {
-  let on = Boolean(space.reminder_set ?? space.reminded ?? space.has_reminder);
+  let on = Boolean(space.reminder_set);
   const button = h('button', {
     type: 'button',
     class: 'btn btn-small',
