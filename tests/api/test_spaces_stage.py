@@ -294,3 +294,32 @@ async def test_reports_are_stored(app: Any, sp: Spaces, make_user: Any) -> None:
         (ann.id, host.id, "rude"),
     ]
     assert all(r.created_at is not None for r in rows)
+
+
+async def test_snapshot_says_what_the_viewer_may_do(app: Any, sp: Spaces, make_user: Any) -> None:
+    sid, host, (ann, bob, cat) = await _room(sp, make_user, "ann", "bob", "cat")
+    await sp.ok(ann, sid, "hand")
+    await sp.ok(host, sid, "invite", {"user_id": bob.id, "role": "cohost"})
+    await sp.ok(host, sid, "invite", {"user_id": cat.id, "role": "speaker"})
+    await sp.ok(cat, sid, "invitation/accept")
+
+    view = (await sp.get(host, sid, "snapshot")).json()
+    stage = {m["user"]["id"]: m["actions"] for m in view["stage"]}
+    listeners = {m["id"]: m["actions"] for m in view["listeners"]}
+    assert stage[host.id] == ["unmute"]  # muted already; the host cannot step down
+    assert stage[cat.id] == ["invite_cohost", "make_listener", "remove", "block"]
+    hand = ["invite_speaker", "invite_cohost", "approve_hand", "decline_hand"]
+    assert listeners[ann.id] == [*hand, "remove", "block"]
+    assert listeners[bob.id] == ["remove", "block"]  # already invited
+    assert [h["actions"] for h in view["hand_queue"]] == [listeners[ann.id]]
+    assert [(i["user"]["id"], i["role"]) for i in view["invitations"]] == [(bob.id, "cohost")]
+    assert view["me"]["actions"] == ["unmute"]
+
+    bob_view = await sp.snapshot(app, sid, bob)
+    assert bob_view["invitations"] is None and bob_view["hand_queue"] is None
+    assert bob_view["me"]["actions"] == ["accept_invite", "decline_invite"]
+    assert [m["actions"] for m in bob_view["stage"]] == [[], []]
+    others = [m["actions"] for m in bob_view["listeners"] if m["id"] != bob.id]
+    assert others == [[]]
+    offered = {m["id"]: m["actions"] for m in bob_view["listeners"]}[bob.id]
+    assert offered == bob_view["me"]["actions"]

@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
+from townhall.domain.actions import Action, allowed_actions, operations
 from townhall.domain.errors import DomainError
 from townhall.domain.roles import Role, is_moderator, is_on_stage, rank
 from townhall.domain.spaces import SpaceState, SpeakerPolicy
@@ -181,6 +182,21 @@ class RoomMachine(RuleBasedStateMachine):
         if self.attempt(lambda r: r.transfer_host(actor, user)):
             assert actor_role is Role.HOST and target_role is Role.COHOST
             assert self.room.host_id == user
+
+    @rule(data=st.data(), action=st.sampled_from(list(Action)))
+    def offered_action(self, data: st.DataObject, action: Action) -> None:
+        """What `allowed_actions` offers succeeds (and changes the room); the rest is
+        refused or changes nothing. Actions are offered on present members only."""
+        actor = self.pick(data, "actor")
+        target = actor if data.draw(st.integers(0, 3)) == 0 else self.pick(data, "user")
+        offered = action in allowed_actions(self.room, actor, target)
+        op = operations(actor, target).get(action)
+        if op is None or target not in self.room.members:
+            assert not offered
+            return
+        before = self.room
+        after = self.attempt(op)
+        assert offered == (after is not None and after != before), (action, actor, target)
 
     @rule()
     def end(self) -> None:

@@ -18,6 +18,7 @@ from townhall.api.services.spaces.views import (
     user_brief,
 )
 from townhall.domain import spaces as rules
+from townhall.domain.actions import allowed_actions
 from townhall.domain.errors import Conflict, Invalid, NotFound
 from townhall.domain.reactions import REACTIONS
 from townhall.domain.roles import Role, is_moderator
@@ -103,14 +104,19 @@ async def snapshot(session: AsyncSession, space_id: str, viewer_id: int) -> dict
     room = Room(
         host_id=space.host_id,
         state=SpaceState(space.state),
-        members={r.user_id: store.member_of(r) for r in notable},
+        members={uid: store.member_of(r) for uid, r in rows.items()},
     )
+
+    def actions(user_id: int) -> list[str]:
+        """What the viewer may do to that member (docs/API.md, "Actions")."""
+        return [a.value for a in allowed_actions(room, viewer_id, user_id)]
 
     def brief(row: SpaceMember) -> dict[str, Any]:
         return {
             "user": user_brief(users[row.user_id]),
             "role": row.role,
             "muted": row.muted,
+            "actions": actions(row.user_id),
         }
 
     order = {Role.HOST: 0, Role.COHOST: 1, Role.SPEAKER: 2}
@@ -118,25 +124,39 @@ async def snapshot(session: AsyncSession, space_id: str, viewer_id: int) -> dict
     stage.sort(key=lambda r: order[Role(r.role)])
     me = room.member(viewer_id)
     hands = room.hand_queue()
-    queue = None
+    queue = invitations = None
     if me is not None and is_moderator(me.role):
         queue = [
-            {"user": user_brief(users[m.user_id]), "raised_at": m.hand_raised_at}
+            {
+                "user": user_brief(users[m.user_id]),
+                "raised_at": m.hand_raised_at,
+                "actions": actions(m.user_id),
+            }
             for m in hands
             if m.user_id in users
+        ]
+        invitations = [
+            {"user": user_brief(users[m.user_id]), "role": m.invited_as.value}
+            for m in room.members.values()
+            if m.invited_as is not None and m.user_id in users
         ]
     view = await space_view(session, space)
     return {
         "space": view,
         "recording": view["recording"],
         "stage": [brief(r) for r in stage],
-        "listeners": [user_brief(users[r.user_id]) for r in first if r.user_id in users],
+        "listeners": [
+            {**user_brief(users[r.user_id]), "actions": actions(r.user_id)}
+            for r in first
+            if r.user_id in users
+        ],
         "listener_count": listener_count,
         "hand_queue": queue,
         "hand_count": len(hands),
+        "invitations": invitations,
         "stage_locked": space.stage_locked,
         "reactions": list(REACTIONS),
-        "me": my_place(room, viewer_id),
+        "me": {**my_place(room, viewer_id), "actions": actions(viewer_id)},
     }
 
 
