@@ -57,6 +57,7 @@ class StaffUserOut(BaseModel):
     suspended_until: datetime | None
     created_at: datetime
     invited_by: str | None = None
+    invite_quota: int | None = Field(None, description="null: the instance default")
 
 
 class StaffList(BaseModel):

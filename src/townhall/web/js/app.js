@@ -7,6 +7,9 @@ import { currentUser, loadSession, onUserChange, setUser } from './session.js';
 import { avatar, clear, h } from './ui.js';
 import { failure, mount } from './views/common.js';
 import { adminReportsView } from './views/admin.js';
+import { adminAuditView } from './views/admin_audit.js';
+import { adminPeopleView } from './views/admin_people.js';
+import { adminWordsView } from './views/admin_words.js';
 import { loginView, signupView } from './views/auth.js';
 import { homeView } from './views/home.js';
 import { newSpaceView } from './views/newspace.js';
@@ -28,6 +31,9 @@ route('/u/:handle/:direction', (params) =>
 );
 route('/space/:id', roomView);
 route('/admin/reports', adminReportsView);
+route('/admin/people', adminPeopleView);
+route('/admin/audit', adminAuditView);
+route('/admin/words', adminWordsView);
 route('/clip/:id', clipView);
 setNotFound(notFound);
 

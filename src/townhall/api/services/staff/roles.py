@@ -27,6 +27,7 @@ def staff_user_out(user: User, invited_by: str | None = None) -> StaffUserOut:
         else None,
         created_at=user.created_at,
         invited_by=invited_by,
+        invite_quota=user.invite_quota,
     )
 
 

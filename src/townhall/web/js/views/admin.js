@@ -7,6 +7,7 @@ import { currentUser } from '../session.js';
 import { announce, ago, clear, h, plural, showError, toast } from '../ui.js';
 import { failure, loading, mount } from './common.js';
 import { live } from '../ws.js';
+import { adminNav } from './admin_nav.js';
 
 const ACTIONS = [
   { action: 'dismiss', label: 'Dismiss' },
@@ -97,7 +98,7 @@ export function adminReportsView() {
   }
   const list = h('div', { class: 'report-list', 'aria-live': 'polite' }, loading());
   const status = h('p', { class: 'muted report-status', role: 'status' });
-  mount('Reports', h('h1', {}, 'Reports to review'), status, list);
+  mount('Reports', adminNav('/admin/reports'), h('h1', {}, 'Reports to review'), status, list);
   let stopped = false;
 
   async function refresh() {
