@@ -137,6 +137,10 @@ async def test_end_is_the_hosts_and_history_shows_who_came(
     assert (await sp.get(a, sid)).json()["listener_count"] == 2
     await sp.ok(b, sid, "leave")
     await sp.ok(b, sid, "join")
+    # Bob speaks for a while, then steps down: the recap still lists him as a speaker.
+    await sp.ok(b, sid, "hand")
+    await sp.ok(host, sid, f"hands/{b.id}/approve")
+    await sp.ok(b, sid, "step-down")
     error(await sp.get(a, sid, "history"), 409, "space_not_ended")
     error(await sp.post(a, sid, "end"), 403, "host_only")
     ended = await sp.ok(host, sid, "end")
@@ -147,6 +151,7 @@ async def test_end_is_the_hosts_and_history_shows_who_came(
     got = (await sp.get(a, sid)).json()
     assert got["listener_count"] == 0 and got["history"]["peak_listeners"] == 2
     assert got["history"]["total_listeners"] == 2
+    assert [u["handle"] for u in got["history"]["speakers"]] == ["host", "bob"]
     hist = (await sp.get(a, sid, "history")).json()
     assert hist["duration_seconds"] >= 0 and hist["peak_listeners"] == 2
     stays = [(s["user"]["handle"], s["left_at"] is not None) for s in hist["attendance"]]

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.selectable import ScalarSelect
 
-from townhall.domain.roles import Role
+from townhall.domain.roles import Role, is_on_stage
 from townhall.domain.stage import Member, Room
 from townhall.store.models import (
     Block,
@@ -355,6 +355,7 @@ async def save_room(
             row.joined_at = now
             session.add(SpaceAttendance(space_id=space_id, user_id=uid, joined_at=now))
         row.role = m.role.value
+        row.was_on_stage = bool(row.was_on_stage) or is_on_stage(m.role)
         row.muted = m.muted
         row.hand_raised_at = m.hand_raised_at
         row.invited_as = m.invited_as.value if m.invited_as else None
@@ -557,3 +558,15 @@ async def distinct_attendees(session: AsyncSession, space_id: str, excluding: in
         )
     )
     return int(count or 0)
+
+
+async def stage_people(session: AsyncSession, space_id: str, host_id: int) -> list[User]:
+    """Everyone who was on stage in the space at some point: the host first, then in the
+    order they joined."""
+    rows = await session.execute(
+        select(User)
+        .join(SpaceMember, SpaceMember.user_id == User.id)
+        .where(SpaceMember.space_id == space_id, SpaceMember.was_on_stage.is_(True))
+        .order_by((User.id != host_id).asc(), SpaceMember.joined_at, User.id)
+    )
+    return list(rows.scalars())

@@ -77,6 +77,7 @@ class SpaceMember(Base):
     muted: Mapped[bool] = mapped_column(Boolean, default=True)
     hand_raised_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     invited_as: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    was_on_stage: Mapped[bool] = mapped_column(Boolean, default=False)  # ever, in this space
     joined_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     reaction_window_start: Mapped[float | None] = mapped_column(Float, nullable=True)
     reaction_count: Mapped[int] = mapped_column(Integer, default=0)

@@ -215,6 +215,9 @@ async def _history_summary(session: AsyncSession, space: Space) -> dict[str, Any
         "duration_seconds": duration,
         "peak_listeners": space.peak_listeners,
         "total_listeners": await store.distinct_attendees(session, space.id, space.host_id),
+        "speakers": [
+            user_brief(u) for u in await store.stage_people(session, space.id, space.host_id)
+        ],
     }
 
 
