@@ -30,6 +30,7 @@ from aiortc.mediastreams import MediaStreamError
 
 from bench.common import FRAME_SAMPLES, SAMPLE_RATE, encode_tone
 from bench.signalling import Channel
+from townhall.media import internals
 from townhall.media.ice import rtc_configuration, use_host_addresses
 
 FRAME_SECONDS = FRAME_SAMPLES / SAMPLE_RATE
@@ -109,8 +110,7 @@ class SocketTap:
         """Wrap `datagram_received` of every ICE protocol of the connection (after gathering)."""
         transceiver = self.pc.getTransceivers()[0]
         self._dtls = transceiver.receiver.transport
-        connection = self._dtls.transport._connection
-        for protocol in connection._protocols:
+        for protocol in internals.ice_protocols(self._dtls.transport):
             protocol.datagram_received = self._wrap(protocol.datagram_received)
         return self
 
@@ -137,7 +137,7 @@ class SocketTap:
         return datagram_received
 
     def _verify(self, data: bytes) -> None:
-        session = self._dtls._rx_srtp
+        session = internals.inbound_srtp(self._dtls)
         try:
             if session is None:
                 raise pylibsrtp.Error("no SRTP session yet")

@@ -1,7 +1,9 @@
 """ICE settings for the media plane: which host addresses to gather, which servers to use.
 
-aioice gathers every interface address except loopback. townhall decides instead:
-the configured `TOWNHALL_MEDIA_ADDRESSES` (loopback in local runs and tests).
+aioice gathers every interface address except loopback. townhall decides instead: the
+media server gathers on the configured `TOWNHALL_MEDIA_ADDRESSES` (loopback in local runs
+and tests) inside `gathering_on(...)`, which holds for its own answers only; clients and
+bots in the same process choose theirs with `use_host_addresses` (their process default).
 """
 
 from __future__ import annotations
@@ -9,27 +11,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-import aioice.ice
 from aiortc import RTCConfiguration, RTCIceServer
 
-_addresses: list[str] | None = None
-_stock_get_host_addresses = aioice.ice.get_host_addresses
+from townhall.media.internals import gathering_on, set_default_host_addresses
 
-
-def _configured_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
-    if _addresses is None:
-        return _stock_get_host_addresses(use_ipv4, use_ipv6)
-    return [a for a in _addresses if (":" in a and use_ipv6) or (":" not in a and use_ipv4)]
+__all__ = ["gathering_on", "rtc_configuration", "use_host_addresses"]
 
 
 def use_host_addresses(addresses: Iterable[str] | None) -> None:
-    """Gather ICE host candidates on exactly these addresses (None: aioice's own choice).
-
-    Process-wide: it applies to the server's and to in-process clients' connections.
-    """
-    global _addresses
-    _addresses = list(addresses) if addresses is not None else None
-    aioice.ice.get_host_addresses = _configured_host_addresses
+    """Gather ICE host candidates on exactly these addresses (None: aioice's own choice)
+    wherever no `gathering_on` block says otherwise (the media server always does)."""
+    set_default_host_addresses(addresses)
 
 
 def rtc_configuration(ice_servers: list[dict[str, Any]]) -> RTCConfiguration:

@@ -12,8 +12,7 @@ into 48 kHz mono int16 frames.
 Trade-off: aiortc's receiver no longer sees the RTP, so its RTCP receiver reports carry no
 report block for this stream (senders keep sending; browsers adapt bitrate without it).
 
-Private aiortc 1.16 / aioice 0.13 attributes are reached through `rtp_out._private`, which
-names what changed if they move.
+The aiortc/aioice internals it needs are read through `townhall.media.internals`.
 """
 
 from __future__ import annotations
@@ -29,7 +28,7 @@ import numpy.typing as npt
 import pylibsrtp
 from aiortc import RTCPeerConnection, RTCRtpReceiver
 
-from townhall.media.rtp_out import _private
+from townhall.media import internals
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +64,7 @@ def parse_rtp(packet: bytes) -> tuple[int, int, int, bytes] | None:
 def _opus_payload_type(pc: RTCPeerConnection, receiver: RTCRtpReceiver) -> int:
     for transceiver in pc.getTransceivers():
         if transceiver.receiver is receiver:
-            for codec in _private(transceiver, "_codecs"):
+            for codec in internals.negotiated_codecs(transceiver):
                 if codec.mimeType.lower() == "audio/opus":
                     return int(codec.payloadType)
             raise ValueError("no Opus codec negotiated on this receiver")
@@ -90,8 +89,7 @@ class RtpIn:
         (after `setLocalDescription`), e.g. when the connection becomes "connected"."""
         dtls = receiver.transport
         payload_type = _opus_payload_type(pc, receiver)
-        connection = _private(dtls.transport, "_connection")
-        protocols = list(_private(connection, "_protocols"))
+        protocols = internals.ice_protocols(dtls.transport)
         if not protocols:
             raise ConnectionError("no ICE sockets yet: attach after setLocalDescription")
         rtp_in = cls(dtls, payload_type, on_packet)
@@ -108,17 +106,17 @@ class RtpIn:
                 and len(data) > 12
                 and 127 < data[0] < 192
                 and not 191 < data[1] < 224
-                and self._dtls._rx_srtp is not None
+                and (session := internals.inbound_srtp(self._dtls)) is not None
             ):
-                self._receive(data)
+                self._receive(session, data)
                 return
             original(data, addr)
 
         return datagram_received
 
-    def _receive(self, data: bytes) -> None:
+    def _receive(self, session: pylibsrtp.Session, data: bytes) -> None:
         try:
-            plain = self._dtls._rx_srtp.unprotect(data)
+            plain = session.unprotect(data)
         except pylibsrtp.Error:
             self.rejected += 1
             return

@@ -16,8 +16,7 @@ NACK: aiortc's audio codecs (opus, G722, PCMU, PCMA) declare no RTCP feedback, s
 answer from aiortc never negotiates NACK for audio; a stray NACK reaches the stock sender,
 which can only resend packets it sent itself before the takeover. Opus conceals losses.
 
-Every access to aiortc/aioice/asyncio private attributes is in this module and checked:
-`AiortcInternalsError` names what changed. Written against aiortc 1.16.0, aioice 0.13.
+The aiortc/aioice internals it needs are read through `townhall.media.internals`.
 """
 
 from __future__ import annotations
@@ -26,14 +25,12 @@ import asyncio
 import contextlib
 import logging
 import random
-import socket
 import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import aiortc
 import pylibsrtp
 from aiortc import RTCPeerConnection, RTCRtpSender
 from aiortc.rtp import (
@@ -44,9 +41,11 @@ from aiortc.rtp import (
     RtcpSrPacket,
 )
 
+from townhall.media import internals
+from townhall.media.internals import AiortcInternalsError
+
 logger = logging.getLogger(__name__)
 
-PINNED_AIORTC_VERSION = "1.16.0"
 REPORT_INTERVAL_SECONDS = 5.0
 RTP_HEADER_SIZE = 12
 _RTP_VERSION_BYTE = 0x80
@@ -62,29 +61,6 @@ class CounterSource(Protocol):
     def counters_for(self, out: RtpOut) -> tuple[int, int, int, float] | None:
         """(packets, octets, last RTP timestamp, its wall-clock time), or None."""
         ...
-
-
-class AiortcInternalsError(RuntimeError):
-    """aiortc/aioice internals are not what this module was written for."""
-
-
-def _warn_if_unpinned() -> None:
-    if aiortc.__version__ != PINNED_AIORTC_VERSION:
-        logger.warning(
-            "townhall.media.rtp_out was written for aiortc %s, found %s: check its tests",
-            PINNED_AIORTC_VERSION,
-            aiortc.__version__,
-        )
-
-
-def _private(obj: object, name: str) -> Any:
-    try:
-        return getattr(obj, name)
-    except AttributeError:
-        raise AiortcInternalsError(
-            f"{type(obj).__name__}.{name} is missing: townhall.media.rtp_out was written for "
-            f"aiortc {PINNED_AIORTC_VERSION} (installed: {aiortc.__version__})"
-        ) from None
 
 
 @dataclass(frozen=True)
@@ -103,16 +79,13 @@ class SendPath:
 
 def selected_send_path(sender: RTCRtpSender) -> SendPath:
     """The selected ICE candidate pair of a connected sender's transport."""
-    ice_transport = sender.transport.transport
-    connection = _private(ice_transport, "_connection")
-    nominated = _private(connection, "_nominated")
-    pair = nominated.get(1)
+    pair = internals.nominated_pair(sender.transport.transport)
     if pair is None:
         raise ConnectionError("ICE has no selected candidate pair (not connected)")
     transport = pair.protocol.transport
     remote_addr = tuple(pair.remote_addr)
-    sock = getattr(transport, "_sock", None)
-    if isinstance(sock, socket.socket) and sock.type == socket.SOCK_DGRAM:
+    sock = internals.udp_socket(transport)
+    if sock is not None:
         return SendPath(sendto=sock.sendto, remote_addr=remote_addr, raw_socket=True)
     return SendPath(sendto=transport.sendto, remote_addr=remote_addr, raw_socket=False)
 
@@ -123,7 +96,7 @@ def _transceiver_codec_payload_type(pc: RTCPeerConnection, sender: RTCRtpSender)
             direction = transceiver.currentDirection
             if direction not in (None, "sendonly", "sendrecv"):
                 raise ValueError(f"the sender's transceiver does not send ({direction})")
-            codecs = _private(transceiver, "_codecs")
+            codecs = internals.negotiated_codecs(transceiver)
             if not codecs:
                 raise ConnectionError("the sender's transceiver has no negotiated codec")
             codec = codecs[0]
@@ -140,7 +113,7 @@ def _last_stock_sequence_number(sender: RTCRtpSender) -> int | None:
     successor is not there. libsrtp refuses to protect a sequence number that goes back,
     so RtpOut must continue after it.
     """
-    history = _private(sender, "_RTCRtpSender__rtp_history")
+    history = internals.rtp_history(sender)
     numbers = {packet.sequence_number for packet in history.values()}
     for number in numbers:
         if (number + 1) & 0xFFFF not in numbers:
@@ -150,27 +123,22 @@ def _last_stock_sequence_number(sender: RTCRtpSender) -> int | None:
 
 async def _take_over_sender(sender: RTCRtpSender, timeout: float) -> None:
     """Stop the stock sender's RTP and RTCP tasks without sending its RTCP BYE."""
-    started_rtp: asyncio.Event = _private(sender, "_RTCRtpSender__rtp_started")
-    started_rtcp: asyncio.Event = _private(sender, "_RTCRtpSender__rtcp_started")
-    exited_rtp: asyncio.Event = _private(sender, "_RTCRtpSender__rtp_exited")
-    exited_rtcp: asyncio.Event = _private(sender, "_RTCRtpSender__rtcp_exited")
-    _private(sender, "_send_rtcp")
+    loops = internals.sender_tasks(sender)
     async with asyncio.timeout(timeout):
-        await started_rtp.wait()
-        await started_rtcp.wait()
+        await loops.started_rtp.wait()
+        await loops.started_rtcp.wait()
     sender.replaceTrack(None)
 
     async def _discard_rtcp(packets: list[Any]) -> None:
         """The stock RTCP task's SR/SDES/BYE: RtpOut sends its own."""
 
-    sender._send_rtcp = _discard_rtcp  # type: ignore[method-assign]
-    for name in ("_RTCRtpSender__rtp_task", "_RTCRtpSender__rtcp_task"):
-        task = _private(sender, name)
+    internals.replace_send_rtcp(sender, _discard_rtcp)
+    for task in internals.sender_tasks(sender).tasks:
         if task is not None:
             task.cancel()
     async with asyncio.timeout(timeout):
-        await exited_rtp.wait()
-        await exited_rtcp.wait()
+        await loops.exited_rtp.wait()
+        await loops.exited_rtcp.wait()
 
 
 def _ntp_now() -> int:
@@ -236,21 +204,21 @@ class RtpOut:
         """
         if sender.kind != "audio":
             raise ValueError("RtpOut sends audio only")
-        _warn_if_unpinned()
         payload_type = _transceiver_codec_payload_type(pc, sender)
         await _take_over_sender(sender, timeout)
         dtls = sender.transport
         if dtls.state != "connected":
             raise ConnectionError(f"DTLS transport is {dtls.state}, not connected")
-        srtp = _private(dtls, "_tx_srtp")
+        srtp = internals.outbound_srtp(dtls)
         if srtp is None:
             raise AiortcInternalsError("RTCDtlsTransport._tx_srtp is None while connected")
-        cname = _private(sender, "_RTCRtpSender__cname") or ""
+        state = internals.sender_state(sender)
+        cname = state.cname
         last_sequence_number = _last_stock_sequence_number(sender)
-        packets_before = int(_private(sender, "_RTCRtpSender__packet_count"))
-        octets_before = int(_private(sender, "_RTCRtpSender__octet_count"))
+        packets_before = state.packets
+        octets_before = state.octets
         out = cls(
-            ssrc=int(_private(sender, "_ssrc")),
+            ssrc=state.ssrc,
             payload_type=payload_type,
             protect=srtp.protect,
             protect_rtcp=srtp.protect_rtcp,

@@ -14,7 +14,7 @@ from townhall.config import Settings
 from townhall.domain.errors import Conflict, Invalid, RateLimited
 from townhall.media.hls.hub import HlsHub
 from townhall.media.hls.sink import HlsPackager
-from townhall.media.ice import rtc_configuration, use_host_addresses
+from townhall.media.ice import gathering_on, rtc_configuration
 from townhall.media.jitter import JitterBuffer
 from townhall.media.levels import Publisher
 from townhall.media.offer import check_offer
@@ -80,7 +80,7 @@ class MediaServer:
         self._presence = bus if isinstance(bus, PresenceBus) else None
         self._presence_task: asyncio.Task[None] | None = None
         self._presence_failing = False
-        use_host_addresses(settings.effective_media_addresses or None)
+        self._gather_on = list(settings.effective_media_addresses) or None
 
     def on_room_closed(self, callback: Callable[[str], None]) -> None:
         """Call `callback(space_id)` whenever a room closes (ended, or its last member left)."""
@@ -200,7 +200,8 @@ class MediaServer:
         try:
             try:
                 await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
-                await pc.setLocalDescription(await pc.createAnswer())
+                with gathering_on(self._gather_on):
+                    await pc.setLocalDescription(await pc.createAnswer())
             except Exception as exc:
                 if participant.closed:  # replaced by a newer offer, or the space ended
                     raise self._superseded(room) from exc

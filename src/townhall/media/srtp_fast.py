@@ -5,9 +5,10 @@ check, a fresh `int *` allocation, two copies. The fan-out protects the same pla
 many sessions, so it calls libsrtp's `srtp_protect` itself through pylibsrtp's cffi
 binding, with one shared C buffer and one shared length cell (~1 µs).
 
-This reaches into pylibsrtp's private `Session._srtp` and its `_binding` module; written
-for pylibsrtp 1.0 (libsrtp 2.x in-place `srtp_protect(ctx, buf, &len)`). `available()`
-checks that, and the fan-out falls back to `Session.protect` when it says no.
+This reaches into pylibsrtp's private `Session._srtp` and its `_binding` module (through
+`townhall.media.internals`); written for pylibsrtp 1.0 (libsrtp 2.x in-place
+`srtp_protect(ctx, buf, &len)`). `available()` checks that, and the fan-out falls back to
+`Session.protect` when it says no.
 """
 
 from __future__ import annotations
@@ -16,12 +17,8 @@ from typing import Any
 
 import pylibsrtp
 
-try:
-    from pylibsrtp._binding import ffi, lib
-except ImportError:  # pragma: no cover - a pylibsrtp without its cffi binding module
-    ffi = lib = None
+from townhall.media import internals
 
-_EXPECTED_SIGNATURE = "srtp_err_status_t(*)(struct srtp_ctx_t_ *, void *, int *)"
 BUFFER_SIZE = 1500
 # libsrtp's worst-case SRTP trailer (auth tag + MKI), as pylibsrtp reserves it.
 MAX_TRAILER = 144
@@ -29,26 +26,22 @@ MAX_TRAILER = 144
 
 def available() -> bool:
     """True when pylibsrtp exposes libsrtp's in-place `srtp_protect` as expected."""
-    if ffi is None or lib is None:
-        return False
-    try:
-        signature = ffi.getctype(ffi.typeof(lib.srtp_protect))
-    except (AttributeError, TypeError):
-        return False
-    return signature == _EXPECTED_SIGNATURE and hasattr(pylibsrtp.Session(), "_srtp")
+    return internals.srtp_binding() is not None
 
 
 def session_context(session: pylibsrtp.Session) -> Any:
     """The `srtp_t` of a session (valid while the session object lives)."""
-    return session._srtp[0]
+    return internals.srtp_context(session)
 
 
 class ProtectBuffer:
     """One C buffer: copy plaintext in, protect in place for a session, read the result."""
 
     def __init__(self) -> None:
-        if not available():
+        binding = internals.srtp_binding()
+        if binding is None:
             raise RuntimeError("pylibsrtp's libsrtp binding is not the expected one")
+        ffi, lib = binding
         self.cdata = ffi.new("char[]", BUFFER_SIZE)
         self.view = memoryview(ffi.buffer(self.cdata))
         self.length = ffi.new("int *")
