@@ -105,6 +105,13 @@ class Settings(BaseSettings):
     # How old an account must be before it raises a hand or hosts: seconds, or a number
     # with s, m, h or d (e.g. 24h). Slows raids of fresh accounts.
     min_account_age_to_speak: float = Field(0.0, ge=0)
+    # Days a report's evidence (the audio of a live space around it) is kept, then its
+    # file and row are deleted.
+    evidence_retention_days: int = Field(90, ge=1, le=3650)
+    # The window saved around a report: seconds of the space's audio before it and after
+    # it (the media plane's ring buffer holds 600 s, so before + after is at most 600).
+    evidence_before_seconds: float = Field(300.0, ge=1, le=600)
+    evidence_after_seconds: float = Field(120.0, ge=0, le=300)
 
     @field_validator("ice_servers", mode="before")
     @classmethod
@@ -223,6 +230,15 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_model(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _check_evidence_window(self) -> Settings:
+        if self.evidence_before_seconds + self.evidence_after_seconds > 600:
+            raise ValueError(
+                "TOWNHALL_EVIDENCE_BEFORE_SECONDS + TOWNHALL_EVIDENCE_AFTER_SECONDS must be "
+                "at most 600 (the ring buffer holds 10 minutes)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_captions_model(self) -> Settings:

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from tests.api.test_spaces_support import Spaces, error
+from tests.support.evidence import write_tone_evidence
 from townhall.api.services.staff import roles
 from townhall.domain.staff import InstanceRole
 
@@ -42,6 +43,7 @@ ENDPOINTS: list[tuple[str, str, Any, str]] = [
     ("POST", "/users/victim/actions", {"action": "warn", "reason": "r"}, "staff"),
     ("GET", "/reports", None, "staff"),
     ("GET", "/reports/{report}", None, "staff"),
+    ("GET", "/evidence/{evidence}.ogg", None, "staff"),
     ("POST", "/reports/{report}/actions", {"action": "dismiss"}, "staff"),
     ("GET", "/audit", None, "admin"),
     ("GET", "/words", None, "admin"),
@@ -61,6 +63,10 @@ async def test_only_staff_reach_the_admin_api(
     r = await sp.post(member, sid, "report", {"reason": "spam"})
     assert r.status_code == 201, r.text
     ids = {"report": r.json()["id"]}
+    queue = (await client.get(f"{ADMIN}/reports", headers=mod.headers)).json()
+    ids["evidence"] = queue["groups"][0]["evidence"][0]["id"]  # pending: nobody has audio
+    write_tone_evidence(app.state.settings.data_dir, ids["evidence"], sid)
+    assert await app.state.evidence.record(ids["evidence"])
 
     async def call(who: Any | None, method: str, path: str, body: Any) -> httpx.Response:
         headers = who.headers if who else {}

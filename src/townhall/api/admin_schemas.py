@@ -126,6 +126,32 @@ class PersonHistory(BaseModel):
     actions: list[AuditOut]
 
 
+class TimelineEntry(BaseModel):
+    """`handle` was on stage and unmuted (`stage`) or speaking, from `start_ms` to
+    `end_ms` into the evidence's audio."""
+
+    user_id: int
+    handle: str | None
+    kind: Literal["stage", "speaking"]
+    start_ms: int
+    end_ms: int
+
+
+class EvidenceOut(BaseModel):
+    """The audio of the space around a report: `pending` until the window after the
+    report has closed and the file is written, then `ready` (`missing`: no media node
+    had the space's audio)."""
+
+    id: int
+    status: Literal["pending", "ready", "missing"]
+    url: str | None = Field(description="the Ogg Opus file (staff only) once ready")
+    window_start: datetime
+    window_end: datetime
+    duration_ms: int
+    report_at_ms: int | None = Field(description="where in the audio the first report came")
+    timeline: list[TimelineEntry]
+
+
 class ReportGroup(BaseModel):
     """Open reports of one space and one person (None: the space itself), merged."""
 
@@ -139,6 +165,7 @@ class ReportGroup(BaseModel):
     reports: list[ReportItem]
     history: PersonHistory | None
     audit: list[AuditOut]
+    evidence: list[EvidenceOut] = Field(default_factory=list)
 
 
 class ReportQueue(BaseModel):

@@ -39,6 +39,7 @@ from townhall.api.services.absent_members import AbsentMemberSweeper
 from townhall.api.services.accounts import AuthGuard
 from townhall.api.services.host_grace import HostGraceWatcher
 from townhall.api.services.outbox import OutboxRelay
+from townhall.api.services.staff.evidence import EvidenceKeeper
 from townhall.api.shedding import LoadShedding
 from townhall.config import Settings
 from townhall.store.db import Database
@@ -95,6 +96,10 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.absent_members = AbsentMemberSweeper(app.state.db, app.state.bus, settings)
         app.state.absent_members.start()
         await recordings_service.recover(app.state.db, settings.data_dir)
+        app.state.evidence = EvidenceKeeper(
+            app.state.db, app.state.bus, settings.data_dir, settings.evidence_retention_days
+        )
+        app.state.evidence.start()
         media_service.start(app.state, settings)
         try:
             yield
@@ -105,6 +110,7 @@ def create_app(settings: Settings) -> FastAPI:
             deadline = loop.time() + SHUTDOWN_SECONDS
             await _step("media plane", media_service.stop(app.state), deadline, 3.0)
             await _step("absent-member sweeper", app.state.absent_members.stop(), deadline)
+            await _step("evidence keeper", app.state.evidence.stop(), deadline)
             await _step("host-grace watcher", app.state.host_grace.stop(), deadline)
             await _step("outbox relay", app.state.outbox.stop(), deadline)
             await _step("rate limiter", app.state.limiter.close(), deadline)

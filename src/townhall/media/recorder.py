@@ -57,7 +57,7 @@ class RecordingBusy(OSError):
     """Another live recorder (in this or another process) holds the partial file."""
 
 
-class _OggWriter:
+class OggWriter:
     """An Ogg Opus file written one packet at a time, each page flushed when complete."""
 
     def __init__(self, path: Path) -> None:
@@ -120,7 +120,7 @@ def _recover_locked(partial: Path, path: Path) -> bool:
     lock on `partial`). True when `path` holds a recording afterwards."""
     kept = _samples(path)
     temporary = path.with_name(path.name + RECOVERING_SUFFIX)
-    writer = _OggWriter(temporary)
+    writer = OggWriter(temporary)
     try:
         for payload, samples in _packets(partial):
             writer.write(payload, samples)
@@ -204,7 +204,7 @@ class Recorder:
         self._lock = _lock(self.partial)  # RecordingBusy when another recorder writes it
         self.closed = False
         self._guard = threading.Lock()
-        self._writer: _OggWriter | None = None
+        self._writer: OggWriter | None = None
         self._pending: list[tuple[bytes, int]] = []
         self._pending_samples = 0
         self._carried = 0  # samples of the earlier part (as its file states, until copied)
@@ -221,17 +221,17 @@ class Recorder:
                 )
                 self._carrier.start()
             else:
-                self._writer = _OggWriter(self.partial)
+                self._writer = OggWriter(self.partial)
         except BaseException:
             os.close(self._lock)
             raise
 
     def _carry_on(self, left_behind: bool) -> None:
-        writer: _OggWriter | None = None
+        writer: OggWriter | None = None
         try:
             if left_behind:
                 _recover_locked(self.partial, self.path)
-            writer = _OggWriter(self.partial)
+            writer = OggWriter(self.partial)
             if self.path.exists():
                 for payload, samples in _packets(self.path):
                     writer.write(payload, samples)
@@ -243,7 +243,7 @@ class Recorder:
                 self._pending_samples = 0
                 self._carrier_done(writer, pending)
 
-    def _carrier_done(self, writer: _OggWriter | None, pending: list[tuple[bytes, int]]) -> None:
+    def _carrier_done(self, writer: OggWriter | None, pending: list[tuple[bytes, int]]) -> None:
         try:
             if writer is not None:
                 for payload, samples in pending:

@@ -21,6 +21,7 @@ from typing import Any
 from aiortc import RTCPeerConnection, RTCRtpTransceiver
 
 from townhall.media.audio import FRAME_SAMPLES, OpusEncoder, Pcm, level
+from townhall.media.evidence import EvidenceBuffer
 from townhall.media.jitter import JitterBuffer, TimestampUnwrapper
 from townhall.media.levels import LevelReporter, Publisher
 from townhall.media.mixer import SILENT_MIX, FrameClock, Mix, mix
@@ -114,6 +115,9 @@ class Room:
         # Set (by the MediaServer) while the space records: gets the listeners' packets.
         self.recorder: Recorder | None = None
         self.listener_packets = 0
+        # Set (by the MediaServer) while the room lives: keeps the last minutes of the
+        # listeners' packets and the stage timeline for reports (media/evidence.py).
+        self.evidence: EvidenceBuffer | None = None
         # Get the full mix every tick (the HLS packager); closed with the room.
         self.mix_sinks: list[MixSink] = []
         # Set (by the MediaServer) while the space has captions: gets each audible
@@ -232,6 +236,9 @@ class Room:
             except Exception:
                 log.exception("closing a mix sink of %s failed", self.space_id)
         self.set_speaker_sink(None)
+        evidence, self.evidence = self.evidence, None
+        if evidence is not None:  # open windows are written as they are, the rest dropped
+            evidence.close()
         participants = list(self.participants.values())
         for participant in participants:
             self._detach(participant)
@@ -339,12 +346,19 @@ class Room:
         if self.mix_sinks:
             self._feed_sinks(index, current.full)
         timestamp = (index * FRAME_SAMPLES) & 0xFFFFFFFF
-        if self._listening or self.recorder is not None:
+        evidence = self.evidence
+        if self._listening or self.recorder is not None or evidence is not None:
             payload = self._listener_encoder.encode(current.full)
             if self._listening:
                 self.listener_packets += self._fanout.send(payload, timestamp)
             if self.recorder is not None:  # the same packets, not re-encoded
                 self.recorder.write(payload)
+            if evidence is not None:  # the same packets again
+                try:
+                    evidence.tick(index, payload, levels)
+                except Exception:  # evidence never costs the mix
+                    log.exception("evidence buffer of %s failed; dropped", self.space_id)
+                    self.evidence = None
         for participant in stage:
             if participant.out is None:
                 continue

@@ -12,6 +12,7 @@ from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 
 from townhall.config import Settings
 from townhall.domain.errors import Conflict, Invalid, RateLimited
+from townhall.media.evidence import EvidenceDesk
 from townhall.media.hls.hub import HlsHub
 from townhall.media.hls.sink import HlsPackager
 from townhall.media.ice import gathering_on, rtc_configuration
@@ -75,6 +76,8 @@ class MediaServer:
         self.captions_sinks: SinkFactory | None = None
         self._captions: dict[str, str] = {}  # space id -> language, while captioned
         self._member_gone_callbacks: list[Callable[[str, int], None]] = []
+        # Set when evidence is kept for reports: gives every room its ring buffer.
+        self.evidence: EvidenceDesk | None = None
         # A member with a media connection counts as present in the space (bus presence,
         # refreshed while connected, left when the connection closes).
         self._presence = bus if isinstance(bus, PresenceBus) else None
@@ -193,6 +196,8 @@ class MediaServer:
                     room.mix_sinks.append(HlsPackager(space_id, self._hls))
                 except Exception:
                     log.exception("no HLS for %s", space_id)
+            if self.evidence is not None:
+                room.evidence = self.evidence.buffer_for(space_id)
             room.start()
         replaced = room.add(participant)
         if replaced is not None:

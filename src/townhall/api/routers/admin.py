@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, status
+from fastapi.responses import FileResponse
 
 from townhall.api.admin_schemas import (
     ActionIn,
@@ -28,7 +29,15 @@ from townhall.api.admin_schemas import (
     UserActionIn,
 )
 from townhall.api.deps import BusDep, CurrentUser, DbSession, SettingsDep, TokensDep
-from townhall.api.services.staff import audit, invites, reports, roles, sanctions, words
+from townhall.api.services.staff import (
+    audit,
+    evidence,
+    invites,
+    reports,
+    roles,
+    sanctions,
+    words,
+)
 from townhall.domain import staff as rules
 from townhall.domain.staff import ReportAction
 from townhall.store.staff import AuditFilter
@@ -101,6 +110,22 @@ async def report_queue(
 async def report_group(report_id: ReportId, user: CurrentUser, session: DbSession) -> ReportGroup:
     """A report with every report merged with it, the person's history and the log."""
     return await reports.group_of(session, user, report_id)
+
+
+@router.get(
+    "/evidence/{evidence_id}.ogg",
+    response_class=FileResponse,
+    responses={200: {"content": {"audio/ogg": {}}}, 206: {"description": "a byte range"}},
+)
+async def evidence_file(
+    evidence_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    user: CurrentUser,
+    session: DbSession,
+    settings: SettingsDep,
+) -> FileResponse:
+    """A report's evidence as Ogg Opus (the space's audio around it), for staff."""
+    path = await evidence.file_for(session, user, settings.data_dir, evidence_id)
+    return FileResponse(path, media_type="audio/ogg", filename=f"evidence-{evidence_id}.ogg")
 
 
 @router.post("/reports/{report_id}/actions")

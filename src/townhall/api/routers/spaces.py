@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from townhall.api.deps import BusDep, CurrentUser, DbSession, PublicBase, SettingsDep
 from townhall.api.services import recordings, spaces
+from townhall.api.services.staff.evidence import EvidenceWindow
 from townhall.config import Settings
 from townhall.store.models import User
 
@@ -368,7 +369,8 @@ async def react(c: Call, body: ReactionIn) -> dict[str, Any]:
 @router.post("/{space_id}/report", status_code=status.HTTP_201_CREATED)
 async def report(c: Call, body: ReportIn) -> dict[str, Any]:
     """Report the space, or one participant in it."""
-    return await spaces.report(c.session, c.user, c.space_id, body.user_id, body.reason)
+    window = EvidenceWindow.of(c.settings)
+    return await spaces.report(c.session, c.user, c.space_id, body.user_id, body.reason, window)
 
 
 @router.post("/{space_id}/reminder")

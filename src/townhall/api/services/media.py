@@ -17,6 +17,7 @@ from townhall.domain.roles import STAGE_ROLES
 from townhall.domain.spaces import SpaceState
 from townhall.media.access import MediaAccess
 from townhall.media.bridge import MediaBridge
+from townhall.media.evidence import EvidenceDesk
 from townhall.media.hls.hub import HlsHub
 from townhall.media.hls.relay import RedisHlsRelay
 from townhall.media.room_state import RoomState
@@ -149,13 +150,17 @@ async def may_stay(db: Database, space_id: str, user_id: int, credential: int | 
 
 def start(state: Any, settings: Settings) -> None:
     """Create the app's MediaServer (`state.media`), its bus bridge (`state.media_bridge`)
-    the HLS hub and service (`state.hls`: through Redis when the bus is Redis), what closes
+    the HLS hub and service (`state.hls`: through Redis when the bus is Redis), the
+    evidence ring buffers of its rooms (`state.evidence_desk`), what closes
     connections whose access ended (`state.media_access`) and, when the instance has a
     captions engine, its captioner (`state.captions`)."""
     relay = RedisHlsRelay(settings.redis_url, settings.redis_prefix) if settings.redis_url else None
     hub = HlsHub(relay)
     state.media = MediaServer(settings, state.bus, hls=hub if settings.hls else None)
     state.media_bridge = MediaBridge(state.bus, state.media, DatabaseRoomStates(state.db))
+    state.media.evidence = state.evidence_desk = EvidenceDesk(state.bus, settings.data_dir)
+    state.media.on_room_closed(state.evidence_desk.room_closed)
+    state.evidence_desk.start()
     state.hls = HlsService(hub, HlsTokens(settings.load_secret_key()), state.db)
     state.captions = None
     if settings.captions_available:
@@ -175,4 +180,5 @@ async def stop(state: Any) -> None:
         await state.captions.stop()
     await state.media_access.close()
     await state.media.close()
+    await state.evidence_desk.close()  # writes the windows the rooms left open
     await state.hls.hub.close()

@@ -14,8 +14,9 @@ from townhall.store.db import Base, UTCDateTime, utcnow
 class Evidence(Base):
     """One window of a space's mix (`<data_dir>/evidence/<id>.ogg`) with its stage
     timeline. `pending` until the media plane has written it, then `ready` (or `missing`
-    when no media node had the space's audio). No foreign key to the space: evidence
-    outlives it, until its retention ends."""
+    when no media node had the space's audio). `timeline`: {started_at (unix s of the
+    file's first packet), report_at_ms, spans: [{user_id, kind, start_ms, end_ms}]}.
+    No foreign key to the space: evidence outlives it, until its retention ends."""
 
     __tablename__ = "evidence"
     __table_args__ = (
@@ -30,7 +31,7 @@ class Evidence(Base):
     status: Mapped[str] = mapped_column(String(10), default="pending", server_default="pending")
     duration_ms: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     size_bytes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    timeline: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    timeline: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     ready_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 

@@ -16,7 +16,7 @@ from townhall.api.services.spaces.loading import (
     viewable,
 )
 from townhall.api.services.spaces.views import iso
-from townhall.api.services.staff import alerts
+from townhall.api.services.staff import alerts, evidence
 from townhall.bus import Bus
 from townhall.domain import spaces as rules
 from townhall.domain.errors import Conflict, Invalid, NotFound, RateLimited
@@ -55,7 +55,12 @@ async def react(
 
 
 async def report(
-    session: AsyncSession, reporter: User, space_id: str, user_id: int | None, reason: str
+    session: AsyncSession,
+    reporter: User,
+    space_id: str,
+    user_id: int | None,
+    reason: str,
+    window: evidence.EvidenceWindow = evidence.DEFAULT_WINDOW,
 ) -> dict[str, Any]:
     """Report a space, or a participant in it, with a reason."""
     space = await viewable(session, space_id, reporter.id)
@@ -74,6 +79,7 @@ async def report(
             raise NotFound("not_a_participant", "that person was not in this space", "user_id")
     await _check_report_flood(session, reporter.id, space.id, user_id)
     row = await store.add_report(session, space, reporter.id, target, cleaned)
+    await evidence.attach(session, space, row, window)
     await alerts.report_filed(session, row)
     await session.commit()
     return {

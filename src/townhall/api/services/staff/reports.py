@@ -22,7 +22,7 @@ from townhall.api.admin_schemas import (
     SpaceRef,
 )
 from townhall.api.services import recordings, spaces
-from townhall.api.services.staff import audit, sanctions
+from townhall.api.services.staff import audit, evidence, sanctions
 from townhall.bus import Bus
 from townhall.config import Settings
 from townhall.domain import staff as rules
@@ -138,6 +138,7 @@ async def _group(session: AsyncSession, rows: Sequence[SpaceReport]) -> ReportGr
         ],
         history=history,
         audit=[audit.audit_out(a) for a in sorted(logged, key=lambda a: a.id, reverse=True)],
+        evidence=await evidence.of_reports(session, rows),
     )
 
 
