@@ -141,7 +141,7 @@ def create_app(settings: Settings) -> FastAPI:
     install_docs(app)
     app.include_router(health.router, responses=error_responses(503))
     app.include_router(
-        auth.router, responses=error_responses(401, 403, 409, 413, 415, 422, 429, 503)
+        auth.router, responses=error_responses(400, 401, 403, 409, 413, 415, 422, 429, 503)
     )
     for router in (
         users.router,
@@ -151,7 +151,7 @@ def create_app(settings: Settings) -> FastAPI:
         recordings.router,
     ):
         app.include_router(router, responses=SIGNED_IN_ERRORS)
-    app.include_router(hls.router, responses=error_responses(401, 403, 404, 422, 503))
+    app.include_router(hls.router, responses=error_responses(400, 401, 403, 404, 422, 503))
     app.include_router(captions.router, responses=SIGNED_IN_ERRORS)
     app.include_router(clips.router, responses=SIGNED_IN_ERRORS)
     app.include_router(ws.router)

@@ -50,6 +50,7 @@ class ErrorResponse(BaseModel):
 
 
 _DESCRIPTIONS = {
+    400: "the request is malformed (a body that is not JSON, an HLS query that is not a number)",
     401: "not signed in (or the token was revoked)",
     403: "a rule forbids it (the code names the rule)",
     404: "no such thing, or not visible to you",
@@ -70,7 +71,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
-SIGNED_IN_ERRORS = error_responses(401, 403, 404, 409, 413, 415, 422, 429, 503)
+SIGNED_IN_ERRORS = error_responses(400, 401, 403, 404, 409, 413, 415, 422, 429, 503)
 """What any signed-in JSON endpoint may answer besides success."""
 
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request, Response, status
 
 from townhall.api.auth_tokens import COOKIE_NAME
 from townhall.api.deps import CurrentAuth, DbSession, SettingsDep, client_address
 from townhall.api.devices import DEVICE_COOKIE, DEVICE_COOKIE_DAYS
-from townhall.api.schemas import LoginIn, SignupIn
+from townhall.api.schemas.accounts import LoginIn, SessionOut, SignupIn
 from townhall.api.services import accounts
 from townhall.config import Settings
 
@@ -46,7 +44,7 @@ def _set_device_cookie(response: Response, settings: Settings, value: str | None
 @router.post("/signup", status_code=status.HTTP_201_CREATED)
 async def signup(
     body: SignupIn, request: Request, response: Response, session: DbSession, settings: SettingsDep
-) -> dict[str, Any]:
+) -> SessionOut:
     """Create an account; answers the user, a bearer token, and sets the session cookie."""
     done = await accounts.signup(
         session,
@@ -59,13 +57,13 @@ async def signup(
         body.invite,
     )
     _set_cookie(response, settings, done.token)
-    return {"user": accounts.user_json(done.user) | {"role": done.user.role}, "token": done.token}
+    return accounts.session_out(done)
 
 
 @router.post("/login")
 async def login(
     body: LoginIn, request: Request, response: Response, session: DbSession, settings: SettingsDep
-) -> dict[str, Any]:
+) -> SessionOut:
     """Sign in with handle and password."""
     done = await accounts.login(
         session,
@@ -78,7 +76,7 @@ async def login(
     )
     _set_cookie(response, settings, done.token)
     _set_device_cookie(response, settings, done.device_cookie)
-    return {"user": accounts.user_json(done.user) | {"role": done.user.role}, "token": done.token}
+    return accounts.session_out(done)
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)

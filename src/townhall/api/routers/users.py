@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response, status
 
@@ -15,7 +15,16 @@ from townhall.api.deps import (
     SettingsDep,
     TokensDep,
 )
-from townhall.api.schemas import DeleteAccountIn, ProfileIn, TokenIn
+from townhall.api.schemas.accounts import (
+    DeleteAccountIn,
+    MeOut,
+    NewTokenOut,
+    ProfileIn,
+    ProfileOut,
+    TokenIn,
+    TokenList,
+    UserPage,
+)
 from townhall.api.services import accounts, clips, recordings
 
 router = APIRouter(prefix="/api/v1", tags=["users"])
@@ -25,12 +34,12 @@ Limit = Annotated[int, Query(ge=1, le=100)]
 
 
 @router.get("/me")
-async def get_me(user: CurrentUser, session: DbSession) -> dict[str, Any]:
+async def get_me(user: CurrentUser, session: DbSession) -> MeOut:
     return await accounts.me(session, user)
 
 
 @router.patch("/me")
-async def edit_me(body: ProfileIn, user: CurrentUser, session: DbSession) -> dict[str, Any]:
+async def edit_me(body: ProfileIn, user: CurrentUser, session: DbSession) -> MeOut:
     return await accounts.edit_profile(session, user, body.display_name, body.bio)
 
 
@@ -56,14 +65,14 @@ async def delete_me(
 
 
 @router.get("/me/tokens")
-async def list_tokens(auth: CurrentAuth, session: DbSession) -> dict[str, Any]:
-    return {"tokens": await accounts.list_tokens(session, auth.user, auth.token)}
+async def list_tokens(auth: CurrentAuth, session: DbSession) -> TokenList:
+    return await accounts.list_tokens(session, auth.user, auth.token)
 
 
 @router.post("/me/tokens", status_code=status.HTTP_201_CREATED)
 async def create_token(
     body: TokenIn, user: CurrentUser, session: DbSession, tokens: TokensDep
-) -> dict[str, Any]:
+) -> NewTokenOut:
     """A bearer token for a bot or script; shown once."""
     return await accounts.create_api_token(session, tokens, user, body.name, body.expires_in_days)
 
@@ -74,32 +83,32 @@ async def revoke_token(token_id: int, user: CurrentUser, session: DbSession) -> 
     await accounts.revoke_token(session, user, token_id)
 
 
-@router.get("/users/{handle}")
-async def get_user(handle: str, viewer: CurrentUser, session: DbSession) -> dict[str, Any]:
+@router.get("/users/{handle}", response_model_exclude_unset=True)
+async def get_user(handle: str, viewer: CurrentUser, session: DbSession) -> ProfileOut:
     return await accounts.profile(session, viewer, handle)
 
 
-@router.post("/users/{handle}/follow")
-async def follow(handle: str, user: CurrentUser, session: DbSession) -> dict[str, Any]:
+@router.post("/users/{handle}/follow", response_model_exclude_unset=True)
+async def follow(handle: str, user: CurrentUser, session: DbSession) -> ProfileOut:
     return await accounts.follow(session, user, handle)
 
 
-@router.delete("/users/{handle}/follow")
+@router.delete("/users/{handle}/follow", response_model_exclude_unset=True)
 async def unfollow(
     handle: str, user: CurrentUser, session: DbSession, settings: SettingsDep
-) -> dict[str, Any]:
+) -> ProfileOut:
     return await accounts.unfollow(session, settings, user, handle)
 
 
-@router.post("/users/{handle}/block")
+@router.post("/users/{handle}/block", response_model_exclude_unset=True)
 async def block(
     handle: str, user: CurrentUser, session: DbSession, settings: SettingsDep
-) -> dict[str, Any]:
+) -> ProfileOut:
     return await accounts.block(session, settings, user, handle)
 
 
-@router.delete("/users/{handle}/block")
-async def unblock(handle: str, user: CurrentUser, session: DbSession) -> dict[str, Any]:
+@router.delete("/users/{handle}/block", response_model_exclude_unset=True)
+async def unblock(handle: str, user: CurrentUser, session: DbSession) -> ProfileOut:
     return await accounts.unblock(session, user, handle)
 
 
@@ -111,6 +120,6 @@ async def follow_list(
     viewer: CurrentUser,
     cursor: Cursor = None,
     limit: Limit = 50,
-) -> dict[str, Any]:
+) -> UserPage:
     """Followers or following, newest first; pass `next_cursor` back for the next page."""
     return await accounts.follow_list(session, handle, direction, cursor, limit)

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from townhall.api.auth_tokens import Passwords, Tokens
 from townhall.api.devices import DeviceCookies
 from townhall.api.limiter import Limiter, Rule
+from townhall.api.schemas.accounts import (
+    MeOut,
+    NewTokenOut,
+    ProfileOut,
+    SessionOut,
+    SignedInUserOut,
+    TokenList,
+    TokenOut,
+    UserOut,
+    UserPage,
+)
 from townhall.api.services import access, spaces
 from townhall.api.services.staff import invites, words
 from townhall.bus import Bus
@@ -125,14 +135,20 @@ class SignedIn:
     device_cookie: str | None = None
 
 
-def user_json(user: User) -> dict[str, Any]:
-    return {
-        "id": user.id,
-        "handle": user.handle,
-        "display_name": user.display_name,
-        "bio": user.bio,
-        "created_at": user.created_at.isoformat(),
-    }
+def user_out(user: User) -> UserOut:
+    return UserOut(
+        id=user.id,
+        handle=user.handle,
+        display_name=user.display_name,
+        bio=user.bio,
+        created_at=user.created_at,
+    )
+
+
+def session_out(done: SignedIn) -> SessionOut:
+    """What signing up or in answers: the user with their instance role, and the token."""
+    user = SignedInUserOut(**user_out(done.user).model_dump(), role=done.user.role)
+    return SessionOut(user=user, token=done.token)
 
 
 async def _issue_session(
@@ -209,18 +225,19 @@ async def credential_is_live(session: AsyncSession, token_id: int) -> bool:
     return await store.token_is_live(session, token_id)
 
 
-async def me(session: AsyncSession, user: User) -> dict[str, Any]:
+async def me(session: AsyncSession, user: User) -> MeOut:
     followers, following = await store.follow_counts(session, user.id)
-    return user_json(user) | {
-        "followers_count": followers,
-        "following_count": following,
-        "role": user.role,
-    }
+    return MeOut(
+        **user_out(user).model_dump(),
+        role=user.role,
+        followers_count=followers,
+        following_count=following,
+    )
 
 
 async def edit_profile(
     session: AsyncSession, user: User, display_name: str | None, bio: str | None
-) -> dict[str, Any]:
+) -> MeOut:
     if display_name is not None:
         user.display_name = rules.check_display_name(display_name)
     if bio is not None:
@@ -245,29 +262,31 @@ async def delete_account(
     await session.commit()
 
 
-def token_json(token: Token, current: Token | None = None) -> dict[str, Any]:
-    return {
-        "id": token.id,
-        "name": token.name,
-        "kind": token.kind,
-        "created_at": token.created_at.isoformat(),
-        "last_used_at": token.last_used_at.isoformat() if token.last_used_at else None,
-        "expires_at": token.expires_at.isoformat() if token.expires_at else None,
-        "current": current is not None and token.id == current.id,
-    }
+def token_out(token: Token, current: Token | None = None) -> TokenOut:
+    return TokenOut(
+        id=token.id,
+        name=token.name,
+        kind=token.kind,
+        created_at=token.created_at,
+        last_used_at=token.last_used_at,
+        expires_at=token.expires_at,
+        current=current is not None and token.id == current.id,
+    )
 
 
-async def list_tokens(session: AsyncSession, user: User, current: Token) -> list[dict[str, Any]]:
-    return [token_json(t, current) for t in await store.tokens_of(session, user.id)]
+async def list_tokens(session: AsyncSession, user: User, current: Token) -> TokenList:
+    return TokenList(
+        tokens=[token_out(t, current) for t in await store.tokens_of(session, user.id)]
+    )
 
 
 async def create_api_token(
     session: AsyncSession, tokens: Tokens, user: User, name: str, expires_in_days: int | None
-) -> dict[str, Any]:
+) -> NewTokenOut:
     plain, digest = tokens.new()
     expires = utcnow() + timedelta(days=expires_in_days) if expires_in_days else None
     token = await store.add_token(session, user.id, digest, "api", name.strip(), expires)
-    return token_json(token) | {"token": plain}
+    return NewTokenOut(**token_out(token).model_dump(), token=plain)
 
 
 async def revoke_token(session: AsyncSession, user: User, token_id: int) -> None:
@@ -288,21 +307,23 @@ async def _target(session: AsyncSession, handle: str) -> User:
     return user
 
 
-async def profile(session: AsyncSession, viewer: User | None, handle: str) -> dict[str, Any]:
+async def profile(session: AsyncSession, viewer: User | None, handle: str) -> ProfileOut:
+    """Someone's profile; the relation fields are set (and sent) only when someone else
+    asks (the routes answer with `response_model_exclude_unset`)."""
     user = await _target(session, handle)
     followers, following = await store.follow_counts(session, user.id)
-    out = user_json(user) | {"followers_count": followers, "following_count": following}
+    out = ProfileOut(
+        **user_out(user).model_dump(), followers_count=followers, following_count=following
+    )
     if viewer is not None and viewer.id != user.id:
-        out |= {
-            "is_following": await store.is_following(session, viewer.id, user.id),
-            "follows_you": await store.is_following(session, user.id, viewer.id),
-            "is_blocked": await store.is_blocked(session, viewer.id, user.id),
-            "blocked_you": await store.is_blocked(session, user.id, viewer.id),
-        }
+        out.is_following = await store.is_following(session, viewer.id, user.id)
+        out.follows_you = await store.is_following(session, user.id, viewer.id)
+        out.is_blocked = await store.is_blocked(session, viewer.id, user.id)
+        out.blocked_you = await store.is_blocked(session, user.id, viewer.id)
     return out
 
 
-async def follow(session: AsyncSession, viewer: User, handle: str) -> dict[str, Any]:
+async def follow(session: AsyncSession, viewer: User, handle: str) -> ProfileOut:
     target = await _target(session, handle)
     rules.check_follow(
         viewer.id,
@@ -316,7 +337,7 @@ async def follow(session: AsyncSession, viewer: User, handle: str) -> dict[str, 
 
 async def unfollow(
     session: AsyncSession, settings: Settings, viewer: User, handle: str
-) -> dict[str, Any]:
+) -> ProfileOut:
     """Stop following; the viewer leaves the target's live followers-only spaces (unless
     a guest of them) and their connections to them stop."""
     target = await _target(session, handle)
@@ -325,9 +346,7 @@ async def unfollow(
     return await profile(session, viewer, handle)
 
 
-async def block(
-    session: AsyncSession, settings: Settings, viewer: User, handle: str
-) -> dict[str, Any]:
+async def block(session: AsyncSession, settings: Settings, viewer: User, handle: str) -> ProfileOut:
     """Block; the target loses the viewer's live spaces at once (events, audio, actions),
     and as the follows both ways go, the viewer loses the target's followers-only ones."""
     target = await _target(session, handle)
@@ -348,7 +367,7 @@ async def _drop_lost_access(
     await session.commit()
 
 
-async def unblock(session: AsyncSession, viewer: User, handle: str) -> dict[str, Any]:
+async def unblock(session: AsyncSession, viewer: User, handle: str) -> ProfileOut:
     target = await _target(session, handle)
     await store.unblock(session, viewer.id, target.id)
     return await profile(session, viewer, handle)
@@ -356,7 +375,7 @@ async def unblock(session: AsyncSession, viewer: User, handle: str) -> dict[str,
 
 async def follow_list(
     session: AsyncSession, handle: str, direction: str, cursor: str | None, limit: int
-) -> dict[str, Any]:
+) -> UserPage:
     """One page of followers or following, newest first; `next_cursor` is opaque."""
     user = await _target(session, handle)
     after = parse_cursor(cursor)
@@ -364,7 +383,7 @@ async def follow_list(
     rows = await page(session, user.id, after, min(max(limit, 1), PAGE_MAX) + 1)
     more = len(rows) > limit
     rows = rows[:limit]
-    return {
-        "users": [user_json(u) for _, u in rows],
-        "next_cursor": str(rows[-1][0]) if more and rows else None,
-    }
+    return UserPage(
+        users=[user_out(u) for _, u in rows],
+        next_cursor=str(rows[-1][0]) if more and rows else None,
+    )
