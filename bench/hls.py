@@ -28,12 +28,14 @@ import concurrent.futures
 import contextlib
 import itertools
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import tracemalloc
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -225,30 +227,59 @@ def packaging(seconds: float) -> dict[str, Any]:
 # -- latency ------------------------------------------------------------------------
 
 
-def onsets_in(player: HlsPlayer) -> list[tuple[float, float]]:
-    """(ear time as time.time(), frequency) of every burst onset the player played."""
+@dataclass(frozen=True)
+class Heard:
+    ear: float  # time.time() the player plays the onset
+    freq: float
+    stream: float  # the onset's time by the stream's own clock (PROGRAM-DATE-TIME)
+
+
+def onsets_in(player: HlsPlayer) -> list[Heard]:
+    """Every burst onset the player played (from where its playback starts)."""
     plays, _ = player.schedule()
     wall = time.time() - time.monotonic()
-    found: list[tuple[float, float]] = []
+    start = player.playing_from or 0.0
+    found: list[Heard] = []
     window = 480  # 10 ms
+    freqs = np.fft.rfftfreq(window, 1 / SAMPLE_RATE)
     for part, play in zip(player.parts, plays, strict=True):
         pcm = decode(player.init, part.data).astype(np.float64)
-        # the decoder's priming: AAC parts decoded alone start 1024 samples late
         pcm = pcm[-round(part.duration * SAMPLE_RATE) :]
-        for start in range(0, len(pcm) - window, window):
-            chunk = pcm[start : start + window] * np.hanning(window)
-            spectrum = np.abs(np.fft.rfft(chunk))
-            freqs = np.fft.rfftfreq(window, 1 / SAMPLE_RATE)
+        for offset in range(0, len(pcm) - window, window):
+            if play + offset / SAMPLE_RATE < start:
+                continue  # before the player's start position
+            spectrum = np.abs(np.fft.rfft(pcm[offset : offset + window] * np.hanning(window)))
             bands = [spectrum[np.abs(freqs - f) < 60].max() for f in BURST_HZ]
             strongest = int(np.argmax(bands))  # the windows' lobes overlap: take the peak
             if bands[strongest] > 0.05 * 32767 * window / 4:
-                t = play + start / SAMPLE_RATE + wall
-                if not found or t - found[-1][0] > 0.5:
-                    found.append((t, BURST_HZ[strongest]))
+                t = play + offset / SAMPLE_RATE + wall
+                if not found or t - found[-1].ear > 0.5:
+                    stream = (part.start or 0.0) + offset / SAMPLE_RATE
+                    found.append(Heard(t, BURST_HZ[strongest], stream))
     return found
 
 
+def _origin_publish_lags(probe: HlsPlayer) -> list[float]:
+    """For a player at the origin: how long after its end (by PROGRAM-DATE-TIME) each
+    newest part was in the player's hands (blocking reloads that waited at the origin)."""
+    wall = time.time() - time.monotonic()
+    return [came + wall - edge for sent, came, edge in probe.edges[2:] if came - sent > 0.2]
+
+
 async def latency(seconds: float, players: int, direct: bool = False) -> dict[str, Any]:
+    """Glass-to-ear for `players` LL-HLS players joining at different moments, with a
+    breakdown of each heard onset:
+
+    upstream   the bot's frame -> the mixer (WebRTC in, jitter buffer, tick): the onset's
+               time by the stream's PROGRAM-DATE-TIME minus the time the bot sent it;
+    edge_lag   the newest part's end -> the player has that playlist, at its tune-in
+               (part close: AAC look-ahead and the muxer; publish; blocking-reload
+               wake-up; the fetch through nginx, including its cache lock);
+    hold_back  PART-HOLD-BACK, where the player starts behind its live-edge estimate;
+    stalls     later arrivals that made playback wait (and stay later).
+    The probe (a player straight at the origin) gives `origin_publish`: part end -> a
+    blocking reload returned it at the origin, the part of edge_lag nginx does not add.
+    """
     with (
         tempfile.TemporaryDirectory() as tmp,
         townhall(Path(tmp) / "data") as (base, _),
@@ -257,35 +288,52 @@ async def latency(seconds: float, players: int, direct: bool = False) -> dict[st
         track = BurstTrack()
         host, sid, media = await live_space(nginx.base, track)
         try:
-            url = f"{nginx.base}/hls/{sid}/live.m3u8"
-            conns = [Http1(nginx.base, timeout=15) for _ in range(players)]
+            front = base if direct else nginx.base
+            url = f"{front}/hls/{sid}/live.m3u8"
+            conns = [Http1(front, timeout=15) for _ in range(players)]
             listeners = [HlsPlayer(c, url, timeout=15) for c in conns]
+            probe_conn = Http1(base, timeout=15)
+            probe = HlsPlayer(probe_conn, f"{base}/hls/{sid}/live.m3u8", keep_media=False)
 
             async def play(i: int, p: HlsPlayer) -> None:
                 await asyncio.sleep(i * 0.37)  # join at different moments
                 await p.play(seconds)
 
-            await asyncio.gather(*(play(i, p) for i, p in enumerate(listeners)))
-            for c in conns:
+            await asyncio.gather(
+                probe.play(seconds), *(play(i, p) for i, p in enumerate(listeners))
+            )
+            for c in [*conns, probe_conn]:
                 await c.close()
         finally:
             await media.close()
             await host.close()
     sent = track.onsets
-    delays: list[float] = []
+    wall = time.time() - time.monotonic()
+    rows: dict[str, list[float]] = {
+        k: [] for k in ("glass_to_ear", "upstream", "edge_lag", "hold_back", "stalls")
+    }
     stalls = 0
     per_player = []
     for p in listeners:
+        lag = p.edge_lag()
         stalls += p.schedule()[1]
         mine = []
-        for ear, freq in onsets_in(p):
-            candidates = [t for t, f in sent if f == freq and t < ear]
-            if candidates and ear - candidates[-1] < 4.0:
-                mine.append(ear - candidates[-1])
-        delays += mine
+        for heard in onsets_in(p):
+            candidates = [t for t, f in sent if f == heard.freq and t < heard.ear]
+            if not candidates or heard.ear - candidates[-1] > 4.0 or lag is None:
+                continue
+            glass = candidates[-1]
+            total = heard.ear - glass
+            mine.append(total)
+            rows["glass_to_ear"].append(total)
+            rows["upstream"].append(heard.stream - glass)
+            rows["edge_lag"].append(lag + wall)
+            rows["hold_back"].append(p.hold_back)
+            rows["stalls"].append(heard.ear - heard.stream - lag - wall - p.hold_back)
         per_player.append(
             {
                 "stalls": p.schedule()[1],
+                "edge_lag_ms": round(1000 * (lag + wall), 1) if lag is not None else None,
                 "glass_to_ear": summary_ms(mine),
             }
         )
@@ -293,8 +341,13 @@ async def latency(seconds: float, players: int, direct: bool = False) -> dict[st
         "players": players,
         "seconds": seconds,
         "bursts_sent": len(sent),
-        "onsets_heard": len(delays),
-        "glass_to_ear": summary_ms(delays),
+        "onsets_heard": len(rows["glass_to_ear"]),
+        "glass_to_ear": summary_ms(rows["glass_to_ear"]),
+        "breakdown_mean_ms": {
+            k: round(1000 * statistics.fmean(v), 1) if v else None for k, v in rows.items()
+        },
+        "breakdown_p95_ms": {k: summary_ms(v)["p95_ms"] for k, v in rows.items()},
+        "origin_publish": summary_ms(_origin_publish_lags(probe)),
         "stalls": stalls,
         "per_player": per_player,
         "through": "origin" if direct else "nginx",
@@ -449,7 +502,7 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=120)
     p = sub.add_parser("latency")
     p.add_argument("--seconds", type=float, default=40)
-    p.add_argument("--players", type=int, default=3)
+    p.add_argument("--players", type=int, default=8)
     p.add_argument("--direct", action="store_true", help="players fetch from townhall itself")
     p = sub.add_parser("crowd")
     p.add_argument("--players", type=int, default=2000)

@@ -176,3 +176,29 @@ async def test_waiting_for_a_part_returns_when_it_is_added(hub: HlsHub) -> None:
     assert await window.wait(msn + 50, 0, timeout=0.05) is False
     packager.close(ended=True)
     assert await window.wait(msn + 50, 0, timeout=5.0) is False  # ended: returns at once
+
+
+async def test_program_date_time_is_when_the_sample_was_mixed(hub: HlsHub) -> None:
+    """A player that trusts EXT-X-PROGRAM-DATE-TIME puts each sample at the wall-clock
+    time the mixer handed it over (the AAC encoder's priming frame accounted for)."""
+    import time
+
+    packager = HlsPackager("pdt", hub)
+    before = time.time()
+    packager.write(0, np.zeros(FRAME_SAMPLES, dtype=np.int16))
+    after = time.time()
+    onset_frame = 130  # 2.6 s in: the third segment
+    for i in range(1, 300):
+        pcm = tone(i, 1000.0) if i >= onset_frame else np.zeros(FRAME_SAMPLES, dtype=np.int16)
+        packager.write(i, pcm)
+    window = hub.local("pdt")
+    assert window is not None
+    view = parse_playlist(rules.render(window.view()))
+    segment = next(s for s in view.segments if s.msn == 1)
+    heard = decode(window.init, window.segment(1) or b"").astype(np.float64)
+    first = int(np.argmax(np.abs(heard) > 1000))
+    assert first > 0
+    pdt = datetime.fromisoformat(segment.program_date_time or "").timestamp()
+    heard_at = pdt + first / SAMPLE_RATE
+    mixed_at = onset_frame * FRAME_SAMPLES / SAMPLE_RATE
+    assert before + mixed_at - 0.003 <= heard_at <= after + mixed_at + 0.003

@@ -4,6 +4,11 @@ It follows the LL-HLS rules a real player does: it reads `EXT-X-SERVER-CONTROL`,
 `PART-HOLD-BACK` behind the live edge, fetches the init segment, then asks for each next
 part with a blocking playlist reload (`_HLS_msn`/`_HLS_part`) and fetches the parts the
 playlist lists, until `EXT-X-ENDLIST` or its time is up.
+
+Where playback starts (`schedule`): `PART-HOLD-BACK` behind its estimate of the live edge
+at that moment, the newest part's end plus the time since the player learned of it (as
+hls.js does), taking the freshest of the playlists it got before it starts: the first
+one may come from a cache and be up to its `max-age` old.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import io
 import re
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from urllib.parse import urljoin, urlsplit
 
 import av
@@ -35,6 +41,7 @@ class ListedPart:
     uri: str
     duration: float
     independent: bool
+    start: float | None = None  # epoch seconds, from its segment's PROGRAM-DATE-TIME
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,13 @@ class MediaPlaylist:
     tags: list[str] = field(default_factory=list)
 
     @property
+    def edge(self) -> float | None:
+        """Where the newest listed part ends, in PROGRAM-DATE-TIME terms (epoch seconds)."""
+        if not self.parts or self.parts[-1].start is None:
+            return None
+        return self.parts[-1].start + self.parts[-1].duration
+
+    @property
     def part_hold_back(self) -> float:
         return float(self.server_control.get("PART-HOLD-BACK", 3 * (self.part_target or 1)))
 
@@ -84,6 +98,7 @@ def parse_playlist(text: str) -> MediaPlaylist:
     part_index = 0
     pending_pdt: str | None = None
     pending_duration: float | None = None
+    clock: float | None = None  # PROGRAM-DATE-TIME of the next part
     for line in lines[1:]:
         if not line.startswith("#"):
             if pending_duration is None:
@@ -112,6 +127,7 @@ def parse_playlist(text: str) -> MediaPlaylist:
             out.map_uri = attributes(value)["URI"]
         elif tag == "#EXT-X-PROGRAM-DATE-TIME":
             pending_pdt = value
+            clock = datetime.fromisoformat(value).timestamp()
         elif tag == "#EXT-X-PART":
             attrs = attributes(value)
             if msn is None:
@@ -123,9 +139,12 @@ def parse_playlist(text: str) -> MediaPlaylist:
                     attrs["URI"],
                     float(attrs["DURATION"]),
                     attrs.get("INDEPENDENT") == "YES",
+                    clock,
                 )
             )
             part_index += 1
+            if clock is not None:
+                clock += float(attrs["DURATION"])
         elif tag == "#EXTINF":
             pending_duration = float(value.split(",")[0])
         elif tag == "#EXT-X-PRELOAD-HINT":
@@ -136,6 +155,7 @@ def parse_playlist(text: str) -> MediaPlaylist:
 
 
 Samples = npt.NDArray[np.int16]
+TUNE_IN_RELOADS = 8
 
 
 def decode(init: bytes, media: bytes) -> Samples:
@@ -264,6 +284,7 @@ class Fetched:
     duration: float
     data: bytes
     arrived: float  # time.monotonic() when the bytes were in
+    start: float | None = None  # epoch seconds (PROGRAM-DATE-TIME) of its first sample
 
 
 @dataclass
@@ -302,6 +323,10 @@ class HlsPlayer:
         self.ended = False
         self.started_at: float | None = None
         self.initial_parts = 0  # parts fetched from the first playlist (the hold-back)
+        # (time.monotonic() asked, came; its edge) for the first playlists (with dates)
+        self.edges: list[tuple[float, float, float]] = []
+        self.hold_back = 0.0
+        self.part_target = 1.0
 
     def _absolute(self, uri: str) -> str:
         return urljoin(self.url, uri)
@@ -321,7 +346,10 @@ class HlsPlayer:
 
     async def _playlist(self, url: str) -> MediaPlaylist:
         self.stats.playlist_requests += 1
+        sent = time.monotonic()
         playlist = parse_playlist((await self._get(url)).text)
+        if playlist.edge is not None and len(self.edges) < 64:
+            self.edges.append((sent, time.monotonic(), playlist.edge))
         self.playlists.append(playlist)
         if len(self.playlists) > 4:
             del self.playlists[0]
@@ -335,6 +363,8 @@ class HlsPlayer:
             raise ValueError("the playlist has no EXT-X-MAP")
         self.init = (await self._get(self._absolute(playlist.map_uri))).body
         self.started_at = time.monotonic()
+        self.hold_back = playlist.part_hold_back
+        self.part_target = playlist.part_target or 1.0
         # Start PART-HOLD-BACK behind the live edge.
         held, start = 0.0, len(playlist.parts)
         while start > 0 and held + 1e-4 < playlist.part_hold_back:
@@ -371,6 +401,7 @@ class HlsPlayer:
                             part.duration,
                             response.body if self._keep_media else b"",
                             time.monotonic(),
+                            part.start,
                         )
                     )
                     position = (part.msn, part.index + 1)
@@ -407,12 +438,49 @@ class HlsPlayer:
         """Everything fetched so far, decoded."""
         return decode(self.init, b"".join(p.data for p in self.parts))
 
+    @property
+    def playing_from(self) -> float | None:
+        """When playback starts (time.monotonic()): once the parts behind the live edge are
+        in and a blocking reload came back that had to wait for its part (so the player
+        knows where the live edge is: a cache may answer the first requests with
+        playlists that are some parts old), or after `TUNE_IN_RELOADS` reloads."""
+        if not self.parts:
+            return None
+        ready = self.parts[max(0, self.initial_parts - 1)].arrived
+        later = [(sent, came) for sent, came, _ in self.edges[1:] if came >= ready]
+        for sent, came in later[:TUNE_IN_RELOADS]:
+            if came - sent >= self.part_target / 2:
+                return came
+        return later[:TUNE_IN_RELOADS][-1][1] if later else ready
+
+    def edge_lag(self) -> float | None:
+        """How late (time.monotonic() minus PROGRAM-DATE-TIME) the freshest playlist the
+        player had at the start came: its estimate of the live edge is now - edge_lag."""
+        start = self.playing_from
+        seen = [came - edge for _, came, edge in self.edges if start and came <= start]
+        return min(seen) if seen else None
+
     def schedule(self) -> tuple[list[float], int]:
-        """When each fetched part plays (time.monotonic()), for a player that starts with
-        the first part it got and plays on without dropping anything; and how many
-        times it ran dry (a part arriving after its turn: a stall, playback waits)."""
+        """When each fetched part's first sample plays (time.monotonic(); parts before the
+        start position get the time they would have played), and how many times playback
+        ran dry (a part arriving after its turn: a stall, playback waits and stays later).
+
+        Playback starts at `playing_from`, PART-HOLD-BACK behind the live edge as the
+        player estimates it then; without PROGRAM-DATE-TIMEs, with the first part it got."""
         plays: list[float] = []
         stalls = 0
+        lag, start = self.edge_lag(), self.playing_from
+        if lag is not None and start is not None and all(p.start for p in self.parts):
+            delay = lag + self.hold_back  # monotonic time = stream time + delay
+            for part in self.parts:
+                assert part.start is not None
+                due = part.start + delay
+                if due + part.duration > start and part.arrived > max(due, start) + 0.001:
+                    stalls += 1
+                    delay += part.arrived - max(due, start)
+                    due = part.start + delay
+                plays.append(due)
+            return plays, stalls
         clock = 0.0
         for i, part in enumerate(self.parts):
             if i == 0:  # playback starts once the parts behind the live edge are in

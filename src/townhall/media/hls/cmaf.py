@@ -19,6 +19,9 @@ import numpy as np
 from townhall.media.audio import SAMPLE_RATE, Pcm
 
 AAC_FRAME = 1024  # samples per AAC-LC frame
+# The muxer's decode times count the encoder's priming frame: the sample decoded at
+# decode time t is input sample t - PRIMING_SAMPLES.
+PRIMING_SAMPLES = 1024
 FRAMES_PER_PART = 23  # 23 x 1024 / 48 kHz = 0.4907 s: the largest part within 0.5 s
 PART_SAMPLES = FRAMES_PER_PART * AAC_FRAME
 BITRATE = 64_000

@@ -8,7 +8,7 @@ import time
 from typing import Protocol
 
 from townhall.media.audio import FRAME_SAMPLES, SAMPLE_RATE, Pcm, silence
-from townhall.media.hls.cmaf import CmafEncoder, Fragment
+from townhall.media.hls.cmaf import PRIMING_SAMPLES, CmafEncoder, Fragment
 from townhall.media.hls.playlist import PARTS_PER_SEGMENT
 from townhall.media.hls.window import PartRecord
 
@@ -69,7 +69,9 @@ class HlsPackager:
                 continue
             msn, part = divmod(self._parts, PARTS_PER_SEGMENT)
             if part == 0:
-                self._segment_start = self._started_at + fragment.decode_time / SAMPLE_RATE
+                # The wall-clock time its first decoded sample was mixed.
+                first_input = fragment.decode_time - PRIMING_SAMPLES
+                self._segment_start = self._started_at + first_input / SAMPLE_RATE
             self._parts += 1
             record = PartRecord(
                 stream=self.stream,
