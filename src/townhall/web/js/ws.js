@@ -202,8 +202,9 @@ export class LiveSocket extends EventTarget {
       this.dispatchEvent(new CustomEvent('notification', { detail: msg.data }));
       return;
     }
-    if (msg.type === 'report.filed') {
-      // Instance staff only: a report to review (the review queue refreshes).
+    if (msg.type === 'report.filed' || msg.type === 'evidence.ready') {
+      // Instance staff only: a report to review, or its evidence now playable (the review
+      // queue refreshes).
       this.dispatchEvent(new CustomEvent('report', { detail: msg.data }));
       return;
     }

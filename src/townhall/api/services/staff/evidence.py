@@ -43,6 +43,7 @@ from townhall.media.evidence import evidence_path, timeline_path
 from townhall.store import accounts as accounts_store
 from townhall.store import evidence as store
 from townhall.store import spaces as spaces_store
+from townhall.store import staff as staff_store
 from townhall.store.db import Database, utcnow
 from townhall.store.models import Evidence, Space, SpaceReport, User
 
@@ -68,6 +69,8 @@ DEFAULT_WINDOW = EvidenceWindow()
 WRITE_GRACE = timedelta(seconds=30)
 """After its window closed, how long evidence may stay pending before it counts as missing."""
 KIND = ("stage", "speaking")
+EVIDENCE_READY = "evidence.ready"
+"""Pushed to every moderator and admin when evidence becomes playable."""
 
 
 async def attach(
@@ -255,6 +258,12 @@ class EvidenceKeeper(PeriodicCheck):
                 timeline=timeline,
                 at=self._clock(),
             )
+            if done:  # the review queue plays it from now on
+                staff_ids = [u.id for u in await staff_store.staff(session)]
+                data = {"evidence_id": evidence_id, "space_id": data.get("space_id")}
+                await outbox.add_user_pushes(
+                    session, [(uid, EVIDENCE_READY, data) for uid in staff_ids]
+                )
             await session.commit()
         return done
 

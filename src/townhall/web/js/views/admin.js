@@ -1,6 +1,8 @@
 // The review queue for the instance's moderators and admins: open reports merged by space
 // and person, each with its reasons, reporters and the person's history, and the actions
-// that resolve them. Refreshes live when a report is filed (`report.filed` on the socket).
+// that resolve them, and the evidence: the space's audio around the reports (an <audio>
+// player) with its timeline (who was on stage, who spoke when). Refreshes live when a
+// report is filed or its evidence is ready (`report.filed`, `evidence.ready` on the socket).
 
 import { api } from '../api.js';
 import { currentUser } from '../session.js';
@@ -17,6 +19,50 @@ const ACTIONS = [
   { action: 'suspend', label: 'Suspend 24 h', person: true, hours: 24 },
   { action: 'ban', label: 'Ban', person: true, danger: true },
 ];
+
+function clock(ms) {
+  const s = Math.max(0, Math.round(ms / 1000));
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
+}
+
+function evidenceBox(evidence) {
+  const title = `Audio ${new Date(evidence.window_start).toLocaleTimeString()}–${new Date(evidence.window_end).toLocaleTimeString()}`;
+  if (evidence.status !== 'ready') {
+    const why =
+      evidence.status === 'pending'
+        ? 'Being kept: playable once the two minutes after the report have passed.'
+        : 'No audio was kept (nobody was connected to the space’s audio, or the server restarted).';
+    return h('div', { class: 'evidence', 'data-evidence': String(evidence.id), 'data-status': evidence.status }, h('h3', {}, title), h('p', { class: 'muted' }, why));
+  }
+  const player = h('audio', { controls: '', preload: 'metadata', src: evidence.url, class: 'evidence-player', 'aria-label': title });
+  const seek = (ms) => () => {
+    player.currentTime = ms / 1000;
+    player.play().catch(() => {});
+  };
+  const spoke = evidence.timeline.filter((t) => t.kind === 'speaking');
+  const stage = evidence.timeline.filter((t) => t.kind === 'stage');
+  const line = (t) =>
+    h(
+      'li',
+      {},
+      h('button', { type: 'button', class: 'btn btn-small btn-ghost', onclick: seek(t.start_ms) }, clock(t.start_ms)),
+      `–${clock(t.end_ms)} @${t.handle || 'deleted account'}`,
+    );
+  return h(
+    'div',
+    { class: 'evidence', 'data-evidence': String(evidence.id), 'data-status': evidence.status },
+    h('h3', {}, title),
+    player,
+    evidence.report_at_ms != null
+      ? h('p', { class: 'muted' }, 'Reported at ', h('button', { type: 'button', class: 'btn btn-small btn-ghost', onclick: seek(evidence.report_at_ms) }, clock(evidence.report_at_ms)))
+      : null,
+    h('h4', {}, 'Who spoke when'),
+    spoke.length ? h('ul', { class: 'evidence-timeline' }, ...spoke.map(line)) : h('p', { class: 'muted' }, 'Nobody spoke.'),
+    stage.length
+      ? h('p', { class: 'muted evidence-stage' }, 'On stage, unmuted: ' + [...new Set(stage.map((t) => '@' + (t.handle || '?')))].join(', '))
+      : null,
+  );
+}
 
 function groupCard(group, refresh) {
   const who = group.person ? `@${group.person.handle || 'deleted account'}` : 'the space';
@@ -85,6 +131,7 @@ function groupCard(group, refresh) {
       ...group.reports.map((r) => h('li', {}, `“${r.reason}” — ${r.reporter ? '@' + r.reporter : 'word list'}`)),
     ),
     history,
+    ...(group.evidence || []).map(evidenceBox),
     reasonInput,
     h('div', { class: 'report-actions', role: 'group', 'aria-label': 'Actions' }, ...buttons),
   );

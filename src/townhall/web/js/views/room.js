@@ -170,7 +170,7 @@ class Room {
     const main = h(
       'div',
       { class: 'room-main' },
-      h('section', { class: 'card room-head', 'aria-labelledby': 'room-title' }, e.title, e.hostLine, e.topics, e.meta, e.recording, e.conn),
+      h('section', { class: 'card room-head', 'aria-labelledby': 'room-title' }, e.title, e.hostLine, e.topics, e.meta, e.recording, e.conn, h('p', { class: 'muted small evidence-note' }, 'Audio may be kept for review if someone reports this space.')),
       e.banner,
       e.schedule,
       e.join,
