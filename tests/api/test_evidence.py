@@ -7,6 +7,7 @@ and is deleted when its retention ends (the keeper's clock is advanced, never sl
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -17,6 +18,7 @@ import numpy as np
 import pytest
 
 from tests.api.test_staff import grant
+from tests.bus.redis_helpers import REDIS_URL, redis_unreachable_reason
 from tests.conftest import TestUser
 from tests.support.ogg import decode_ogg
 from townhall.api.app import create_app
@@ -174,3 +176,57 @@ async def test_a_report_keeps_the_spaces_audio_around_it(settings: Settings) -> 
         assert (await client.get(evidence["url"], headers=mod.headers)).status_code == 404
         groups = (await client.get(f"{ADMIN}/reports?status=all", headers=mod.headers)).json()
         assert groups["groups"] and all(g["evidence"] == [] for g in groups["groups"])
+
+
+@pytest.mark.redis
+async def test_the_media_plane_over_redis_keeps_evidence_for_another_node(
+    settings: Settings,
+) -> None:
+    """Node A has the space's audio; the report is filed through node B: the request
+    reaches A's media plane over Redis, and B records and serves the file."""
+    reason = await redis_unreachable_reason()
+    if reason:
+        pytest.skip(reason)
+    prefix = f"townhall-test-{uuid.uuid4().hex[:12]}:"
+    settings = settings.model_copy(
+        update={
+            "evidence_after_seconds": 1.0,
+            "redis_url": REDIS_URL,
+            "redis_prefix": prefix,
+        }
+    )
+    try:
+        async with running(settings) as (node_a, a), running(settings) as (node_b, b):
+            host, fan = await signup(a, "host"), await signup(a, "fan")
+            mod = await signup(a, "mod")
+            await grant(node_a, "mod", "moderator")
+            r = await a.post(
+                API, json={"title": "Far", "visibility": "public"}, headers=host.headers
+            )
+            sid = r.json()["id"]
+            assert (await a.post(f"{API}/{sid}/unmute", headers=host.headers)).status_code == 200
+            assert (await a.post(f"{API}/{sid}/join", headers=fan.headers)).status_code == 200
+            speaker = await connect(http_answer(a, sid, host.headers), track=ToneTrack(660))
+            try:
+                await speaker.wait_connected()
+                await asyncio.sleep(2.0)
+                assert node_b.state.media.room(sid) is None  # the audio is on node A only
+                r = await b.post(f"{API}/{sid}/report", json={"reason": "x"}, headers=fan.headers)
+                assert r.status_code == 201, r.text
+                found = await evidence_of(b, mod, "ready", timeout=15.0)
+            finally:
+                await speaker.close()
+            assert node_a.state.evidence_desk.written == [found[0]["id"]]
+            got = await b.get(found[0]["url"], headers=mod.headers)
+            pcm, duration = decode_ogg(got.content)
+            assert 2.0 < duration < 6.0
+            assert dominant_frequencies(pcm[24_000:], 1)[0] == pytest.approx(660, abs=10)
+            assert {t["handle"] for t in found[0]["timeline"]} == {"host"}
+    finally:
+        import redis.asyncio as aioredis
+
+        client = aioredis.Redis.from_url(REDIS_URL)
+        keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
