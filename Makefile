@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: run test test-js lint bench clean setup screenshots
+.PHONY: run test test-js lint bench clean setup screenshots docs
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
+
+# Pages generated from the code (tests fail when they are stale).
+docs: $(STAMP)
+	$(BIN)/python -c 'from townhall.domain.error_codes import render_markdown as r; open("docs/ERRORS.md", "w").write(r())'
 
 # Refresh the README's screenshots (docs/screenshots) from the browser tests that take them.
 screenshots: $(STAMP)

@@ -142,3 +142,11 @@ def test_unreachable_redis_stops_start_with_one_line(tmp_path: Path) -> None:
     env = {"TOWNHALL_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}  # nothing listens
     r = run("serve", "--migrate", "--data-dir", str(tmp_path), "--port", str(free_port()), env=env)
     _one_line_error(r, "TOWNHALL_REDIS_URL")
+
+
+def test_the_version_has_one_source() -> None:
+    import importlib.metadata
+
+    import townhall
+
+    assert importlib.metadata.version("townhall") == townhall.__version__
