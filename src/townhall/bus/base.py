@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 from townhall.bus.events import Event
 
@@ -121,7 +121,7 @@ class Subscription(Generic[T]):
             if self._failed and not self._closed:
                 raise SubscriptionClosed(self.channel)
             raise StopAsyncIteration
-        return item
+        return cast(T, item)
 
     async def get(self, timeout: float) -> T:
         """The next item, or TimeoutError after `timeout` seconds (handy in tests)."""

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from townhall.client.api import ApiError, Townhall
+from townhall.client.api import Townhall
+from townhall.client.errors import ApiError
 from townhall.client.media import (
     SAMPLE_RATE,
     WavTrack,

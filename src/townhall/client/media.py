@@ -145,7 +145,7 @@ def read_wav(path: str | Path) -> Samples:
     if rate != SAMPLE_RATE and mono.size:
         count = round(mono.size * SAMPLE_RATE / rate)
         mono = np.interp(np.arange(count) * rate / SAMPLE_RATE, np.arange(mono.size), mono)
-    return mono.astype(np.int16)
+    return np.asarray(mono, dtype=np.int16)
 
 
 def write_wav(path: str | Path, pcm: Samples, rate: int = SAMPLE_RATE) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fractions
+from typing import cast
 
 import av
 import numpy as np
@@ -34,9 +35,9 @@ class MonoConverter:
             data = frame.to_ndarray().reshape(-1)
             channels = len(frame.layout.channels)
             if channels == 1:
-                return data.astype(np.int16, copy=False)
+                return cast(Pcm, data.astype(np.int16, copy=False))
             wide = data.reshape(-1, channels).astype(np.int32).sum(axis=1) // channels
-            return wide.astype(np.int16)
+            return cast(Pcm, wide.astype(np.int16))
         if self._resampler is None:
             self._resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
         parts = [f.to_ndarray().reshape(-1) for f in self._resampler.resample(frame)]

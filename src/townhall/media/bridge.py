@@ -72,7 +72,7 @@ def backoff_delay(
     if attempt <= 0:
         return 0.0
     ceiling = min(cap, base * 2 ** min(attempt - 1, 30))
-    return ceiling * (0.5 + 0.5 * rand())
+    return float(ceiling * (0.5 + 0.5 * rand()))
 
 
 class MediaBridge:

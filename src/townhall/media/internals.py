@@ -16,7 +16,7 @@ import contextvars
 import socket
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import aioice
 import aioice.ice
@@ -182,12 +182,12 @@ def sender_state(sender: RTCRtpSender) -> SenderState:
 
 def outbound_srtp(dtls: Any) -> pylibsrtp.Session | None:
     """The DTLS transport's outbound SRTP session (None until DTLS completes)."""
-    return private(dtls, "_tx_srtp")
+    return cast("pylibsrtp.Session | None", private(dtls, "_tx_srtp"))
 
 
 def inbound_srtp(dtls: Any) -> pylibsrtp.Session | None:
     """The DTLS transport's inbound SRTP session (None until DTLS completes)."""
-    return private(dtls, "_rx_srtp")
+    return cast("pylibsrtp.Session | None", private(dtls, "_rx_srtp"))
 
 
 # -- libsrtp through pylibsrtp's cffi binding ----------------------------------------------

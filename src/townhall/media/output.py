@@ -44,7 +44,7 @@ class PacketTrack(MediaStreamTrack):
 
     def __init__(self, max_queued: int = 5) -> None:
         super().__init__()
-        self._queue: asyncio.Queue[av.Packet | None] = asyncio.Queue(maxsize=max_queued)
+        self._queue: asyncio.Queue[av.Packet[Any] | None] = asyncio.Queue(maxsize=max_queued)
 
     def send(self, payload: bytes, timestamp: int, marker: bool = False) -> None:
         """Queue one packet; when the sender falls behind the oldest is dropped."""
@@ -57,7 +57,7 @@ class PacketTrack(MediaStreamTrack):
             self._queue.get_nowait()
         self._queue.put_nowait(packet)
 
-    async def recv(self) -> av.Packet:
+    async def recv(self) -> av.Packet[Any]:
         if self.readyState != "live":
             raise MediaStreamError
         packet = await self._queue.get()
