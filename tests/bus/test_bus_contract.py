@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
+from tests.support.clock import ManualClock
 from townhall.bus import Bus, Event, EventFormatError, SubscriptionLagged
 from townhall.bus.base import Subscription, UserPush
 
@@ -116,8 +117,9 @@ async def test_user_channels_deliver_to_that_user_only(bus: Bus) -> None:
             await sub.close()
 
 
-async def test_presence_touch_leave_and_expiry(bus_factory: BusFactory) -> None:
-    short = await bus_factory(presence_ttl=0.6)
+async def test_presence_touch_leave_and_expiry(bus_factory: BusFactory, bus_kind: str) -> None:
+    clock = ManualClock()
+    short = await bus_factory(presence_ttl=0.6, clock=clock)
     await short.touch("space-a", 1, "tab1")
     await short.touch("space-a", 1, "tab2")
     await short.touch("space-a", 2, "c", ttl=30)
@@ -128,7 +130,12 @@ async def test_presence_touch_leave_and_expiry(bus_factory: BusFactory) -> None:
     await short.leave("space-a", 1, "tab2")
     assert not await short.is_present("space-a", 1)
     await short.touch("space-a", 1, "tab1")
-    await asyncio.sleep(1.0)
+    if bus_kind == "memory":
+        clock.advance(0.59)
+        assert await short.present("space-a") == {1, 2}  # not yet
+        clock.advance(0.02)
+    else:
+        await asyncio.sleep(1.0)  # Redis expires keys on its own clock
     # user 1 and 3 vanished without goodbye: their entries expired; 2 had a long ttl
     assert await short.present("space-a") == {2}
     assert await short.present("space-b") == set()
@@ -157,14 +164,15 @@ async def test_slow_subscriber_is_told_it_lagged(bus: Bus) -> None:
 async def test_memory_bus_forgets_spaces_that_ended_long_ago() -> None:
     from townhall.bus import MemoryBus
 
-    bus = MemoryBus(ended_retention=0.2)
+    clock = ManualClock()
+    bus = MemoryBus(ended_retention=0.2, clock=clock)
     for _ in range(3):
         await bus.publish(Event("reaction", "old", {"user_id": 1, "emoji": "x"}))
     await bus.publish(Event("space.ended", "old", {"reason": "host_ended"}))
     await bus.publish(Event("hand.raised", "live", {"user_id": 2}))
     replay = await bus.replay("old", 2)
     assert replay is not None and [e.type for e in replay] == ["reaction", "space.ended"]
-    await asyncio.sleep(0.3)
+    clock.advance(0.3)
     await bus.publish(Event("hand.lowered", "live", {"user_id": 2}))
     assert await bus.last_seq("old") == 0
     assert await bus.replay("old", 4) is None  # a late client gets a fresh snapshot

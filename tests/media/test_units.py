@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import numpy as np
+import pytest
 
+from tests.support.clock import ManualClock
 from townhall.media.audio import FRAME_SAMPLES, OpusEncoder, level, silence
 from townhall.media.jitter import JitterBuffer, TimestampUnwrapper
 from townhall.media.levels import LevelReporter, changed_meaningfully
@@ -88,26 +89,34 @@ def test_opus_encoder_makes_one_packet_per_frame():
     assert all(s > 0 for s in sizes)
 
 
-async def test_clock_skips_instead_of_bursting_when_the_loop_is_blocked():
+async def test_clock_skips_instead_of_bursting_when_the_loop_is_blocked() -> None:
+    clock = ManualClock()
     ticks: list[tuple[int, int, float]] = []
-    clock = FrameClock(lambda i, s: ticks.append((i, s, time.monotonic())))
-    clock.start()
-    await asyncio.sleep(0.2)
-    time.sleep(0.2)  # block the event loop for 10 periods
-    await asyncio.sleep(0.2)
-    await clock.stop()
-    assert not clock.running
+    done = asyncio.Event()
+
+    def tick(index: int, skipped: int) -> None:
+        ticks.append((index, skipped, clock.now))
+        if index == 10:
+            clock.advance(0.2)  # this tick blocks the loop for 10 periods
+        if len(ticks) == 20:
+            done.set()
+
+    frames = FrameClock(tick, clock=clock)
+    frames.start()
+    async with asyncio.timeout(5):
+        await done.wait()
+    await frames.stop()
+    assert not frames.running
     indexes = [i for i, _, _ in ticks]
-    assert indexes == sorted(set(indexes))  # strictly increasing
-    assert sum(s for _, s, _ in ticks) >= 8  # the blocked periods were skipped...
-    after_block = [t for _, s, t in ticks if s]
-    assert after_block
-    # ...not replayed: no more than 2 ticks within one period right after the block
-    burst = [t for _, _, t in ticks if after_block[0] <= t < after_block[0] + 0.02]
-    assert len(burst) <= 2
-    # Index tracks wall time: the last index is about elapsed / 20 ms.
-    elapsed = ticks[-1][2] - ticks[0][2]
-    assert abs(indexes[-1] - indexes[0] - elapsed / 0.02) <= 2
+    # Ticks 0..10 on time; the 10 blocked periods are skipped, not replayed in a burst:
+    # the next tick is the one now due (index 20), reporting how many were skipped.
+    assert indexes == list(range(11)) + list(range(20, 29))
+    assert [s for _, s, _ in ticks] == [0] * 11 + [9] + [0] * 8  # ticks 11..19
+    assert frames.skipped == 9
+    # Each tick ran at its deadline on the clock: index * 20 ms after the start.
+    start = ticks[0][2]
+    for index, _, at in ticks:
+        assert at - start == pytest.approx(index * 0.02)
 
 
 class Collector:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections import OrderedDict, defaultdict, deque
 from collections.abc import Sequence
 from typing import Any
@@ -15,6 +14,7 @@ from townhall.bus.base import (
     UserPush,
 )
 from townhall.bus.events import SPACE_ENDED, Event
+from townhall.clock import SYSTEM_CLOCK, Clock
 
 ENDED_RETENTION_SECONDS = 3600.0
 """How long an ended space's counter and replay buffer are kept (for late reconnects)."""
@@ -31,7 +31,9 @@ class MemoryBus:
         replay_size: int = REPLAY_BUFFER_SIZE,
         presence_ttl: float = DEFAULT_PRESENCE_TTL,
         ended_retention: float = ENDED_RETENTION_SECONDS,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        self._clock = clock
         self.presence_ttl = presence_ttl
         self._ended_retention = ended_retention
         self._ended: dict[str, float] = {}  # space_id -> when space.ended was published
@@ -49,12 +51,12 @@ class MemoryBus:
 
     async def publish(self, event: Event) -> Event:
         if event.volatile:  # live only: no new seq, not buffered
-            stamped = event.stamped(self._seq.get(event.space_id, 0), time.time())
+            stamped = event.stamped(self._seq.get(event.space_id, 0), self._clock.time())
             for sub in list(self._space_subs.get(event.space_id, ())):
                 sub.deliver(stamped)
             return stamped
         seq = self._seq[event.space_id] + 1
-        stamped = event.stamped(seq, time.time())
+        stamped = event.stamped(seq, self._clock.time())
         self._keep(stamped)
         return stamped
 
@@ -71,7 +73,7 @@ class MemoryBus:
         return sent
 
     def _push_once(self, push: UserPush) -> bool:
-        now = time.monotonic()
+        now = self._clock.monotonic()
         while self._pushed and (
             len(self._pushed) > PUSH_KEYS_KEPT
             or next(iter(self._pushed.values())) < now - PUSH_KEY_TTL_SECONDS
@@ -98,7 +100,7 @@ class MemoryBus:
 
     def _forget_ended(self, event: Event) -> None:
         """Drop counters and buffers of spaces that ended long ago (memory stays bounded)."""
-        now = time.monotonic()
+        now = self._clock.monotonic()
         if event.type == SPACE_ENDED:
             self._ended[event.space_id] = now
         else:
@@ -163,7 +165,7 @@ class MemoryBus:
         self, space_id: str, user_id: int, client_id: str = "", ttl: float | None = None
     ) -> None:
         lifetime = self.presence_ttl if ttl is None else ttl
-        self._presence[space_id][(user_id, client_id)] = time.monotonic() + lifetime
+        self._presence[space_id][(user_id, client_id)] = self._clock.monotonic() + lifetime
 
     async def leave(self, space_id: str, user_id: int, client_id: str = "") -> None:
         entries = self._presence.get(space_id)
@@ -176,7 +178,7 @@ class MemoryBus:
         entries = self._presence.get(space_id)
         if not entries:
             return set()
-        now = time.monotonic()
+        now = self._clock.monotonic()
         for key in [key for key, expiry in entries.items() if expiry <= now]:
             del entries[key]
         if not entries:

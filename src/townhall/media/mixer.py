@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from townhall.clock import SYSTEM_CLOCK, Clock
 from townhall.media.audio import FRAME_SAMPLES, FRAME_SECONDS, Pcm, saturate, silence
 
 log = logging.getLogger(__name__)
@@ -54,9 +55,15 @@ class FrameClock:
     reported in `skipped`) instead of being run in a burst.
     """
 
-    def __init__(self, tick: Callable[[int, int], None], period: float = FRAME_SECONDS) -> None:
+    def __init__(
+        self,
+        tick: Callable[[int, int], None],
+        period: float = FRAME_SECONDS,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
         self._tick = tick
         self._period = period
+        self._clock = clock
         self._task: asyncio.Task[None] | None = None
         self.ticks = 0
         self.skipped = 0
@@ -77,14 +84,14 @@ class FrameClock:
         return self._task is not None and not self._task.done()
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        start = loop.time()
+        now = self._clock.monotonic
+        start = now()
         index = 0
         while True:
-            delay = start + index * self._period - loop.time()
+            delay = start + index * self._period - now()
             if delay > 0:
-                await asyncio.sleep(delay)
-            due = int((loop.time() - start) / self._period)
+                await self._clock.sleep(delay)
+            due = int((now() - start) / self._period)
             skipped = 0
             if due - index >= 2:
                 skipped = due - index
