@@ -174,5 +174,5 @@ async def test_push_happens_after_commit_and_never_on_rollback(app: Any, make_us
         await channel.close()
 
     async with app.state.db.session() as session:
-        page = await notifications.list_page(session, bob.id, None, 10)
+        page = (await notifications.list_page(session, bob.id, None, 10)).model_dump()
     assert [i["data"] for i in page["items"]] == [{"n": "kept"}]

@@ -40,7 +40,7 @@ class Spaces:
         from townhall.api.services import spaces
 
         async with app.state.db.session() as session:
-            return await spaces.snapshot(session, space_id, viewer.id)
+            return (await spaces.snapshot(session, space_id, viewer.id)).model_dump(mode="json")
 
 
 def error(r: httpx.Response, status: int, code: str) -> None:

@@ -11,7 +11,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query, status
 from fastapi.responses import FileResponse
 
-from townhall.api.admin_schemas import (
+from townhall.api.deps import BusDep, CurrentUser, DbSession, SettingsDep, TokensDep
+from townhall.api.schemas.staff import (
     ActionIn,
     ActionOut,
     AuditPage,
@@ -28,7 +29,6 @@ from townhall.api.admin_schemas import (
     TermOut,
     UserActionIn,
 )
-from townhall.api.deps import BusDep, CurrentUser, DbSession, SettingsDep, TokensDep
 from townhall.api.services.staff import (
     audit,
     evidence,

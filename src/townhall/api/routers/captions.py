@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import PlainTextResponse
@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 from townhall.api.deps import CurrentUser, DbSession
 from townhall.api.routers.spaces import Call
+from townhall.api.schemas.captions import CaptionsOut, SearchOut, TranscriptOut
 from townhall.api.services import captions as service
 
 router = APIRouter(prefix="/api/v1", tags=["captions"])
@@ -28,7 +29,7 @@ class CaptionsIn(BaseModel):
 
 
 @router.get("/spaces/{space_id}/captions")
-async def get_captions(c: Call, request: Request) -> dict[str, Any]:
+async def get_captions(c: Call, request: Request) -> CaptionsOut:
     """Are the space's captions on, in which language, paused (the recogniser restarting),
     and which languages this instance recognises."""
     return await service.get_captions(
@@ -37,7 +38,7 @@ async def get_captions(c: Call, request: Request) -> dict[str, Any]:
 
 
 @router.post("/spaces/{space_id}/captions")
-async def set_captions(c: Call, body: CaptionsIn, request: Request) -> dict[str, Any]:
+async def set_captions(c: Call, body: CaptionsIn, request: Request) -> CaptionsOut:
     """The host switches captions (and clips) on or off, or sets the space's language."""
     return await service.set_captions(
         c.session,
@@ -54,11 +55,12 @@ async def set_captions(c: Call, body: CaptionsIn, request: Request) -> dict[str,
 
 @router.get(
     "/spaces/{space_id}/transcript",
-    responses={200: {"content": {"application/json": {}, "text/vtt": {}}}},
+    response_model=TranscriptOut,
+    responses={200: {"content": {"text/vtt": {"schema": {"type": "string"}}}}},
 )
 async def get_transcript(
     c: Call, format: Annotated[Literal["json", "vtt"], Query()] = "json"
-) -> Any:
+) -> TranscriptOut | PlainTextResponse:
     """The ended space's transcript (times in ms from the space's start; `replay_ms`: in
     its recording), for whoever may see the space. `?format=vtt`: WebVTT."""
     space, lines = await service.transcript_lines(c.session, c.user, c.space_id)
@@ -82,7 +84,7 @@ async def search(
     user: CurrentUser,
     session: DbSession,
     q: Annotated[str, Query(max_length=1000, description="words said, or a title or topic")],
-) -> dict[str, Any]:
+) -> SearchOut:
     """Ended spaces by what was said (ranked, with the matching line and its time) and
     live spaces by title or topic; only spaces you may see."""
     return await service.search(session, user, q)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, status
 from fastapi.responses import FileResponse
@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from townhall.api.deps import CurrentUser, DbSession, SettingsDep
 from townhall.api.routers.spaces import Call
+from townhall.api.schemas.clips import ClipOut
 from townhall.api.services import clips as service
 
 router = APIRouter(prefix="/api/v1", tags=["clips"])
@@ -23,7 +24,7 @@ class ClipIn(BaseModel):
 
 
 @router.post("/spaces/{space_id}/clips", status_code=status.HTTP_201_CREATED)
-async def create_clip(c: Call, body: ClipIn) -> dict[str, Any]:
+async def create_clip(c: Call, body: ClipIn) -> ClipOut:
     """Cut a clip (1 to 60 s) from the ended space's recording, without re-encoding."""
     return await service.create(
         c.session, c.settings.data_dir, c.user, c.space_id, body.start_ms, body.end_ms
@@ -31,7 +32,7 @@ async def create_clip(c: Call, body: ClipIn) -> dict[str, Any]:
 
 
 @router.get("/clips/{clip_id}")
-async def get_clip(clip_id: ClipId, user: CurrentUser, session: DbSession) -> dict[str, Any]:
+async def get_clip(clip_id: ClipId, user: CurrentUser, session: DbSession) -> ClipOut:
     """A clip: its space, span, maker, audio URL and the words said in it."""
     return await service.get(session, user, clip_id)
 

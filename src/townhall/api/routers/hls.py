@@ -7,12 +7,13 @@ cache (nginx, a CDN) acts on; see `api/services/hls.py`.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
 from townhall.api.deps import CurrentUser, DbSession, PublicBase
+from townhall.api.schemas.media import HlsLink
 from townhall.api.services import hls as service
 from townhall.api.services.hls import HlsBody, HlsService
 
@@ -74,7 +75,7 @@ async def media(
 @router.get("/api/v1/spaces/{space_id}/hls")
 async def hls_url(
     space_id: SpaceId, user: CurrentUser, session: DbSession, base: PublicBase, request: Request
-) -> dict[str, Any]:
+) -> HlsLink:
     """The space's HLS playlist URL for you (signed for members of a private space;
     a token lasts 10 to 15 minutes: ask again for a fresh one)."""
     return await service.hls_url(session, _service(request).tokens, base, space_id, user.id)

@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, status
 
-from townhall.api.admin_schemas import InviteIn, InviteList, InviteOut
 from townhall.api.deps import CurrentUser, DbSession, SettingsDep, TokensDep
+from townhall.api.schemas.staff import InviteIn, InviteList, InviteOut
 from townhall.api.services.staff import invites
 
 router = APIRouter(prefix="/api/v1/me/invites", tags=["invites"])

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from townhall.api.deps import CurrentAuth, CurrentUser, DbSession, PublicBase, SettingsDep
+from townhall.api.schemas.media import HlsLink, MediaConfig
 from townhall.api.services import hls as hls_service
 from townhall.api.services import media as service
 from townhall.media.access import MediaAccess
@@ -69,7 +70,7 @@ async def connect_audio(
     """
     tokens = request.app.state.hls.tokens
 
-    async def hls_link() -> dict[str, Any]:
+    async def hls_link() -> HlsLink:
         return await hls_service.hls_url(session, tokens, base, space_id, auth.user.id)
 
     answer = await service.connect(
@@ -89,6 +90,6 @@ async def connect_audio(
 
 
 @router.get("/media/config")
-async def media_config(user: CurrentUser, settings: SettingsDep) -> dict[str, Any]:
+async def media_config(user: CurrentUser, settings: SettingsDep) -> MediaConfig:
     """ICE servers (STUN/TURN) for the browser's RTCPeerConnection."""
     return service.client_config(settings)

@@ -14,6 +14,22 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from townhall.api.deps import BusDep, CurrentUser, DbSession, PublicBase, SettingsDep
+from townhall.api.schemas.spaces import (
+    GuestsAdded,
+    HistoryOut,
+    JoinedOut,
+    LeftOut,
+    MemberOut,
+    MutedAll,
+    Reaction,
+    Reminder,
+    Removed,
+    ReportOut,
+    Snapshot,
+    SpaceList,
+    SpaceOut,
+    StageLock,
+)
 from townhall.api.services import recordings, spaces
 from townhall.api.services.staff.evidence import EvidenceWindow
 from townhall.config import Settings
@@ -145,7 +161,7 @@ async def create_space(
     bus: BusDep,
     settings: SettingsDep,
     public_base: PublicBase,
-) -> dict[str, Any]:
+) -> SpaceOut:
     """Start a space now (state live), or schedule it (state scheduled)."""
     return await spaces.create_space(
         session,
@@ -171,13 +187,13 @@ async def list_spaces(
     state: Annotated[Literal["live", "scheduled"], Query()] = "live",
     q: Annotated[str | None, Query(max_length=100, description="title or topic")] = None,
     host: Annotated[str | None, Query(max_length=15, description="only this host's")] = None,
-) -> dict[str, Any]:
+) -> SpaceList:
     """Live spaces (people I follow first, then by listeners) or upcoming ones."""
     return await spaces.discover(session, user, state, q, host)
 
 
 @router.get("/{space_id}")
-async def get_space(c: Call, public_base: PublicBase) -> dict[str, Any]:
+async def get_space(c: Call, public_base: PublicBase) -> SpaceOut:
     """One space with its counts, its share link (and its history summary and its
     recording once ended)."""
     await recordings.finish(c.session, c.settings.data_dir, c.space_id)
@@ -185,14 +201,14 @@ async def get_space(c: Call, public_base: PublicBase) -> dict[str, Any]:
 
 
 @router.get("/{space_id}/snapshot")
-async def get_snapshot(c: Call) -> dict[str, Any]:
+async def get_snapshot(c: Call) -> Snapshot:
     """The room as I see it: stage with roles and mutes, listeners, my place, and the
     raised hands in order (hosts and co-hosts only; others get null)."""
     return await spaces.snapshot(c.session, c.space_id, c.user.id)
 
 
 @router.patch("/{space_id}")
-async def edit_space(c: Call, body: EditSpaceIn) -> dict[str, Any]:
+async def edit_space(c: Call, body: EditSpaceIn) -> SpaceOut:
     """The host edits title, topics or speaker policy."""
     return await spaces.edit_space(
         c.session,
@@ -206,28 +222,28 @@ async def edit_space(c: Call, body: EditSpaceIn) -> dict[str, Any]:
 
 
 @router.post("/{space_id}/start")
-async def start_space(c: Call) -> dict[str, Any]:
+async def start_space(c: Call) -> SpaceOut:
     return await spaces.start_space(c.session, c.bus, c.settings, c.user, c.space_id)
 
 
 @router.post("/{space_id}/cancel")
-async def cancel_space(c: Call) -> dict[str, Any]:
+async def cancel_space(c: Call) -> SpaceOut:
     return await spaces.cancel_space(c.session, c.bus, c.user, c.space_id)
 
 
 @router.post("/{space_id}/end")
-async def end_space(c: Call) -> dict[str, Any]:
+async def end_space(c: Call) -> SpaceOut:
     return await spaces.end_by_host(c.session, c.bus, c.user, c.space_id)
 
 
 @router.post("/{space_id}/guests")
-async def add_guests(c: Call, body: GuestsIn) -> dict[str, Any]:
+async def add_guests(c: Call, body: GuestsIn) -> GuestsAdded:
     """The host lets more people into a private space."""
     return await spaces.add_guests(c.session, c.bus, c.user, c.space_id, body.user_ids)
 
 
 @router.get("/{space_id}/history")
-async def space_history(c: Call) -> dict[str, Any]:
+async def space_history(c: Call) -> HistoryOut:
     """Who joined and left when, peak and total listeners, duration (ended spaces)."""
     return await spaces.history(c.session, c.user, c.space_id)
 
@@ -236,13 +252,13 @@ async def space_history(c: Call) -> dict[str, Any]:
 
 
 @router.post("/{space_id}/join")
-async def join_space(c: Call) -> dict[str, Any]:
+async def join_space(c: Call) -> JoinedOut:
     """Join as a listener (the host as host); returns the space's snapshot."""
     return await spaces.join(c.session, c.bus, c.settings, c.user, c.space_id)
 
 
 @router.post("/{space_id}/leave")
-async def leave_space(c: Call) -> dict[str, Any]:
+async def leave_space(c: Call) -> LeftOut:
     return await spaces.leave(c.session, c.bus, c.settings, c.user, c.space_id)
 
 
@@ -250,17 +266,17 @@ async def leave_space(c: Call) -> dict[str, Any]:
 
 
 @router.post("/{space_id}/hand")
-async def raise_hand(c: Call) -> dict[str, Any]:
+async def raise_hand(c: Call) -> MemberOut:
     return await spaces.raise_hand(c.session, c.bus, c.settings, c.user, c.space_id)
 
 
 @router.post("/{space_id}/hand/lower")
-async def lower_hand(c: Call) -> dict[str, Any]:
+async def lower_hand(c: Call) -> MemberOut:
     return await spaces.lower_hand(c.session, c.bus, c.settings, c.user, c.space_id)
 
 
 @router.post("/{space_id}/hands/{user_id}/approve")
-async def approve_hand(c: MemberCall) -> dict[str, Any]:
+async def approve_hand(c: MemberCall) -> MemberOut:
     """A host or co-host brings a raised hand on stage as a speaker."""
     return await spaces.answer_hand(
         c.session, c.bus, c.settings, c.user, c.space_id, c.user_id, True
@@ -268,14 +284,14 @@ async def approve_hand(c: MemberCall) -> dict[str, Any]:
 
 
 @router.post("/{space_id}/hands/{user_id}/decline")
-async def decline_hand(c: MemberCall) -> dict[str, Any]:
+async def decline_hand(c: MemberCall) -> MemberOut:
     return await spaces.answer_hand(
         c.session, c.bus, c.settings, c.user, c.space_id, c.user_id, False
     )
 
 
 @router.post("/{space_id}/invite")
-async def invite(c: Call, body: InviteIn) -> dict[str, Any]:
+async def invite(c: Call, body: InviteIn) -> MemberOut:
     """Invite someone to speak, or (host only) to co-host."""
     return await spaces.invite(
         c.session, c.bus, c.settings, c.user, c.space_id, body.user_id, body.role
@@ -283,12 +299,12 @@ async def invite(c: Call, body: InviteIn) -> dict[str, Any]:
 
 
 @router.post("/{space_id}/invitation/accept")
-async def accept_invitation(c: Call) -> dict[str, Any]:
+async def accept_invitation(c: Call) -> MemberOut:
     return await spaces.answer_invitation(c.session, c.bus, c.settings, c.user, c.space_id, True)
 
 
 @router.post("/{space_id}/invitation/decline")
-async def decline_invitation(c: Call) -> dict[str, Any]:
+async def decline_invitation(c: Call) -> MemberOut:
     return await spaces.answer_invitation(c.session, c.bus, c.settings, c.user, c.space_id, False)
 
 
@@ -296,13 +312,13 @@ async def decline_invitation(c: Call) -> dict[str, Any]:
 
 
 @router.post("/{space_id}/step-down")
-async def step_down(c: Call) -> dict[str, Any]:
+async def step_down(c: Call) -> MemberOut:
     """A speaker or co-host goes back to the audience."""
     return await spaces.step_down(c.session, c.bus, c.settings, c.user, c.space_id)
 
 
 @router.post("/{space_id}/members/{user_id}/role")
-async def set_role(c: MemberCall, body: RoleIn) -> dict[str, Any]:
+async def set_role(c: MemberCall, body: RoleIn) -> MemberOut:
     """Move someone down: speaker to listener; co-host to speaker or listener (host)."""
     return await spaces.set_role(
         c.session, c.bus, c.settings, c.user, c.space_id, c.user_id, body.role
@@ -310,7 +326,7 @@ async def set_role(c: MemberCall, body: RoleIn) -> dict[str, Any]:
 
 
 @router.post("/{space_id}/host")
-async def transfer_host(c: Call, body: UserIn) -> dict[str, Any]:
+async def transfer_host(c: Call, body: UserIn) -> SpaceOut:
     """The host hands the host role to a co-host."""
     return await spaces.transfer_host(
         c.session, c.bus, c.settings, c.user, c.space_id, body.user_id
@@ -318,39 +334,39 @@ async def transfer_host(c: Call, body: UserIn) -> dict[str, Any]:
 
 
 @router.post("/{space_id}/mute")
-async def mute(c: Call, body: MuteIn | None = None) -> dict[str, Any]:
+async def mute(c: Call, body: MuteIn | None = None) -> MemberOut:
     """Mute myself, or (host, co-hosts) a speaker."""
     target = body.user_id if body else None
     return await spaces.set_mute(c.session, c.bus, c.settings, c.user, c.space_id, target, True)
 
 
 @router.post("/{space_id}/mute-all")
-async def mute_all(c: Call) -> dict[str, Any]:
+async def mute_all(c: Call) -> MutedAll:
     """Host, co-hosts: mute everyone else on stage at once."""
     return await spaces.mute_all(c.session, c.settings, c.user, c.space_id)
 
 
 @router.post("/{space_id}/stage/lock")
-async def lock_stage(c: Call, body: StageLockIn) -> dict[str, Any]:
+async def lock_stage(c: Call, body: StageLockIn) -> StageLock:
     """Host, co-hosts: lock the stage (no new raised hands), or open it again."""
     return await spaces.lock_stage(c.session, c.settings, c.user, c.space_id, body.locked)
 
 
 @router.post("/{space_id}/unmute")
-async def unmute(c: Call, body: MuteIn | None = None) -> dict[str, Any]:
+async def unmute(c: Call, body: MuteIn | None = None) -> MemberOut:
     """Unmute myself (nobody can unmute someone else)."""
     target = body.user_id if body else None
     return await spaces.set_mute(c.session, c.bus, c.settings, c.user, c.space_id, target, False)
 
 
 @router.post("/{space_id}/remove")
-async def remove(c: Call, body: UserIn) -> dict[str, Any]:
+async def remove(c: Call, body: UserIn) -> Removed:
     """Remove a participant; they cannot rejoin this space."""
     return await spaces.remove(c.session, c.bus, c.settings, c.user, c.space_id, body.user_id)
 
 
 @router.post("/{space_id}/block")
-async def block(c: Call, body: UserIn) -> dict[str, Any]:
+async def block(c: Call, body: UserIn) -> Removed:
     """Remove a participant from the space and block them."""
     return await spaces.remove(
         c.session, c.bus, c.settings, c.user, c.space_id, body.user_id, block=True
@@ -361,24 +377,24 @@ async def block(c: Call, body: UserIn) -> dict[str, Any]:
 
 
 @router.post("/{space_id}/react")
-async def react(c: Call, body: ReactionIn) -> dict[str, Any]:
+async def react(c: Call, body: ReactionIn) -> Reaction:
     """Send one of the fixed reactions to everyone in the space."""
     return await spaces.react(c.session, c.bus, c.user, c.space_id, body.emoji)
 
 
 @router.post("/{space_id}/report", status_code=status.HTTP_201_CREATED)
-async def report(c: Call, body: ReportIn) -> dict[str, Any]:
+async def report(c: Call, body: ReportIn) -> ReportOut:
     """Report the space, or one participant in it."""
     window = EvidenceWindow.of(c.settings)
     return await spaces.report(c.session, c.user, c.space_id, body.user_id, body.reason, window)
 
 
 @router.post("/{space_id}/reminder")
-async def set_reminder(c: Call) -> dict[str, Any]:
+async def set_reminder(c: Call) -> Reminder:
     """Be told when this scheduled space starts."""
     return await spaces.set_reminder(c.session, c.user, c.space_id, True)
 
 
 @router.delete("/{space_id}/reminder")
-async def clear_reminder(c: Call) -> dict[str, Any]:
+async def clear_reminder(c: Call) -> Reminder:
     return await spaces.set_reminder(c.session, c.user, c.space_id, False)

@@ -83,31 +83,31 @@ async def revoke_token(token_id: int, user: CurrentUser, session: DbSession) -> 
     await accounts.revoke_token(session, user, token_id)
 
 
-@router.get("/users/{handle}", response_model_exclude_unset=True)
+@router.get("/users/{handle}")
 async def get_user(handle: str, viewer: CurrentUser, session: DbSession) -> ProfileOut:
     return await accounts.profile(session, viewer, handle)
 
 
-@router.post("/users/{handle}/follow", response_model_exclude_unset=True)
+@router.post("/users/{handle}/follow")
 async def follow(handle: str, user: CurrentUser, session: DbSession) -> ProfileOut:
     return await accounts.follow(session, user, handle)
 
 
-@router.delete("/users/{handle}/follow", response_model_exclude_unset=True)
+@router.delete("/users/{handle}/follow")
 async def unfollow(
     handle: str, user: CurrentUser, session: DbSession, settings: SettingsDep
 ) -> ProfileOut:
     return await accounts.unfollow(session, settings, user, handle)
 
 
-@router.post("/users/{handle}/block", response_model_exclude_unset=True)
+@router.post("/users/{handle}/block")
 async def block(
     handle: str, user: CurrentUser, session: DbSession, settings: SettingsDep
 ) -> ProfileOut:
     return await accounts.block(session, settings, user, handle)
 
 
-@router.delete("/users/{handle}/block", response_model_exclude_unset=True)
+@router.delete("/users/{handle}/block")
 async def unblock(handle: str, user: CurrentUser, session: DbSession) -> ProfileOut:
     return await accounts.unblock(session, user, handle)
 

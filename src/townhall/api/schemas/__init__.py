@@ -9,7 +9,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, PlainSerializer
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    PlainSerializer,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
 
 IsoTime = Annotated[
     datetime, PlainSerializer(lambda d: d.isoformat(), return_type=str, when_used="json")
@@ -23,4 +29,13 @@ class Body(BaseModel):
 
 
 class Out(BaseModel):
-    """A response."""
+    """A response. Optional fields that do not apply are left unset, and then not sent
+    (e.g. a space's `end_reason` before it ends): the API's answers keep their shape."""
+
+    # No return annotation: the JSON schema stays the model's own.
+    @model_serializer(mode="wrap")
+    def _omit_unset(self, handler: SerializerFunctionWrapHandler):
+        data = handler(self)
+        for name in type(self).model_fields.keys() - self.model_fields_set:
+            data.pop(name, None)
+        return data

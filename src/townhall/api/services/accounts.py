@@ -309,7 +309,7 @@ async def _target(session: AsyncSession, handle: str) -> User:
 
 async def profile(session: AsyncSession, viewer: User | None, handle: str) -> ProfileOut:
     """Someone's profile; the relation fields are set (and sent) only when someone else
-    asks (the routes answer with `response_model_exclude_unset`)."""
+    asks."""
     user = await _target(session, handle)
     followers, following = await store.follow_counts(session, user.id)
     out = ProfileOut(

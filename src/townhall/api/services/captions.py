@@ -18,6 +18,14 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from townhall.api.schemas.captions import (
+    CaptionsOut,
+    SearchHit,
+    SearchOut,
+    SearchResult,
+    TranscriptLine,
+    TranscriptOut,
+)
 from townhall.api.services import outbox
 from townhall.api.services.spaces.loading import access, commit_and_publish, locked, viewable
 from townhall.api.services.spaces.views import space_views, user_brief
@@ -61,13 +69,13 @@ def config_of(settings: Settings, row: CaptionSettings | None) -> CaptionsConfig
     )
 
 
-def captions_view(settings: Settings, config: CaptionsConfig) -> dict[str, Any]:
-    return {
-        "available": settings.captions_available,
-        "on": config.on,
-        "language": config.language,
-        "clips": config.clips,
-    }
+def captions_view(settings: Settings, config: CaptionsConfig) -> CaptionsOut:
+    return CaptionsOut(
+        available=settings.captions_available,
+        on=config.on,
+        language=config.language,
+        clips=config.clips,
+    )
 
 
 async def captions_of(session: AsyncSession, settings: Settings, space_id: str) -> CaptionsConfig:
@@ -86,11 +94,11 @@ async def get_captions(
     captioner: Captioner | None,
     viewer: User,
     space_id: str,
-) -> dict[str, Any]:
+) -> CaptionsOut:
     space = await viewable(session, space_id, viewer.id)
     view = captions_view(settings, await captions_of(session, settings, space.id))
-    view["paused"] = bool(view["on"] and captioner is not None and not captioner.worker.up)
-    view["languages"] = sorted(languages(settings, captioner)) if view["available"] else []
+    view.paused = bool(view.on and captioner is not None and not captioner.worker.up)
+    view.languages = sorted(languages(settings, captioner)) if view.available else []
     return view
 
 
@@ -105,7 +113,7 @@ async def set_captions(
     on: bool | None,
     language: str | None,
     clips: bool | None,
-) -> dict[str, Any]:
+) -> CaptionsOut:
     """The host switches captions or clips, or sets the language (scheduled or live)."""
     space = await locked(session, space_id)
     rules.check_toggle(actor.id, space.host_id, SpaceState(space.state))
@@ -139,26 +147,16 @@ async def set_captions(
 # -- transcripts -------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class TranscriptLineView:
-    id: int
-    user: dict[str, Any] | None
-    start_ms: int
-    end_ms: int
-    replay_ms: int | None
-    text: str
-
-
 async def transcript_lines(
     session: AsyncSession, viewer: User, space_id: str
-) -> tuple[Space, list[TranscriptLineView]]:
+) -> tuple[Space, list[TranscriptLine]]:
     """An ended space's final captions in order, for whoever may see the space."""
     space = await viewable(session, space_id, viewer.id)
     rules.check_transcript(SpaceState(space.state))
     lines = await store.lines_of(session, space.id)
     people = await accounts_store.users_by_ids(session, list({line.user_id for line in lines}))
     return space, [
-        TranscriptLineView(
+        TranscriptLine(
             id=line.id,
             user=user_brief(people[line.user_id]) if line.user_id in people else None,
             start_ms=line.start_ms,
@@ -170,20 +168,16 @@ async def transcript_lines(
     ]
 
 
-def transcript_json(space: Space, lines: Sequence[TranscriptLineView]) -> dict[str, Any]:
-    return {
-        "space_id": space.id,
-        "title": space.title,
-        "lines": [line.__dict__ for line in lines],
-    }
+def transcript_json(space: Space, lines: Sequence[TranscriptLine]) -> TranscriptOut:
+    return TranscriptOut(space_id=space.id, title=space.title, lines=list(lines))
 
 
-def transcript_vtt(lines: Sequence[TranscriptLineView]) -> str:
+def transcript_vtt(lines: Sequence[TranscriptLine]) -> str:
     return rules.to_vtt(
         rules.CueLine(
             line.start_ms,
             line.end_ms,
-            (line.user or {}).get("display_name") or "someone",
+            line.user.display_name if line.user else "someone",
             line.text,
         )
         for line in lines
@@ -202,7 +196,7 @@ async def delete_transcript(session: AsyncSession, actor: User, space_id: str) -
 # -- search --------------------------------------------------------------------
 
 
-async def search(session: AsyncSession, viewer: User, query: str) -> dict[str, Any]:
+async def search(session: AsyncSession, viewer: User, query: str) -> SearchOut:
     """Ended spaces by what was said (the best line of each), live ones by title or topic.
 
     Only spaces the viewer may see are returned: a private space's words never show."""
@@ -219,32 +213,28 @@ async def search(session: AsyncSession, viewer: User, query: str) -> dict[str, A
             visible.append(space)
         if len(visible) >= SEARCH_LIMIT:
             break
-    views = {v["id"]: v for v in await space_views(session, visible)}
+    views = {v.id: v for v in await space_views(session, visible)}
     speakers = await accounts_store.users_by_ids(
         session, list({best[s.id].user_id for s in visible})
     )
     results = []
     for space in visible:
         hit = best[space.id]
-        results.append(
-            {
-                "space": views[space.id],
-                "line": {
-                    "id": hit.line_id,
-                    "text": hit.text,
-                    "start_ms": hit.start_ms,
-                    "end_ms": hit.end_ms,
-                    "replay_ms": hit.replay_ms,
-                    "user": user_brief(speakers[hit.user_id]) if hit.user_id in speakers else None,
-                },
-                "rank": round(hit.rank, 6),
-            }
+        line = SearchHit(
+            id=hit.line_id,
+            text=hit.text,
+            start_ms=hit.start_ms,
+            end_ms=hit.end_ms,
+            replay_ms=hit.replay_ms,
+            user=user_brief(speakers[hit.user_id]) if hit.user_id in speakers else None,
         )
+        results.append(SearchResult(space=views[space.id], line=line, rank=round(hit.rank, 6)))
     followees = await accounts_store.followee_ids(session, viewer.id)
     live = await spaces_store.discover(
         session, viewer.id, SpaceState.LIVE, " ".join(terms), followees, SEARCH_LIMIT
     )
-    return {"query": " ".join(terms), "results": results, "live": await space_views(session, live)}
+    live_views = await space_views(session, live)
+    return SearchOut(query=" ".join(terms), results=results, live=live_views)
 
 
 # -- the runtime ----------------------------------------------------------------

@@ -11,11 +11,11 @@ import contextlib
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 import av
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from townhall.api.schemas.clips import ClipLine, ClipOut
 from townhall.api.services import recordings
 from townhall.api.services.spaces.loading import viewable
 from townhall.api.services.spaces.views import space_view, user_brief
@@ -27,7 +27,8 @@ from townhall.store import accounts as accounts_store
 from townhall.store import captions as captions_store
 from townhall.store import clips as store
 from townhall.store import recordings as recordings_store
-from townhall.store.models import Clip, User
+from townhall.store import spaces as spaces_store
+from townhall.store.models import Clip, Space, User
 
 
 def clip_path(data_dir: Path, clip_id: str) -> Path:
@@ -67,7 +68,7 @@ def cut(source: Path, target: Path, start_ms: int, end_ms: int) -> int:
 
 async def create(
     session: AsyncSession, data_dir: Path, viewer: User, space_id: str, start_ms: int, end_ms: int
-) -> dict[str, Any]:
+) -> ClipOut:
     space = await viewable(session, space_id, viewer.id)
     await recordings.finish(session, data_dir, space.id)
     row = await recordings_store.get(session, space.id)
@@ -85,34 +86,32 @@ async def create(
     return await view(session, clip)
 
 
-async def view(session: AsyncSession, clip: Clip) -> dict[str, Any]:
+async def view(session: AsyncSession, clip: Clip) -> ClipOut:
     space = await space_view(session, await _space(session, clip.space_id))
     lines = await store.lines_in(session, clip.space_id, clip.start_ms, clip.end_ms)
     people = await accounts_store.users_by_ids(
         session, list({line.user_id for line in lines} | {clip.creator_id})
     )
-    return {
-        "id": clip.id,
-        "space": space,
-        "start_ms": clip.start_ms,
-        "end_ms": clip.end_ms,
-        "by": user_brief(people[clip.creator_id]) if clip.creator_id in people else None,
-        "audio_url": f"/api/v1/clips/{clip.id}/audio",
-        "share_url": f"/#/clip/{clip.id}",
-        "lines": [
-            {
-                "user": user_brief(people[line.user_id]) if line.user_id in people else None,
-                "text": line.text,
-                "at_ms": max(0, (line.replay_ms or 0) - clip.start_ms),
-            }
+    return ClipOut(
+        id=clip.id,
+        space=space,
+        start_ms=clip.start_ms,
+        end_ms=clip.end_ms,
+        by=user_brief(people[clip.creator_id]) if clip.creator_id in people else None,
+        audio_url=f"/api/v1/clips/{clip.id}/audio",
+        share_url=f"/#/clip/{clip.id}",
+        lines=[
+            ClipLine(
+                user=user_brief(people[line.user_id]) if line.user_id in people else None,
+                text=line.text,
+                at_ms=max(0, (line.replay_ms or 0) - clip.start_ms),
+            )
             for line in lines
         ],
-    }
+    )
 
 
-async def _space(session: AsyncSession, space_id: str) -> Any:
-    from townhall.store import spaces as spaces_store
-
+async def _space(session: AsyncSession, space_id: str) -> Space:
     space = await spaces_store.get_space(session, space_id)
     if space is None:
         raise NotFound("clip_not_found", "no such clip")
@@ -130,7 +129,7 @@ async def _visible(session: AsyncSession, viewer: User, clip_id: str) -> Clip:
     return clip
 
 
-async def get(session: AsyncSession, viewer: User, clip_id: str) -> dict[str, Any]:
+async def get(session: AsyncSession, viewer: User, clip_id: str) -> ClipOut:
     return await view(session, await _visible(session, viewer, clip_id))
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from townhall.api.hls_tokens import HlsTokens
+from townhall.api.schemas.media import HlsLink
 from townhall.api.services import spaces
 from townhall.domain import hls as rules
 from townhall.domain.errors import Forbidden, NotFound, Unavailable
@@ -135,7 +136,7 @@ class HlsService:
 
 async def hls_url(
     session: AsyncSession, tokens: HlsTokens, base: str, space_id: str, user_id: int
-) -> dict[str, Any]:
+) -> HlsLink:
     """The space's playlist URL for this user: a member of a private space gets a signed
     one; anyone who may see a public space gets the plain one."""
     space = await store.get_space(session, space_id)
@@ -154,10 +155,10 @@ async def require_member(session: AsyncSession, space_id: str, user_id: int) -> 
         raise Forbidden("not_in_space", "join the live space before listening")
 
 
-def playlist_url(tokens: HlsTokens, base: str, space_id: str, private: bool) -> dict[str, Any]:
+def playlist_url(tokens: HlsTokens, base: str, space_id: str, private: bool) -> HlsLink:
     path = f"/hls/{space_id}/live.m3u8"
     expires = None
     if private:
         token, expires = tokens.issue(space_id)
         path += f"?token={token}"
-    return {"url": base + path, "path": path, "expires_at": expires}
+    return HlsLink(url=base + path, path=path, expires_at=expires)

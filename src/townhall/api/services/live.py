@@ -203,7 +203,14 @@ class LiveClient:
         async with self.db.session() as session:
             seq = max(on_bus, await spaces.event_seq(session, space_id))
             data = await spaces.snapshot(session, space_id, self.user.id)
-        await self.send({"type": "snapshot", "seq": seq, "space_id": space_id, "data": data})
+        await self.send(
+            {
+                "type": "snapshot",
+                "seq": seq,
+                "space_id": space_id,
+                "data": data.model_dump(mode="json"),
+            }
+        )
         watch.cursor = seq
         return -1
 

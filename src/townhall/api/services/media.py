@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from townhall.api.hls_tokens import HlsTokens
+from townhall.api.schemas.media import HlsLink, MediaConfig
 from townhall.api.services import accounts, spaces
 from townhall.api.services.captions import Captioner
 from townhall.api.services.hls import HlsService
@@ -38,7 +39,7 @@ async def connect(
     type_: str,
     *,
     listener_limit: int | None = None,
-    hls_link: Callable[[], Awaitable[dict[str, Any]]] | None = None,
+    hls_link: Callable[[], Awaitable[HlsLink]] | None = None,
     access: MediaAccess | None = None,
     credential: int | None = None,
 ) -> dict[str, str]:
@@ -61,11 +62,11 @@ async def connect(
             and member.role not in STAGE_ROLES
             and media.webrtc_listeners(space_id, except_user=user_id) >= listener_limit
         ):
-            link = await hls_link() if hls_link is not None else {}
+            link = await hls_link() if hls_link is not None else None
             raise Conflict(
                 "webrtc_full",
                 "the space's WebRTC seats are full: listen over HLS",
-                extra={"hls_url": link.get("url"), "hls_path": link.get("path")},
+                extra={"hls_url": link and link.url, "hls_path": link and link.path},
             )
         # End the read: no database connection is held while the media plane answers.
         await session.commit()
@@ -134,9 +135,9 @@ class DatabaseRoomStates:
             return await room_state(session, space_id)
 
 
-def client_config(settings: Settings) -> dict[str, Any]:
+def client_config(settings: Settings) -> MediaConfig:
     """What a browser needs to build its RTCPeerConnection."""
-    return {"ice_servers": list(settings.ice_servers)}
+    return MediaConfig(ice_servers=list(settings.ice_servers))
 
 
 async def may_stay(db: Database, space_id: str, user_id: int, credential: int | None) -> bool:

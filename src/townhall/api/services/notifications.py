@@ -11,6 +11,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from townhall.api.schemas.notifications import (
+    MarkedRead,
+    NotificationOut,
+    NotificationPage,
+    UnreadCount,
+)
 from townhall.api.services import outbox
 from townhall.bus import Bus
 from townhall.domain.errors import Invalid
@@ -23,14 +29,14 @@ MARK_READ_MAX_IDS = 500
 KIND_MAX_LENGTH = 40
 
 
-def notification_json(row: Notification) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "kind": row.kind,
-        "data": row.data,
-        "created_at": row.created_at.isoformat(),
-        "read": row.read_at is not None,
-    }
+def notification_out(row: Notification) -> NotificationOut:
+    return NotificationOut(
+        id=row.id,
+        kind=row.kind,
+        data=row.data,
+        created_at=row.created_at,
+        read=row.read_at is not None,
+    )
 
 
 async def notify(
@@ -47,7 +53,7 @@ async def notify(
     rows = await store.add_many(session, user_ids, kind, data)
     if not rows:
         return []
-    items = [notification_json(row) for row in rows]
+    items = [notification_out(row).model_dump(mode="json") for row in rows]
     await outbox.add_user_pushes(
         session,
         [(row.user_id, "notification", item) for row, item in zip(rows, items, strict=True)],
@@ -80,30 +86,30 @@ async def notify_followers(
 
 async def list_page(
     session: AsyncSession, user_id: int, cursor: str | None, limit: int
-) -> dict[str, Any]:
+) -> NotificationPage:
     """Newest first; pass `next_cursor` back to get the next page."""
     before = parse_cursor(cursor)
     limit = min(max(limit, 1), PAGE_MAX)
     rows = await store.page(session, user_id, before, limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
-    return {
-        "items": [notification_json(row) for row in rows],
-        "next_cursor": str(rows[-1].id) if more and rows else None,
-    }
+    return NotificationPage(
+        items=[notification_out(row) for row in rows],
+        next_cursor=str(rows[-1].id) if more and rows else None,
+    )
 
 
-async def unread_count(session: AsyncSession, user_id: int) -> dict[str, int]:
-    return {"count": await store.unread_count(session, user_id)}
+async def unread_count(session: AsyncSession, user_id: int) -> UnreadCount:
+    return UnreadCount(count=await store.unread_count(session, user_id))
 
 
 async def mark_read(
     session: AsyncSession, user_id: int, ids: list[int] | None, all_: bool
-) -> dict[str, int]:
+) -> MarkedRead:
     """Mark some ({ids}) or all ({all: true}) of my notifications read."""
     if all_ == (ids is not None):
         raise Invalid("ids_or_all", 'send either {"ids": [...]} or {"all": true}', "ids")
     if ids is not None and len(ids) > MARK_READ_MAX_IDS:
         raise Invalid("too_many_ids", f"at most {MARK_READ_MAX_IDS} ids at once", "ids")
     changed = await store.mark_read(session, user_id, None if all_ else ids)
-    return {"marked": changed, "unread": await store.unread_count(session, user_id)}
+    return MarkedRead(marked=changed, unread=await store.unread_count(session, user_id))

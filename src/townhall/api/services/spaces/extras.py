@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from townhall.api.schemas.spaces import Reaction, Reminder, ReportOut
 from townhall.api.services.spaces.loading import (
     access,
     commit_and_publish,
@@ -15,7 +15,6 @@ from townhall.api.services.spaces.loading import (
     user_exists,
     viewable,
 )
-from townhall.api.services.spaces.views import iso
 from townhall.api.services.staff import alerts, evidence
 from townhall.bus import Bus
 from townhall.domain import spaces as rules
@@ -32,9 +31,7 @@ REPORTS_PER_WINDOW = 10
 REPORT_WINDOW_SECONDS = 600
 
 
-async def react(
-    session: AsyncSession, bus: Bus, user: User, space_id: str, emoji: str
-) -> dict[str, Any]:
+async def react(session: AsyncSession, bus: Bus, user: User, space_id: str, emoji: str) -> Reaction:
     """Send a reaction to everyone in the space (rate-limited per user)."""
     validate_reaction(emoji)
     space = await existing(session, space_id)
@@ -51,7 +48,7 @@ async def react(
     await commit_and_publish(
         session, space.id, [("reaction", {"user_id": user.id, "emoji": emoji})]
     )
-    return {"emoji": emoji}
+    return Reaction(emoji=emoji)
 
 
 async def report(
@@ -61,7 +58,7 @@ async def report(
     user_id: int | None,
     reason: str,
     window: evidence.EvidenceWindow = evidence.DEFAULT_WINDOW,
-) -> dict[str, Any]:
+) -> ReportOut:
     """Report a space, or a participant in it, with a reason."""
     space = await viewable(session, space_id, reporter.id)
     cleaned = " ".join(reason.split())
@@ -82,13 +79,9 @@ async def report(
     await evidence.attach(session, space, row, window)
     await alerts.report_filed(session, row)
     await session.commit()
-    return {
-        "id": row.id,
-        "space_id": space.id,
-        "user_id": user_id,
-        "reason": cleaned,
-        "created_at": iso(row.created_at),
-    }
+    return ReportOut(
+        id=row.id, space_id=space.id, user_id=user_id, reason=cleaned, created_at=row.created_at
+    )
 
 
 async def _check_report_flood(
@@ -102,9 +95,7 @@ async def _check_report_flood(
         raise RateLimited("report_rate_limited", "too many reports at once; try again later")
 
 
-async def set_reminder(
-    session: AsyncSession, user: User, space_id: str, on: bool
-) -> dict[str, Any]:
+async def set_reminder(session: AsyncSession, user: User, space_id: str, on: bool) -> Reminder:
     """Ask to be told (or stop being told) when a scheduled space starts."""
     space = await viewable(session, space_id, user.id)
     if on and space.state != SpaceState.SCHEDULED:
@@ -113,4 +104,4 @@ async def set_reminder(
         raise Conflict("own_space", "you host this space")
     await store.set_reminder(session, space.id, user.id, on)
     await session.commit()
-    return {"space_id": space.id, "reminder_set": on}
+    return Reminder(space_id=space.id, reminder_set=on)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from townhall.api.schemas.spaces import GuestsAdded, SpaceOut
 from townhall.api.services import notifications
 from townhall.api.services.spaces.loading import (
     commit_and_publish,
@@ -51,7 +51,7 @@ async def create_space(
     guest_ids: Sequence[int] = (),
     public_base: str = "",
     record: bool = False,
-) -> dict[str, Any]:
+) -> SpaceOut:
     """Start a space now, or schedule it; the host joins a live space at once.
 
     `record`: the media plane records the room's mix from the start."""
@@ -89,8 +89,10 @@ async def create_space(
     )
     if scheduled_for is None:
         view = await _go_live(session, bus, settings, space, host)
-        return view | {"share_url": share_url(public_base, space.id)}
-    view = await space_view(session, space) | {"share_url": share_url(public_base, space.id)}
+        view.share_url = share_url(public_base, space.id)
+        return view
+    view = await space_view(session, space)
+    view.share_url = share_url(public_base, space.id)
     if guests:
         await _tell_guests(session, bus, space, host, guests)
     await session.commit()
@@ -111,13 +113,18 @@ async def _checked_guests(session: AsyncSession, host: User, ids: Sequence[int])
 async def _tell_guests(
     session: AsyncSession, bus: Bus, space: Space, host: User, guests: Sequence[int]
 ) -> None:
-    data = {"space_id": space.id, "title": space.title, "by": user_brief(host), "role": "guest"}
+    data = {
+        "space_id": space.id,
+        "title": space.title,
+        "by": user_brief(host).model_dump(),
+        "role": "guest",
+    }
     await notifications.notify(session, bus, guests, "invite", data)
 
 
 async def _go_live(
     session: AsyncSession, bus: Bus, settings: Settings, space: Space, host: User
-) -> dict[str, Any]:
+) -> SpaceOut:
     before = await load_room(session, space, settings)
     after = before.join(host.id)
     await save(session, space, before, after)
@@ -127,8 +134,8 @@ async def _go_live(
         session,
         space.id,
         [
-            ("space.started", {"space": view}),
-            ("member.joined", {"user": user_brief(host), "role": Role.HOST.value}),
+            ("space.started", {"space": view.model_dump(mode="json")}),
+            ("member.joined", {"user": user_brief(host).model_dump(), "role": Role.HOST.value}),
         ],
     )
     return view
@@ -137,7 +144,7 @@ async def _go_live(
 async def _announce_start(session: AsyncSession, bus: Bus, space: Space, host: User) -> None:
     """Followers (public spaces, or private ones open to followers) or guests hear
     `space.started`; reminder holders not told so already hear `space.reminder`."""
-    data = {"space_id": space.id, "title": space.title, "by": user_brief(host)}
+    data = {"space_id": space.id, "title": space.title, "by": user_brief(host).model_dump()}
     told: set[int] = {host.id}
     if space.visibility == Visibility.PUBLIC or space.followers_may_join:
         await notifications.notify_followers(session, bus, host.id, "space.started", data)
@@ -155,16 +162,14 @@ async def _announce_start(session: AsyncSession, bus: Bus, space: Space, host: U
 
 async def start_space(
     session: AsyncSession, bus: Bus, settings: Settings, actor: User, space_id: str
-) -> dict[str, Any]:
+) -> SpaceOut:
     space = await locked(session, space_id)
     space.state = rules.start(SpaceState(space.state), actor.id, space.host_id).value
     space.started_at = utcnow()
     return await _go_live(session, bus, settings, space, actor)
 
 
-async def cancel_space(
-    session: AsyncSession, bus: Bus, actor: User, space_id: str
-) -> dict[str, Any]:
+async def cancel_space(session: AsyncSession, bus: Bus, actor: User, space_id: str) -> SpaceOut:
     space = await locked(session, space_id)
     state = rules.cancel(SpaceState(space.state), actor.id, space.host_id)
     return await _close(session, bus, space, state, "cancelled")
@@ -172,7 +177,7 @@ async def cancel_space(
 
 async def end_space(
     session: AsyncSession, bus: Bus, space_id: str, reason: str, actor_id: int | None = None
-) -> dict[str, Any]:
+) -> SpaceOut:
     """End a live space (by its host, or by the system when actor_id is None)."""
     space = await locked(session, space_id)
     state = rules.end(SpaceState(space.state), actor_id, space.host_id)
@@ -181,7 +186,7 @@ async def end_space(
 
 async def _close(
     session: AsyncSession, bus: Bus, space: Space, state: SpaceState, reason: str
-) -> dict[str, Any]:
+) -> SpaceOut:
     """Record that the space ended (or was cancelled) now for this reason, everyone still
     in a live space leaving; commit, and publish `space.ended`."""
     space.state = state.value
@@ -195,9 +200,7 @@ async def _close(
     return view
 
 
-async def end_by_host(
-    session: AsyncSession, bus: Bus, actor: User, space_id: str
-) -> dict[str, Any]:
+async def end_by_host(session: AsyncSession, bus: Bus, actor: User, space_id: str) -> SpaceOut:
     return await end_space(session, bus, space_id, EndReason.HOST_ENDED.value, actor.id)
 
 
@@ -210,7 +213,7 @@ async def edit_space(
     title: str | None = None,
     topics: Sequence[str] | None = None,
     speaker_policy: str | None = None,
-) -> dict[str, Any]:
+) -> SpaceOut:
     """The host edits title, topics and speaker policy of a scheduled or live space."""
     space = await locked(session, space_id)
     rules.check_editable(SpaceState(space.state), actor.id, space.host_id)
@@ -225,13 +228,15 @@ async def edit_space(
         await store.set_topics(session, space.id, clean_topics)
     await session.flush()
     view = await space_view(session, space)
-    await commit_and_publish(session, space.id, [("space.updated", {"space": view})])
+    await commit_and_publish(
+        session, space.id, [("space.updated", {"space": view.model_dump(mode="json")})]
+    )
     return view
 
 
 async def add_guests(
     session: AsyncSession, bus: Bus, actor: User, space_id: str, user_ids: Sequence[int]
-) -> dict[str, Any]:
+) -> GuestsAdded:
     """The host lets more people into a private space."""
     space = await locked(session, space_id)
     rules.require_host(actor.id, space.host_id, "invite guests")
@@ -245,7 +250,7 @@ async def add_guests(
     if added:
         await _tell_guests(session, bus, space, actor, added)
     await session.commit()
-    return {"added": added}
+    return GuestsAdded(added=added)
 
 
 async def close_for_deleted_account(

@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from townhall.api.schemas.spaces import (
+    Attendance,
+    HistoryOut,
+    HistorySummary,
+    Invitation,
+    ListenerOut,
+    MyPlace,
+    RaisedHand,
+    Snapshot,
+    SpaceList,
+    SpaceOut,
+    StageMember,
+)
 from townhall.api.services import outbox
 from townhall.api.services.spaces.loading import access, viewable
 from townhall.api.services.spaces.views import (
-    iso,
     my_place,
     share_url,
     space_view,
@@ -89,7 +100,7 @@ async def event_seq(session: AsyncSession, space_id: str) -> int:
     return await outbox.event_seq(session, space_id)
 
 
-async def snapshot(session: AsyncSession, space_id: str, viewer_id: int) -> dict[str, Any]:
+async def snapshot(session: AsyncSession, space_id: str, viewer_id: int) -> Snapshot:
     """The whole picture for one viewer: space, stage, hand queue (moderators only),
     the first listeners, counts and the viewer's own place.
 
@@ -111,13 +122,13 @@ async def snapshot(session: AsyncSession, space_id: str, viewer_id: int) -> dict
         """What the viewer may do to that member (docs/API.md, "Actions")."""
         return [a.value for a in allowed_actions(room, viewer_id, user_id)]
 
-    def brief(row: SpaceMember) -> dict[str, Any]:
-        return {
-            "user": user_brief(users[row.user_id]),
-            "role": row.role,
-            "muted": row.muted,
-            "actions": actions(row.user_id),
-        }
+    def brief(row: SpaceMember) -> StageMember:
+        return StageMember(
+            user=user_brief(users[row.user_id]),
+            role=row.role,
+            muted=row.muted,
+            actions=actions(row.user_id),
+        )
 
     order = {Role.HOST: 0, Role.COHOST: 1, Role.SPEAKER: 2}
     stage = [r for r in notable if Role(r.role) in order]
@@ -127,37 +138,37 @@ async def snapshot(session: AsyncSession, space_id: str, viewer_id: int) -> dict
     queue = invitations = None
     if me is not None and is_moderator(me.role):
         queue = [
-            {
-                "user": user_brief(users[m.user_id]),
-                "raised_at": m.hand_raised_at,
-                "actions": actions(m.user_id),
-            }
+            RaisedHand(
+                user=user_brief(users[m.user_id]),
+                raised_at=m.hand_raised_at,
+                actions=actions(m.user_id),
+            )
             for m in hands
             if m.user_id in users
         ]
         invitations = [
-            {"user": user_brief(users[m.user_id]), "role": m.invited_as.value}
+            Invitation(user=user_brief(users[m.user_id]), role=m.invited_as.value)
             for m in room.members.values()
             if m.invited_as is not None and m.user_id in users
         ]
     view = await space_view(session, space)
-    return {
-        "space": view,
-        "recording": view["recording"],
-        "stage": [brief(r) for r in stage],
-        "listeners": [
-            {**user_brief(users[r.user_id]), "actions": actions(r.user_id)}
+    return Snapshot(
+        space=view,
+        recording=view.recording,
+        stage=[brief(r) for r in stage],
+        listeners=[
+            ListenerOut(**user_brief(users[r.user_id]).model_dump(), actions=actions(r.user_id))
             for r in first
             if r.user_id in users
         ],
-        "listener_count": listener_count,
-        "hand_queue": queue,
-        "hand_count": len(hands),
-        "invitations": invitations,
-        "stage_locked": space.stage_locked,
-        "reactions": list(REACTIONS),
-        "me": {**my_place(room, viewer_id), "actions": actions(viewer_id)},
-    }
+        listener_count=listener_count,
+        hand_queue=queue,
+        hand_count=len(hands),
+        invitations=invitations,
+        stage_locked=space.stage_locked,
+        reactions=list(REACTIONS),
+        me=MyPlace(**my_place(room, viewer_id).model_dump(), actions=actions(viewer_id)),
+    )
 
 
 # -- one space, discovery, history -------------------------------------------
@@ -165,15 +176,15 @@ async def snapshot(session: AsyncSession, space_id: str, viewer_id: int) -> dict
 
 async def get_space(
     session: AsyncSession, viewer: User, space_id: str, public_base: str
-) -> dict[str, Any]:
+) -> SpaceOut:
     space = await viewable(session, space_id, viewer.id)
     view = await space_view(session, space)
-    view["share_url"] = share_url(public_base, space.id)
+    view.share_url = share_url(public_base, space.id)
     member = await store.member_row(session, space.id, viewer.id)
-    view["my_role"] = member.role if member and member.present else None
-    view["reminder_set"] = await store.has_reminder(session, space.id, viewer.id)
+    view.my_role = member.role if member and member.present else None
+    view.reminder_set = await store.has_reminder(session, space.id, viewer.id)
     if space.state == SpaceState.ENDED:
-        view["history"] = await _history_summary(session, space)
+        view.history = await _history_summary(session, space)
     return view
 
 
@@ -183,7 +194,7 @@ async def discover(
     state: str,
     query: str | None,
     host_handle: str | None = None,
-) -> dict[str, Any]:
+) -> SpaceList:
     """What the viewer may see in `state`, optionally only one host's spaces."""
     if state not in (SpaceState.LIVE, SpaceState.SCHEDULED):
         raise Invalid("invalid_state", "state is live or scheduled", "state")
@@ -201,37 +212,37 @@ async def discover(
     views = await space_views(session, spaces)
     if state == SpaceState.SCHEDULED:
         for view in views:  # the "remind me" button's state
-            view["reminder_set"] = await store.has_reminder(session, view["id"], viewer.id)
-    return {"spaces": views}
+            view.reminder_set = await store.has_reminder(session, view.id, viewer.id)
+    return SpaceList(spaces=views)
 
 
-async def _history_summary(session: AsyncSession, space: Space) -> dict[str, Any]:
+async def _history_summary(session: AsyncSession, space: Space) -> HistorySummary:
     duration = None
     if space.started_at and space.ended_at:
         duration = (space.ended_at - space.started_at).total_seconds()
-    return {
-        "started_at": iso(space.started_at),
-        "ended_at": iso(space.ended_at),
-        "duration_seconds": duration,
-        "peak_listeners": space.peak_listeners,
-        "total_listeners": await store.distinct_attendees(session, space.id, space.host_id),
-        "speakers": [
+    return HistorySummary(
+        started_at=space.started_at,
+        ended_at=space.ended_at,
+        duration_seconds=duration,
+        peak_listeners=space.peak_listeners,
+        total_listeners=await store.distinct_attendees(session, space.id, space.host_id),
+        speakers=[
             user_brief(u) for u in await store.stage_people(session, space.id, space.host_id)
         ],
-    }
+    )
 
 
-async def history(session: AsyncSession, viewer: User, space_id: str) -> dict[str, Any]:
+async def history(session: AsyncSession, viewer: User, space_id: str) -> HistoryOut:
     """Who joined and left when, peak and total listeners, duration: for ended spaces."""
     space = await viewable(session, space_id, viewer.id)
     if space.state != SpaceState.ENDED:
         raise Conflict("space_not_ended", "history is shown once the space has ended")
     stays = await store.attendance(session, space.id)
-    return {
-        "space": await space_view(session, space),
-        **await _history_summary(session, space),
-        "attendance": [
-            {"user": user_brief(u), "joined_at": iso(a.joined_at), "left_at": iso(a.left_at)}
+    return HistoryOut(
+        space=await space_view(session, space),
+        **(await _history_summary(session, space)).model_dump(),
+        attendance=[
+            Attendance(user=user_brief(u), joined_at=a.joined_at, left_at=a.left_at)
             for a, u in stays
         ],
-    }
+    )

@@ -4,10 +4,18 @@ removals, and the leave of members who vanished."""
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from townhall.api.schemas.spaces import (
+    JoinedOut,
+    LeftOut,
+    MemberOut,
+    MutedAll,
+    Removed,
+    SpaceOut,
+    StageLock,
+)
 from townhall.api.services import notifications
 from townhall.api.services.access import space_access as announce_space_access
 from townhall.api.services.spaces.loading import (
@@ -43,7 +51,7 @@ from townhall.store.models import User
 
 async def join(
     session: AsyncSession, bus: Bus, settings: Settings, user: User, space_id: str
-) -> dict[str, Any]:
+) -> JoinedOut:
     space = await locked(session, space_id)
     rules.check_may_join(await access(session, space, user.id))
     before = await load_room(session, space, settings, focus=[user.id])  # removal: in access
@@ -56,7 +64,7 @@ async def join(
             session,
             space.id,
             [
-                ("member.joined", {"user": user_brief(user), "role": role.value}),
+                ("member.joined", {"user": user_brief(user).model_dump(), "role": role.value}),
                 listeners_event(after),
             ],
         )
@@ -64,12 +72,12 @@ async def join(
     # with last_seq=seq gets only the events after it, not a second snapshot. The
     # database's seq (the outbox numbers events at commit): a join never waits for Redis.
     seq = await event_seq(session, space.id)
-    return await snapshot(session, space.id, user.id) | {"seq": seq}
+    return JoinedOut(**(await snapshot(session, space.id, user.id)).model_dump(), seq=seq)
 
 
 async def leave(
     session: AsyncSession, bus: Bus, settings: Settings, user: User, space_id: str
-) -> dict[str, Any]:
+) -> LeftOut:
     """Leave the space. A host who leaves keeps the seat until the grace time runs out."""
 
     def change(room: Room) -> Room:
@@ -84,7 +92,7 @@ async def leave(
         lambda b, a: [("member.left", {"user_id": user.id}), listeners_event(a)],
         focus=[user.id],
     )
-    return {"space_id": space.id, "left": True}
+    return LeftOut(space_id=space.id, left=True)
 
 
 async def leave_absent(
@@ -153,7 +161,7 @@ async def drop_lost_access(
 
 async def raise_hand(
     session: AsyncSession, bus: Bus, settings: Settings, user: User, space_id: str
-) -> dict[str, Any]:
+) -> MemberOut:
     staff_rules.check_account_age(user.created_at, utcnow(), settings.min_account_age_to_speak)
     space = await locked(session, space_id)
     rules.check_may_view(await access(session, space, user.id))  # lost access?
@@ -167,7 +175,7 @@ async def raise_hand(
 
 async def lower_hand(
     session: AsyncSession, bus: Bus, settings: Settings, user: User, space_id: str
-) -> dict[str, Any]:
+) -> MemberOut:
     _, _, after = await stage_change(
         session,
         settings,
@@ -186,7 +194,7 @@ async def answer_hand(
     space_id: str,
     user_id: int,
     approve: bool,
-) -> dict[str, Any]:
+) -> MemberOut:
     """A host or co-host approves (to speaker) or declines a raised hand."""
 
     def change(room: Room) -> Room:
@@ -215,7 +223,7 @@ async def invite(
     space_id: str,
     user_id: int,
     role: str,
-) -> dict[str, Any]:
+) -> MemberOut:
     """Invite a listener to speak, or (host only) someone to co-host; they accept or decline."""
     wanted = parse_enum(Role, role, "role")
     space, _, after = await stage_change(
@@ -228,7 +236,7 @@ async def invite(
     data = {
         "space_id": space.id,
         "title": space.title,
-        "by": user_brief(actor),
+        "by": user_brief(actor).model_dump(),
         "role": wanted.value,
     }
     await notifications.notify(session, bus, [user_id], "invite", data)
@@ -238,7 +246,7 @@ async def invite(
 
 async def answer_invitation(
     session: AsyncSession, bus: Bus, settings: Settings, user: User, space_id: str, accept: bool
-) -> dict[str, Any]:
+) -> MemberOut:
     space = await locked(session, space_id)
     if accept:
         rules.check_may_view(await access(session, space, user.id))  # lost access?
@@ -257,8 +265,8 @@ async def answer_invitation(
             data = {
                 "space_id": space.id,
                 "title": space.title,
-                "by": user_brief(user),
-                "user": user_brief(user),
+                "by": user_brief(user).model_dump(),
+                "user": user_brief(user).model_dump(),
             }
             await notifications.notify_followers(session, bus, user.id, "cohost.added", data)
     else:
@@ -273,7 +281,7 @@ async def answer_invitation(
 
 async def step_down(
     session: AsyncSession, bus: Bus, settings: Settings, user: User, space_id: str
-) -> dict[str, Any]:
+) -> MemberOut:
     _, _, after = await stage_change(
         session,
         settings,
@@ -295,7 +303,7 @@ async def set_role(
     space_id: str,
     user_id: int,
     role: str,
-) -> dict[str, Any]:
+) -> MemberOut:
     """Move someone down: speaker → listener (host, co-hosts), co-host → speaker or
     listener (host only). Promotions go through hands and invitations."""
     wanted = parse_enum(Role, role, "role")
@@ -314,7 +322,7 @@ async def set_role(
 
 async def transfer_host(
     session: AsyncSession, bus: Bus, settings: Settings, actor: User, space_id: str, user_id: int
-) -> dict[str, Any]:
+) -> SpaceOut:
     """The host hands the host role to a co-host and stays on as a co-host."""
     space = await locked(session, space_id)
     before = await load_room(session, space, settings)
@@ -327,7 +335,7 @@ async def transfer_host(
         [
             ("role.changed", {"user_id": user_id, "role": "host", "by": actor.id}),
             ("role.changed", {"user_id": actor.id, "role": "cohost", "by": actor.id}),
-            ("space.updated", {"space": view}),
+            ("space.updated", {"space": view.model_dump(mode="json")}),
         ],
     )
     return view
@@ -341,7 +349,7 @@ async def set_mute(
     space_id: str,
     user_id: int | None,
     muted: bool,
-) -> dict[str, Any]:
+) -> MemberOut:
     """Mute or unmute yourself (user_id None or yours); moderators may mute others."""
     target = actor.id if user_id is None else user_id
     if target != actor.id:
@@ -364,7 +372,7 @@ async def set_mute(
 
 async def mute_all(
     session: AsyncSession, settings: Settings, actor: User, space_id: str
-) -> dict[str, Any]:
+) -> MutedAll:
     """A moderator mutes everyone else on stage at once; one `mute.changed` each."""
     await audit.record(session, actor, "space.mute_all", space_id=space_id)
     _, before, after = await stage_change(
@@ -379,12 +387,12 @@ async def mute_all(
         ],
     )
     muted = [m for m in after.members.values() if m.muted and not before.members[m.user_id].muted]
-    return {"muted": sorted(m.user_id for m in muted)}
+    return MutedAll(muted=sorted(m.user_id for m in muted))
 
 
 async def lock_stage(
     session: AsyncSession, settings: Settings, actor: User, space_id: str, locked: bool
-) -> dict[str, Any]:
+) -> StageLock:
     """A moderator locks the stage (no new raised hands) or opens it again."""
     await audit.record(
         session, actor, "space.stage_lock", space_id=space_id, detail={"locked": locked}
@@ -400,7 +408,7 @@ async def lock_stage(
             else []
         ),
     )
-    return {"stage_locked": locked}
+    return StageLock(stage_locked=locked)
 
 
 async def remove(
@@ -411,7 +419,7 @@ async def remove(
     space_id: str,
     user_id: int,
     block: bool = False,
-) -> dict[str, Any]:
+) -> Removed:
     """Remove a participant (they cannot rejoin this space).
 
     `block` bans them from the space whether or not they are in it now. The ban belongs
@@ -448,4 +456,4 @@ async def remove(
         others = await drop_lost_access(session, settings, user_id, space.host_id)
         await announce_space_access(session, user_id, others)
         await session.commit()
-    return {"user_id": user_id, "removed": True, "blocked": block}
+    return Removed(user_id=user_id, removed=True, blocked=block)

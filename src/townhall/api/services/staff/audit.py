@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from townhall.api.admin_schemas import AuditOut, AuditPage
+from townhall.api.schemas.staff import AuditOut, AuditPage
 from townhall.domain import staff as rules
 from townhall.store import staff as store
 from townhall.store.models import AuditRecord, User

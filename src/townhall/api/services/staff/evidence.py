@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from townhall.api.admin_schemas import EvidenceOut, TimelineEntry
+from townhall.api.schemas.staff import EvidenceOut, TimelineEntry
 from townhall.api.services import outbox
 from townhall.api.services.periodic import PeriodicCheck
 from townhall.bus.base import Subscription, SubscriptionClosed, SubscriptionLagged

@@ -8,8 +8,8 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from townhall.api.admin_schemas import InviteList, InviteOut
 from townhall.api.auth_tokens import Tokens
+from townhall.api.schemas.staff import InviteList, InviteOut
 from townhall.api.services.staff import audit
 from townhall.config import Settings
 from townhall.domain import staff as rules

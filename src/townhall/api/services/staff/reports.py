@@ -12,7 +12,7 @@ from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from townhall.api.admin_schemas import (
+from townhall.api.schemas.staff import (
     ActionOut,
     PersonHistory,
     PersonRef,

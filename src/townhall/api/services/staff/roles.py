@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from townhall.api.admin_schemas import StaffList, StaffUserOut
+from townhall.api.schemas.staff import StaffList, StaffUserOut
 from townhall.api.services.staff import audit
 from townhall.domain import staff as rules
 from townhall.domain.errors import NotFound

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from townhall.api.admin_schemas import TermList, TermOut
+from townhall.api.schemas.staff import TermList, TermOut
 from townhall.api.services.staff import audit
 from townhall.domain import staff as rules
 from townhall.domain.errors import Conflict, NotFound

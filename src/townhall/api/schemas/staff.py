@@ -5,14 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import BaseModel, Field, StrictInt, StrictStr
 
+from townhall.api.schemas import Body
 from townhall.domain.staff import InstanceRole, ReportAction
-
-
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
 
 # -- requests ----------------------------------------------------------------------
 
