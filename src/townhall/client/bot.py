@@ -14,16 +14,15 @@ from urllib.parse import urlsplit
 from townhall.client.api import Townhall
 from townhall.client.errors import ApiError
 from townhall.client.media import (
-    SAMPLE_RATE,
     WavTrack,
     dominant_frequencies,
     read_wav,
     rms,
     write_wav,
 )
+from townhall.domain.roles import STAGE_ROLES
+from townhall.media.audio import SAMPLE_RATE
 from townhall.media.ice import use_host_addresses
-
-ON_STAGE = {"host", "cohost", "speaker"}
 
 
 class BotError(Exception):
@@ -62,7 +61,7 @@ async def speak(args: argparse.Namespace) -> int:
     _gather_addresses(args.server, args.ice_address)
     async with Townhall(args.server, args.token) as th:
         role = await _enter(th, args.space)
-        if role not in ON_STAGE:
+        if role not in STAGE_ROLES:
             print(
                 f"note: you are a {role} in this space; nobody hears you until a host "
                 "invites you up",
@@ -71,7 +70,7 @@ async def speak(args: argparse.Namespace) -> int:
         media = await th.connect_media(args.space, WavTrack(wav, loop=args.loop))
         try:
             await media.wait_connected()
-            if role in ON_STAGE:
+            if role in STAGE_ROLES:
                 await th.act(args.space, "unmute")  # everyone comes on stage muted
             print(f"speaking {wav.name} in space {args.space} for {seconds:.1f} s", flush=True)
             await asyncio.sleep(seconds)

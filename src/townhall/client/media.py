@@ -22,12 +22,9 @@ from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpSender, RTCSession
 from aiortc.mediastreams import MediaStreamError
 
 from townhall.client.errors import ApiError, raise_for_error
-from townhall.media.audio import MonoConverter
+from townhall.media.audio import FRAME_SAMPLES, FRAME_SECONDS, SAMPLE_RATE, MonoConverter
 from townhall.media.ice import rtc_configuration
 
-SAMPLE_RATE = 48_000
-FRAME_SAMPLES = 960
-FRAME_SECONDS = FRAME_SAMPLES / SAMPLE_RATE
 TIME_BASE = fractions.Fraction(1, SAMPLE_RATE)
 
 Samples = npt.NDArray[np.int16]

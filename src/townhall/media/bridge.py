@@ -31,12 +31,11 @@ from townhall.bus.events import (
     SPACE_ENDED,
     Event,
 )
+from townhall.domain.roles import STAGE_ROLES
 from townhall.media.room_state import RoomStateSource
 from townhall.media.server import MediaServer
 
 log = logging.getLogger(__name__)
-
-STAGE_ROLES = frozenset({"host", "cohost", "speaker"})
 
 
 class SubscribingBus(Protocol):

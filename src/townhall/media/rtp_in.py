@@ -29,11 +29,11 @@ import pylibsrtp
 from aiortc import RTCPeerConnection, RTCRtpReceiver
 
 from townhall.media import internals
+from townhall.media.audio import SAMPLE_RATE
 
 logger = logging.getLogger(__name__)
 
 OnPacket = Callable[[bytes, int, int], None]
-SAMPLE_RATE = 48000
 _TIME_BASE = fractions.Fraction(1, SAMPLE_RATE)
 
 
