@@ -47,13 +47,16 @@ def loopback_config(origin: int, port: int, cache: Path) -> str:
 class Nginx:
     base: str
     access_log: Path
+    timing_log: Path | None = None  # `$connection $msec $status "$request_uri"` lines
 
     def log_lines(self) -> list[str]:
         return self.access_log.read_text().splitlines() if self.access_log.exists() else []
 
 
 @contextmanager
-def running_nginx(origin_base: str, workdir: Path, workers: int = 1) -> Iterator[Nginx]:
+def running_nginx(
+    origin_base: str, workdir: Path, workers: int = 1, timing_log: bool = False
+) -> Iterator[Nginx]:
     origin = int(origin_base.rsplit(":", 1)[1])
     port = free_port()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -61,6 +64,12 @@ def running_nginx(origin_base: str, workdir: Path, workers: int = 1) -> Iterator
         (workdir / sub).mkdir(exist_ok=True)
     (workdir / "townhall.conf").write_text(loopback_config(origin, port, workdir / "cache"))
     user = "user root;" if os.geteuid() == 0 else ""
+    timing = (
+        "log_format timing '$connection $msec $status \"$request_uri\"';"
+        f" access_log {workdir}/timing.log timing;"
+        if timing_log
+        else ""
+    )
     (workdir / "nginx.conf").write_text(
         f"""{user}
 daemon off;
@@ -71,6 +80,7 @@ events {{ worker_connections 8192; }}
 http {{
     log_format origin '$upstream_addr $upstream_cache_status $status "$request_uri"';
     access_log {workdir}/access.log origin;
+    {timing}
     client_body_temp_path {workdir}/body;
     proxy_temp_path {workdir}/proxy;
     fastcgi_temp_path {workdir}/fastcgi;
@@ -101,7 +111,11 @@ http {{
                 if time.monotonic() > deadline:
                     raise RuntimeError("nginx did not start") from None
                 time.sleep(0.05)
-        yield Nginx(f"http://127.0.0.1:{port}", workdir / "access.log")
+        yield Nginx(
+            f"http://127.0.0.1:{port}",
+            workdir / "access.log",
+            workdir / "timing.log" if timing_log else None,
+        )
     finally:
         proc.terminate()
         try:

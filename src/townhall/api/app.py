@@ -25,6 +25,7 @@ from townhall.api.routers import (
     clips,
     health,
     hls,
+    hls_replay,
     invites,
     notifications,
     recordings,
@@ -152,6 +153,7 @@ def create_app(settings: Settings) -> FastAPI:
     ):
         app.include_router(router, responses=SIGNED_IN_ERRORS)
     app.include_router(hls.router, responses=error_responses(400, 401, 403, 404, 422, 503))
+    app.include_router(hls_replay.router, responses=error_responses(401, 403, 404, 409, 422, 503))
     app.include_router(captions.router, responses=SIGNED_IN_ERRORS)
     app.include_router(clips.router, responses=SIGNED_IN_ERRORS)
     app.include_router(ws.router)

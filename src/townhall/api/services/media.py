@@ -12,6 +12,7 @@ from townhall.api.schemas.media import HlsLink, MediaConfig
 from townhall.api.services import accounts, spaces
 from townhall.api.services.captions import Captioner
 from townhall.api.services.hls import HlsService
+from townhall.api.services.hls_replay import ReplayService
 from townhall.config import Settings
 from townhall.domain.errors import Conflict, Forbidden, Unauthorized
 from townhall.domain.roles import STAGE_ROLES
@@ -163,6 +164,7 @@ def start(state: Any, settings: Settings) -> None:
     state.media.on_room_closed(state.evidence_desk.room_closed)
     state.evidence_desk.start()
     state.hls = HlsService(hub, HlsTokens(settings.load_secret_key()), state.db)
+    state.hls_replay = ReplayService(settings.data_dir, state.hls.tokens, state.db)
     state.captions = None
     if settings.captions_available:
         state.captions = Captioner(state.db, state.bus, state.media, settings)
