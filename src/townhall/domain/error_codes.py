@@ -167,6 +167,7 @@ class ErrorCode(StrEnum):
     no_opus = "no_opus", (422,), "the audio stream must offer the Opus codec"
     no_recording = "no_recording", (409,), "this space has no recording"
     no_such_media = "no_such_media", (404,), "media names look like 12.m4s or 12.3.m4s"
+    no_such_segment = "no_such_segment", (404,), "the replay has no segment of that number"
     not_a_cohost = "not_a_cohost", (409,), "the host role can only go to a co-host"
     not_a_participant = "not_a_participant", (404,), "that person was not in this space"
     not_found = "not_found", (404,), "no such route or resource"
@@ -194,6 +195,7 @@ class ErrorCode(StrEnum):
         "this instance does not take new sign-ups; an admin can invite you",
     )
     removed_from_space = "removed_from_space", (403,), "you were removed from this space"
+    replay_version_gone = "replay_version_gone", (404,), "that replay is gone: reload its playlist"
     report_not_found = "report_not_found", (404,), "no such report"
     report_rate_limited = "report_rate_limited", (429,), "too many reports at once; try again later"
     report_resolved = "report_resolved", (409,), "this report is already …"
