@@ -7,13 +7,14 @@ Open to any GET (CORS `*`); spaces that are not public need the signed `token` t
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 
 from townhall.api.deps import CurrentUser, DbSession, PublicBase, SettingsDep
 from townhall.api.routers.hls import CORS, SpaceId, Token
+from townhall.api.schemas.media import HlsLink
 from townhall.api.services import hls_replay as service
 from townhall.api.services.hls import HlsBody
 from townhall.api.services.hls_replay import ReplayService
@@ -70,7 +71,7 @@ async def replay_url(
     base: PublicBase,
     settings: SettingsDep,
     request: Request,
-) -> dict[str, Any]:
+) -> HlsLink:
     """The ended space's replay playlist URL for you (signed unless the space is public;
     the token lasts twice the replay's length and 10 minutes more)."""
     return await service.replay_url(

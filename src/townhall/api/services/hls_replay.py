@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from townhall.api.hls_tokens import BUCKET_SECONDS, LIFETIME_BUCKETS, HlsTokens
+from townhall.api.schemas.media import HlsLink
 from townhall.api.services.hls import MEDIA_CACHE, MEDIA_TYPE, HlsBody
 from townhall.api.services.recordings import finish, replay_file
 from townhall.domain import recording as recording_rules
@@ -192,7 +193,7 @@ async def replay_url(
     base: str,
     viewer: User,
     space_id: str,
-) -> dict[str, Any]:
+) -> HlsLink:
     """The replay's VOD playlist URL for this viewer (the recording's rules: whoever may
     see the ended space); signed unless the space is public, for long enough to play it
     twice over."""
@@ -207,4 +208,4 @@ async def replay_url(
         buckets = LIFETIME_BUCKETS + math.ceil(seconds / BUCKET_SECONDS)
         token, expires = tokens.issue(space_id, scope=SCOPE, lifetime_buckets=buckets)
         path += f"?token={token}"
-    return {"url": base + path, "path": path, "expires_at": expires}
+    return HlsLink(url=base + path, path=path, expires_at=expires)
