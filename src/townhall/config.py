@@ -69,6 +69,11 @@ class Settings(BaseSettings):
     # Off-stage WebRTC connections per space on one media node; the next listener is
     # answered 409 webrtc_full with the space's HLS URL (0: listeners always use HLS).
     webrtc_listener_limit: int = Field(1000, ge=0, le=100_000)
+    # Media worker processes `townhall serve` starts (0: the media plane runs inside the
+    # API process). A space mixes on one (its origin); listeners past
+    # media_listeners_per_worker on it go to other workers (edges) that relay its mix.
+    media_workers: int = Field(0, ge=0, le=256)
+    media_listeners_per_worker: int = Field(500, ge=1, le=100_000)
     host_grace_seconds: float = Field(300.0, ge=0)
     # Members (not the host) with neither a WebSocket subscription nor a media connection
     # to a live space for longer than this are made to leave it.

@@ -101,7 +101,7 @@ def create_app(settings: Settings) -> FastAPI:
             app.state.db, app.state.bus, settings.data_dir, settings.evidence_retention_days
         )
         app.state.evidence.start()
-        media_service.start(app.state, settings)
+        await media_service.start(app.state, settings)
         try:
             yield
         finally:
@@ -159,6 +159,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(ws.router)
     app.include_router(invites.router, responses=SIGNED_IN_ERRORS)
     app.include_router(admin.router, responses=SIGNED_IN_ERRORS)
+    app.include_router(admin.metrics_router, responses=SIGNED_IN_ERRORS)
     if (WEB_DIR / "index.html").exists():
         app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
     return app

@@ -24,6 +24,8 @@ LISTENERS_COUNT: Final = "listeners.count"
 RECORDING_CHANGED: Final = "recording.changed"
 CAPTIONS_CHANGED: Final = "captions.changed"
 CAPTION: Final = "caption"
+MEDIA_MOVED: Final = "media.moved"
+"""Members (`user_ids`) whose media connection is gone or must move: offer again."""
 
 EVENT_TYPES: Final[frozenset[str]] = frozenset(
     {
@@ -45,6 +47,7 @@ EVENT_TYPES: Final[frozenset[str]] = frozenset(
         RECORDING_CHANGED,
         CAPTIONS_CHANGED,
         CAPTION,
+        MEDIA_MOVED,
     }
 )
 
@@ -102,7 +105,7 @@ class AccessChange:
         return cls(reason=str(reason), token_id=token_id, space_id=space_id)
 
 
-VOLATILE_TYPES: Final[frozenset[str]] = frozenset({LEVELS, CAPTION})
+VOLATILE_TYPES: Final[frozenset[str]] = frozenset({LEVELS, CAPTION, MEDIA_MOVED})
 """Events delivered live only: not kept for replay, and not advancing the space's seq
 (they carry the seq of the latest kept event)."""
 

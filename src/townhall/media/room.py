@@ -96,8 +96,11 @@ class Room:
         connect_timeout: float = CONNECT_TIMEOUT,
         on_empty: Callable[[Room], Awaitable[None]] | None = None,
         on_gone: Callable[[Room, int], Awaitable[None]] | None = None,
+        relayed: bool = False,
     ) -> None:
         self.space_id = space_id
+        # An edge's room: no clock and no mixing; `forward` fans out another worker's mix.
+        self.relayed = relayed
         self._on_empty = on_empty
         self._on_gone = on_gone  # a member's connection closed (not replaced by a newer one)
         self._connect_timeout = connect_timeout
@@ -125,10 +128,25 @@ class Room:
         self.speaker_sink: SpeakerSink | None = None
         # Called with (tick index, mix) after every tick's mix (tests and diagnostics).
         self.on_mixed: Callable[[int, Mix], None] | None = None
+        # Get every tick's encoded listener packet (the relay to edge workers).
+        self.mix_taps: list[Callable[[bytes, int], None]] = []
 
     def start(self) -> None:
+        if self.relayed:
+            return
         self._clock.start()
         self._levels.start()
+
+    def become_origin(self) -> None:
+        """An edge whose origin is gone mixes from now on (its listeners stay)."""
+        if self.relayed and not self.closed:
+            self.relayed = False
+            self.start()
+
+    def forward(self, payload: bytes, timestamp: int) -> None:
+        """An edge: send a packet the origin encoded to this room's listeners."""
+        if self._listening:
+            self.listener_packets += self._fanout.send(payload, timestamp)
 
     @property
     def clock(self) -> FrameClock:
@@ -347,8 +365,18 @@ class Room:
             self._feed_sinks(index, current.full)
         timestamp = (index * FRAME_SAMPLES) & 0xFFFFFFFF
         evidence = self.evidence
-        if self._listening or self.recorder is not None or evidence is not None:
+        if (
+            self._listening
+            or self.recorder is not None
+            or evidence is not None
+            or self.mix_taps
+        ):
             payload = self._listener_encoder.encode(current.full)
+            for tap in self.mix_taps:
+                try:
+                    tap(payload, timestamp)
+                except Exception:  # a failing tap never costs the mix
+                    log.exception("a mix tap of %s failed", self.space_id)
             if self._listening:
                 self.listener_packets += self._fanout.send(payload, timestamp)
             if self.recorder is not None:  # the same packets, not re-encoded

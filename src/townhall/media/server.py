@@ -111,6 +111,10 @@ class MediaServer:
         """The live room of a space, if anyone is connected to it."""
         return self._rooms.get(space_id)
 
+    def space_ids(self) -> list[str]:
+        """The spaces with a live room here."""
+        return list(self._rooms)
+
     def webrtc_listeners(self, space_id: str, except_user: int | None = None) -> int:
         """How many off-stage members of the space have a WebRTC connection here."""
         room = self._rooms.get(space_id)
@@ -132,10 +136,12 @@ class MediaServer:
         on_stage: bool,
         muted: bool,
         credential: int | None = None,
+        relayed: bool = False,
     ) -> tuple[str, str]:
         """Connect (or reconnect) a member; returns the answer's (sdp, type).
 
         `credential`: the id of the token the member connected with (`connections_of`).
+        `relayed`: a new room here is an edge's (its mix comes from another worker).
 
         Raises `Invalid` for a bad offer, `RateLimited` when too many offers are being
         answered, `Conflict` when a newer offer of the same user replaced this one.
@@ -149,7 +155,13 @@ class MediaServer:
         self._pending += 1
         try:
             return await self._answer(
-                space_id, user_id, sdp, on_stage=on_stage, muted=muted, credential=credential
+                space_id,
+                user_id,
+                sdp,
+                on_stage=on_stage,
+                muted=muted,
+                credential=credential,
+                relayed=relayed,
             )
         finally:
             self._pending -= 1
@@ -163,6 +175,7 @@ class MediaServer:
         on_stage: bool,
         muted: bool,
         credential: int | None,
+        relayed: bool = False,
     ) -> tuple[str, str]:
         pc = RTCPeerConnection(rtc_configuration(self._settings.ice_servers))
         transceiver = pc.addTransceiver("audio", direction="sendrecv")
@@ -189,9 +202,10 @@ class MediaServer:
                 connect_timeout=self._connect_timeout,
                 on_empty=self._close_if_empty,
                 on_gone=self._gone,
+                relayed=relayed,
             )
             self._rooms[space_id] = room
-            if self._hls is not None:
+            if self._hls is not None and not relayed:
                 try:
                     room.mix_sinks.append(HlsPackager(space_id, self._hls))
                 except Exception:

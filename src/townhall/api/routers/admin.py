@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 from fastapi.responses import FileResponse
 
 from townhall.api.deps import BusDep, CurrentUser, DbSession, SettingsDep, TokensDep
@@ -29,6 +29,7 @@ from townhall.api.schemas.staff import (
     TermOut,
     UserActionIn,
 )
+from townhall.api.services import media_admin
 from townhall.api.services.staff import (
     audit,
     evidence,
@@ -46,6 +47,23 @@ router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 
 Handle = Annotated[str, Path(max_length=15)]
 ReportId = Annotated[int, Path(ge=1, le=2**62)]
+
+
+@router.get("/media")
+async def media_overview(user: CurrentUser, request: Request) -> media_admin.MediaOverview:
+    """Staff: the media plane per worker: its spaces (origin or edge), listeners,
+    packets/s, CPU and relay loss."""
+    return await media_admin.staff_overview(user, request.app.state.media)
+
+
+metrics_router = APIRouter(tags=["admin"])
+
+
+@metrics_router.get("/metrics", response_class=Response)
+async def metrics(user: CurrentUser, request: Request) -> Response:
+    """Staff (bearer token): the media figures in Prometheus' text format."""
+    view = await media_admin.staff_overview(user, request.app.state.media)
+    return Response(media_admin.prometheus_text(view), media_type="text/plain; version=0.0.4")
 
 
 @router.get("/staff")

@@ -14,25 +14,25 @@ from townhall.api.services import media as service
 from townhall.media.access import MediaAccess
 from townhall.media.bridge import MediaBridge
 from townhall.media.offer import MAX_OFFER_BYTES
-from townhall.media.server import MediaServer
+from townhall.media.workers.plane import MediaPlane, NoAccess, NoBridge
 
 router = APIRouter(prefix="/api/v1", tags=["media"])
 
 SpaceId = Annotated[str, Path(max_length=64, description="the space's 12-character id")]
 
 
-def _media(request: Request) -> MediaServer:
-    media: MediaServer = request.app.state.media
+def _media(request: Request) -> MediaPlane:
+    media: MediaPlane = request.app.state.media
     return media
 
 
-def _bridge(request: Request) -> MediaBridge:
-    bridge: MediaBridge = request.app.state.media_bridge
+def _bridge(request: Request) -> MediaBridge | NoBridge:
+    bridge: MediaBridge | NoBridge = request.app.state.media_bridge
     return bridge
 
 
-def _access(request: Request) -> MediaAccess:
-    access: MediaAccess = request.app.state.media_access
+def _access(request: Request) -> MediaAccess | NoAccess:
+    access: MediaAccess | NoAccess = request.app.state.media_access
     return access
 
 
@@ -53,12 +53,12 @@ async def connect_audio(
     body: OfferIn,
     auth: CurrentAuth,
     session: DbSession,
-    media: Annotated[MediaServer, Depends(_media)],
-    bridge: Annotated[MediaBridge, Depends(_bridge)],
+    media: Annotated[MediaPlane, Depends(_media)],
+    bridge: Annotated[MediaBridge | NoBridge, Depends(_bridge)],
     settings: SettingsDep,
     base: PublicBase,
     request: Request,
-    access: Annotated[MediaAccess, Depends(_access)],
+    access: Annotated[MediaAccess | NoAccess, Depends(_access)],
 ) -> AnswerOut:
     """Exchange SDP for the one audio connection of a member of a live space.
 

@@ -24,6 +24,8 @@ from townhall.media.hls.hub import HlsHub
 from townhall.media.hls.relay import RedisHlsRelay
 from townhall.media.room_state import RoomState
 from townhall.media.server import MediaServer
+from townhall.media.workers.plane import MediaPlane, NoAccess, NoBridge
+from townhall.media.workers.pool import WorkerPool
 from townhall.store import captions as captions_store
 from townhall.store import recordings as recordings_store
 from townhall.store import spaces as spaces_store
@@ -32,8 +34,8 @@ from townhall.store.db import Database
 
 async def connect(
     session: AsyncSession,
-    media: MediaServer,
-    bridge: MediaBridge,
+    media: MediaPlane,
+    bridge: MediaBridge | NoBridge,
     space_id: str,
     user_id: int,
     sdp: str,
@@ -41,7 +43,7 @@ async def connect(
     *,
     listener_limit: int | None = None,
     hls_link: Callable[[], Awaitable[HlsLink]] | None = None,
-    access: MediaAccess | None = None,
+    access: MediaAccess | NoAccess | None = None,
     credential: int | None = None,
 ) -> dict[str, str]:
     """Answer a member's offer; on stage and mute state come from the stored membership.
@@ -150,14 +152,20 @@ async def may_stay(db: Database, space_id: str, user_id: int, credential: int | 
         return await spaces.membership(session, space_id, user_id) is not None
 
 
-def start(state: Any, settings: Settings) -> None:
+async def start(state: Any, settings: Settings) -> None:
     """Create the app's MediaServer (`state.media`), its bus bridge (`state.media_bridge`)
     the HLS hub and service (`state.hls`: through Redis when the bus is Redis), the
     evidence ring buffers of its rooms (`state.evidence_desk`), what closes
     connections whose access ended (`state.media_access`) and, when the instance has a
-    captions engine, its captioner (`state.captions`)."""
+    captions engine, its captioner (`state.captions`).
+
+    With `TOWNHALL_MEDIA_WORKERS` > 0, `state.media` is the `WorkerPool` instead: each
+    worker runs its own bridge and access tracker, through the pool."""
     relay = RedisHlsRelay(settings.redis_url, settings.redis_prefix) if settings.redis_url else None
     hub = HlsHub(relay)
+    if settings.media_workers > 0:
+        await _start_workers(state, settings, hub)
+        return
     state.media = MediaServer(settings, state.bus, hls=hub if settings.hls else None)
     state.media_bridge = MediaBridge(state.bus, state.media, DatabaseRoomStates(state.db))
     state.media.evidence = state.evidence_desk = EvidenceDesk(state.bus, settings.data_dir)
@@ -174,6 +182,28 @@ def start(state: Any, settings: Settings) -> None:
         return await may_stay(db, space_id, user_id, credential)
 
     state.media_access = MediaAccess(state.bus, state.media, allowed)
+
+
+async def _start_workers(state: Any, settings: Settings, hub: HlsHub) -> None:
+    db: Database = state.db
+
+    async def allowed(space_id: str, user_id: int, credential: int | None) -> bool:
+        return await may_stay(db, space_id, user_id, credential)
+
+    pool = WorkerPool(
+        settings,
+        state.bus,
+        DatabaseRoomStates(db),
+        allowed,
+        count=settings.media_workers,
+        listeners_per_worker=settings.media_listeners_per_worker,
+    )
+    state.media = pool
+    state.media_bridge = NoBridge()
+    state.media_access = NoAccess()
+    state.hls = HlsService(hub, HlsTokens(settings.load_secret_key()), state.db)
+    state.captions = None
+    await pool.start()
 
 
 async def stop(state: Any) -> None:
