@@ -365,12 +365,7 @@ class Room:
             self._feed_sinks(index, current.full)
         timestamp = (index * FRAME_SAMPLES) & 0xFFFFFFFF
         evidence = self.evidence
-        if (
-            self._listening
-            or self.recorder is not None
-            or evidence is not None
-            or self.mix_taps
-        ):
+        if self._listening or self.recorder is not None or evidence is not None or self.mix_taps:
             payload = self._listener_encoder.encode(current.full)
             for tap in self.mix_taps:
                 try:

@@ -210,7 +210,7 @@ class MediaServer:
                     room.mix_sinks.append(HlsPackager(space_id, self._hls))
                 except Exception:
                     log.exception("no HLS for %s", space_id)
-            if self.evidence is not None:
+            if self.evidence is not None and not relayed:
                 room.evidence = self.evidence.buffer_for(space_id)
             room.start()
         replaced = room.add(participant)

@@ -201,6 +201,7 @@ async def _start_workers(state: Any, settings: Settings, hub: HlsHub) -> None:
     state.media = pool
     state.media_bridge = NoBridge()
     state.media_access = NoAccess()
+    state.evidence_desk = None  # each worker keeps the evidence of the rooms it mixes
     state.hls = HlsService(hub, HlsTokens(settings.load_secret_key()), state.db)
     state.captions = None
     await pool.start()
@@ -213,5 +214,6 @@ async def stop(state: Any) -> None:
         await state.captions.stop()
     await state.media_access.close()
     await state.media.close()
-    await state.evidence_desk.close()  # writes the windows the rooms left open
+    if state.evidence_desk is not None:
+        await state.evidence_desk.close()  # writes the windows the rooms left open
     await state.hls.hub.close()

@@ -45,6 +45,7 @@ from townhall.media.workers.wire import (
     Offer,
     Presence,
     Publish,
+    PublishUser,
     Ready,
     Refused,
     RelayTo,
@@ -384,6 +385,8 @@ class WorkerPool:
                 self._spawn(self._publish(Event.from_json(message.event)))
             except EventFormatError:
                 log.warning("media worker %s published a malformed event", link.index)
+        elif isinstance(message, PublishUser):
+            self._spawn(self._publish_user(message))
         elif isinstance(message, Presence):
             return self._presence(message)
         elif isinstance(message, MemberGone):
@@ -406,6 +409,12 @@ class WorkerPool:
         if self._publish_failing:
             self._publish_failing = False
             log.warning("media workers: publishing on the bus works again")
+
+    async def _publish_user(self, message: PublishUser) -> None:
+        try:
+            await self._bus.publish_user(message.user_id, message.payload)
+        except Exception as exc:
+            log.warning("media workers: publishing to user %s failed (%s)", message.user_id, exc)
 
     async def _presence(self, message: Presence) -> None:
         with contextlib.suppress(Exception):

@@ -21,6 +21,7 @@ from townhall.media.workers.wire import (
     Delivered,
     Presence,
     Publish,
+    PublishUser,
     Refused,
     SubEnded,
     Subscribe,
@@ -104,6 +105,9 @@ class ChannelBus:
     async def publish(self, event: Event) -> Event:
         self._channel.send(Publish(event=event.to_json()))
         return event
+
+    async def publish_user(self, user_id: int, payload: dict[str, Any]) -> None:
+        self._channel.send(PublishUser(user_id=user_id, payload=payload))
 
     async def touch(
         self, space_id: str, user_id: int, client_id: str = "", ttl: float | None = None

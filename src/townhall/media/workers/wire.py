@@ -137,6 +137,12 @@ class Publish(_Msg):
     event: str
 
 
+class PublishUser(_Msg):
+    kind: Literal["publish_user"] = "publish_user"
+    user_id: int
+    payload: dict[str, Any]
+
+
 class Presence(_Msg):
     kind: Literal["presence"] = "presence"
     space_id: str
@@ -203,6 +209,7 @@ Message = Annotated[
     | Unsubscribe
     | Ask
     | Publish
+    | PublishUser
     | Presence
     | MemberGone
     | RoomClosed

@@ -26,6 +26,7 @@ from townhall.domain.errors import Conflict, DomainError, Invalid, RateLimited
 from townhall.logs import configure as configure_logging
 from townhall.media.access import MediaAccess
 from townhall.media.bridge import MediaBridge
+from townhall.media.evidence import EvidenceDesk
 from townhall.media.server import MediaServer
 from townhall.media.workers.proxy import ChannelBus, ChannelRoomStates, access_check
 from townhall.media.workers.relay import RelayEndpoint
@@ -106,6 +107,10 @@ class Worker:
         )
         self.media.on_member_gone(self._member_gone)
         self.media.on_room_closed(self._room_closed)
+        # The origin keeps its rooms' evidence (requests and results go over the bus).
+        self.evidence = EvidenceDesk(self.bus, self.settings.data_dir)
+        self.media.evidence = self.evidence
+        self.media.on_room_closed(self.evidence.room_closed)
 
     def _moved(self, space_id: str, user_id: int) -> None:
         self.channel.send(Moved(space_id=space_id, user_id=user_id))
@@ -199,6 +204,7 @@ class Worker:
         await self.bridge.close()
         await self.access.close()
         await self.media.close()
+        await self.evidence.close()
         self.relay.close()
         if self.hls is not None:
             await self.hls.close()
@@ -214,6 +220,7 @@ async def run(fd: int) -> None:
     configure_logging(str(first.settings.get("log_level", "info")))
     worker = Worker(channel, first)
     await worker.relay.open()
+    worker.evidence.start()
     loop = asyncio.get_running_loop()
     serving = asyncio.ensure_future(channel.serve(worker.handle))
     for signum in (signal.SIGTERM, signal.SIGINT):
