@@ -298,6 +298,7 @@ async def test_every_api_route_asks_who_is_asking(app, client: httpx.AsyncClient
         "{invite_id}": "1",
         "{report_id}": "1",
         "{term_id}": "1",
+        "{evidence_id}": "1",
         "{clip_id}": "abcdefghijkl",
     }
     checked = 0

@@ -185,6 +185,28 @@ async def test_unauthenticated_sockets_are_told_and_closed(
     assert c.conn.close_code == 4401
 
 
+async def test_sockets_read_credentials_in_the_same_order_as_http(
+    base: str, client: httpx.AsyncClient, make_user: Any, clients: list[WsClient]
+) -> None:
+    """Authorization first (as for HTTP), then ?token=, then the cookie; a malformed
+    Authorization header is refused, not skipped for a weaker credential."""
+    user = await make_user("order")
+    good = user.headers["Authorization"].split(" ", 1)[1]
+    header_wins = await WsClient.open(base, "th_stale", headers={"Authorization": f"Bearer {good}"})
+    clients.append(header_wins)
+    await header_wins.ping()
+    for bad in (f"Basic {good}", "Bearer "):
+        refused = await WsClient.open(base, good, headers={"Authorization": bad})
+        clients.append(refused)
+        message = await refused.recv()
+        assert message["type"] == "error" and message["error"]["code"] == "unauthorized"
+        with pytest.raises(websockets.ConnectionClosed):
+            await refused.recv()
+        assert refused.conn.close_code == 4401
+        http = await client.get("/api/v1/me", headers={"Authorization": bad})
+        assert http.status_code == 401 and http.json()["error"]["code"] == "bad_authorization"
+
+
 # -- snapshots and live events ------------------------------------------------------
 
 

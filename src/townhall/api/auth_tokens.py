@@ -11,8 +11,10 @@ from datetime import timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import HTTPConnection
 
 from townhall.config import Settings
+from townhall.domain.errors import Unauthorized
 from townhall.store import accounts
 from townhall.store.db import utcnow
 from townhall.store.models import Token, User
@@ -22,6 +24,24 @@ COOKIE_NAME = "townhall_session"
 TOUCH_INTERVAL = timedelta(seconds=60)
 """A token's `last_used_at` is written again only once it is this old: reads stay reads
 (no write, and on SQLite no write lock, on every authenticated request)."""
+
+
+def presented_token(connection: HTTPConnection) -> str | None:
+    """The credential a request or a WebSocket handshake presents, in one order for both:
+    `Authorization: Bearer`, then `?token=` (WebSocket handshakes only: browsers cannot
+    set headers there), then the session cookie. A malformed Authorization header is
+    refused rather than skipped (`bad_authorization`)."""
+    header = connection.headers.get("authorization", "")
+    if header:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise Unauthorized("bad_authorization", "Authorization must be 'Bearer <token>'")
+        return value.strip()
+    if connection.scope["type"] == "websocket":
+        token = connection.query_params.get("token")
+        if token:
+            return token
+    return connection.cookies.get(COOKIE_NAME)
 
 
 class Tokens:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from townhall.api.auth_tokens import COOKIE_NAME, Tokens
+from townhall.api.auth_tokens import Tokens, presented_token
 from townhall.config import Settings
 from townhall.domain.errors import Unauthorized
 from townhall.store.models import Token, User
@@ -44,17 +44,6 @@ def _tokens(request: Request) -> Tokens:
 
 
 TokensDep = Annotated[Tokens, Depends(_tokens)]
-
-
-def presented_token(request: Request) -> str | None:
-    """The bearer token from the Authorization header, else the session cookie."""
-    header = request.headers.get("authorization", "")
-    if header:
-        scheme, _, value = header.partition(" ")
-        if scheme.lower() != "bearer" or not value.strip():
-            raise Unauthorized("bad_authorization", "Authorization must be 'Bearer <token>'")
-        return value.strip()
-    return request.cookies.get(COOKIE_NAME)
 
 
 @dataclass(frozen=True)

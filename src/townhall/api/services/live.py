@@ -20,7 +20,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from townhall.api.auth_tokens import COOKIE_NAME, Tokens
+from townhall.api.auth_tokens import Tokens, presented_token
 from townhall.api.errors import unavailable_error
 from townhall.api.services import accounts, spaces
 from townhall.bus import (
@@ -38,7 +38,7 @@ from townhall.bus.events import (
     TOKEN_REVOKED,
     AccessChange,
 )
-from townhall.domain.errors import DomainError
+from townhall.domain.errors import DomainError, Unauthorized
 from townhall.store.db import Database, Trouble
 from townhall.store.models import User
 from townhall.tasks import TaskScope, cancel_and_wait, raise_if_cancelling
@@ -433,24 +433,16 @@ def _last_seq(message: dict[str, Any]) -> int | None:
     return last_seq
 
 
-def presented_token(websocket: WebSocket) -> str | None:
-    """`?token=`, else `Authorization: Bearer`, else the session cookie."""
-    token = websocket.query_params.get("token")
-    if token:
-        return token
-    scheme, _, value = websocket.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    return websocket.cookies.get(COOKIE_NAME)
-
-
 async def serve_client(websocket: WebSocket) -> None:
     """Run one client's WebSocket until it closes (or goes silent for too long)."""
     app = websocket.app
     db: Database = app.state.db
     bus: Bus = app.state.bus
     await websocket.accept()
-    token = presented_token(websocket)
+    try:
+        token = presented_token(websocket)
+    except Unauthorized:
+        token = None  # answered below like a missing one
     found = None
     try:
         if token:
