@@ -116,4 +116,4 @@ def prometheus_text(view: MediaOverview) -> bytes:
             yield from counters.values()
 
     registry.register(_Snapshot())
-    return generate_latest(registry)
+    return bytes(generate_latest(registry))
