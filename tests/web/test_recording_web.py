@@ -1,7 +1,9 @@
 """Recording in the browser: the host starts a recorded space with a 440 Hz microphone,
 everyone sees (and hears announced) "● Recording", the host pauses and resumes, ends the
-space, and the ended page's player loads and plays the recording (a listener sees the
-badge change live and gets the player too, without the host's Delete)."""
+space, and the ended page's player loads and plays the recording as VOD HLS through
+hls.js (a listener sees the badge change live and gets the player too, without the
+host's Delete). A browser whose canPlayType says it plays HLS (Safari; Chromium too,
+since it has its own HLS player) gets the native player; one that says no, hls.js."""
 
 from __future__ import annotations
 
@@ -13,6 +15,20 @@ from playwright.sync_api import expect
 from tests.web.flows import open_app, signup, unique
 
 pytestmark = [pytest.mark.browser, pytest.mark.serial]
+
+# Says no to HLS (as Chromium did before it had its own player): hls.js is used.
+NO_NATIVE_HLS = """
+const canPlay = HTMLMediaElement.prototype.canPlayType;
+HTMLMediaElement.prototype.canPlayType = function (type) {
+  return type === 'application/vnd.apple.mpegurl' ? '' : canPlay.call(this, type);
+};
+"""
+HLS = "application/vnd.apple.mpegurl"
+READY = (
+    "() => { const a = document.querySelector('audio.replay');"
+    " return a && a.readyState >= 1 && a.duration > 1; }"
+)
+PLAYING = "() => document.querySelector('audio.replay').currentTime > 0.5"
 
 
 def test_host_records_a_space_and_replays_it(browsers: Any, server: str) -> None:
@@ -56,18 +72,29 @@ def test_host_records_a_space_and_replays_it(browsers: Any, server: str) -> None
     expect(host.locator(".room-banner.ended")).to_contain_text("This space has ended")
     player = host.locator("audio.replay")
     expect(player).to_have_count(1)
-    host.wait_for_function(
-        "() => { const a = document.querySelector('audio.replay');"
-        " return a && a.readyState >= 1 && a.duration > 1; }",
-        timeout=15_000,
-    )
-    host.evaluate("document.querySelector('audio.replay').play()")
-    host.wait_for_function(
-        "() => document.querySelector('audio.replay').currentTime > 0.5", timeout=15_000
-    )
+    host.wait_for_function(READY, timeout=15_000)
+    # VOD HLS, with the browser's own player when canPlayType says it has one.
+    native = host.evaluate("document.createElement('audio').canPlayType('" + HLS + "')")
+    replay = "document.querySelector('audio.replay')"
+    assert host.evaluate(f"{replay}.dataset.hls") == ("native" if native else "hlsjs")
+    if native:
+        assert host.evaluate(f"{replay}.src").endswith(f"/hls/{space_id}/replay.m3u8")
+    host.evaluate(f"{replay}.play()")
+    host.wait_for_function(PLAYING, timeout=15_000)
     expect(host.get_by_role("button", name="Delete recording")).to_be_visible()
     expect(fan.locator("audio.replay")).to_have_count(1)  # anyone who may see the space
     expect(fan.get_by_role("button", name="Delete recording")).to_have_count(0)
+
+    # A browser without HLS of its own: hls.js (Media Source Extensions: a blob: URL).
+    mse = browsers.page(browser, server)
+    mse.add_init_script(NO_NATIVE_HLS)
+    signup(mse, unique("mse"), "Mo Mse")
+    open_app(mse, f"/space/{space_id}")
+    mse.wait_for_function(READY, timeout=15_000)
+    assert mse.evaluate(f"{replay}.dataset.hls") == "hlsjs"
+    assert mse.evaluate(f"{replay}.src").startswith("blob:")
+    mse.evaluate(f"{replay}.play()")
+    mse.wait_for_function(PLAYING, timeout=15_000)
 
     # The host deletes it: the player goes.
     host.once("dialog", lambda d: d.accept())

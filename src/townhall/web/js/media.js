@@ -9,6 +9,7 @@
 
 import { get, post } from './api.js';
 import Hls from '../vendor/hls.light.min.mjs';
+import { attachHls } from './hlsplay.js';
 
 const GATHER_TIMEOUT_MS = 5000;
 const DISCONNECTED_GRACE_MS = 4000;
@@ -278,32 +279,27 @@ export class AudioLink extends EventTarget {
       this.hlsSource.connect(this.context.destination);
       this.hlsSource.connect(this.analyser);
     }
-    if (Hls.isSupported()) {
-      const hls = new Hls({
+    // The browser's own HLS where it has it (Safari), else hls.js (js/hlsplay.js).
+    const { how, hls } = attachHls(audio, path, Hls, {
+      config: {
         lowLatencyMode: true,
         enableWorker: false,
         backBufferLength: 10,
         liveSyncMode: 'edge',
         xhrSetup: (xhr, url) => xhr.open('GET', this._withToken(url), true),
-      });
-      this.hls = hls;
-      hls.on(Hls.Events.ERROR, (_event, data) => {
-        if (!data.fatal || this.hls !== hls) return;
-        if (data.type === Hls.ErrorTypes.MEDIA_ERROR) hls.recoverMediaError();
-        else {
-          this._stopHls();
-          this._setState('failed', { error: new Error(data.details) });
-          this.hlsTimer = setTimeout(() => this.startHls(), HLS_RETRY_MS);
-        }
-      });
-      hls.loadSource(path);
-      hls.attachMedia(audio);
-    } else if (audio.canPlayType('application/vnd.apple.mpegurl')) {
-      audio.src = path; // Safari plays LL-HLS natively
-    } else {
+      },
+      onFatal: (detail) => {
+        if (this.hlsAudio !== audio) return;
+        this._stopHls();
+        this._setState('failed', { error: new Error(detail) });
+        this.hlsTimer = setTimeout(() => this.startHls(), HLS_RETRY_MS);
+      },
+    });
+    if (!how) {
       this._setState('refused', { error: new Error('this browser cannot play HLS') });
       return;
     }
+    this.hls = hls;
     const p = audio.play();
     if (p && p.catch) p.catch(() => {});
     if (path.includes('token=')) this.hlsTimer = setTimeout(() => this._refreshToken(), HLS_TOKEN_REFRESH_MS);

@@ -1,7 +1,11 @@
 // Recording in the room: the "● Recording" badge everyone sees, the host's switch, and on
-// an ended space the player for its recording (with Delete for the host).
+// an ended space the player for its recording (with Delete for the host). The player
+// plays the replay as VOD HLS (seeking fetches only the segments it needs): the
+// browser's own HLS where it has it, else hls.js; the Ogg Opus file when neither works.
 
-import { del, post } from '../api.js';
+import Hls from '../../vendor/hls.light.min.mjs';
+import { del, get, post } from '../api.js';
+import { attachHls } from '../hlsplay.js';
 import { announce, clear, h, showError, toast } from '../ui.js';
 import { offerTranscriptDeletion } from './captions.js';
 import { clipForm } from './clip.js';
@@ -34,6 +38,7 @@ export function paintRecording(room) {
   const key = JSON.stringify([s.state, rec, room.isHost]);
   if (key === room.recordingKey) return;
   room.recordingKey = key;
+  stopReplay(room);
   clear(box);
   if (open) {
     room.recordingTold = rec === true;
@@ -61,7 +66,8 @@ export function paintRecording(room) {
     return;
   }
   box.hidden = false;
-  const player = h('audio', { controls: true, preload: 'metadata', src: rec.url, class: 'replay', 'aria-label': 'Recording of this space' });
+  const player = h('audio', { controls: true, preload: 'metadata', class: 'replay', 'aria-label': 'Recording of this space' });
+  playReplay(room, player, rec);
   box.append(
     h('h2', { id: 'replay-title' }, 'Recording'),
     player,
@@ -87,6 +93,36 @@ export function paintRecording(room) {
       },
     }, 'Delete recording'));
   }
+}
+
+function stopReplay(room) {
+  if (room.replayHls) room.replayHls.destroy();
+  room.replayHls = null;
+}
+
+/** The replay's VOD HLS in `player` (its signed URL asked for), else the Ogg file. */
+async function playReplay(room, player, rec) {
+  const ogg = () => {
+    stopReplay(room);
+    player.dataset.hls = 'none';
+    player.src = rec.url;
+  };
+  let link;
+  try {
+    link = await get(`/spaces/${enc(room.id)}/replay/hls`);
+  } catch {
+    ogg();
+    return;
+  }
+  if (room.destroyed || !player.isConnected) return;
+  const { how, hls } = attachHls(player, link.path, Hls, {
+    config: { enableWorker: false },
+    onFatal: () => {
+      if (player.isConnected) ogg();
+    },
+  });
+  room.replayHls = hls;
+  if (!how) ogg();
 }
 
 /** After the end: the media server finishes the file a moment later, so ask a few times. */
