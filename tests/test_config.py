@@ -65,3 +65,17 @@ def test_cookies_are_secure_by_default_behind_an_https_public_url() -> None:
         load_settings(public_url="https://talk.example.org", cookie_secure=False).secure_cookies
         is False
     )
+
+
+def test_evidence_settings_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().evidence_retention_days == 90
+    monkeypatch.setenv("TOWNHALL_EVIDENCE_RETENTION_DAYS", "7")
+    assert load_settings().evidence_retention_days == 7
+    for bad in ("0", "soon", "5000"):
+        monkeypatch.setenv("TOWNHALL_EVIDENCE_RETENTION_DAYS", bad)
+        with pytest.raises(ConfigError, match="TOWNHALL_EVIDENCE_RETENTION_DAYS"):
+            load_settings()
+    monkeypatch.delenv("TOWNHALL_EVIDENCE_RETENTION_DAYS")
+    monkeypatch.setenv("TOWNHALL_EVIDENCE_BEFORE_SECONDS", "500")
+    with pytest.raises(ConfigError, match="TOWNHALL_EVIDENCE_AFTER_SECONDS"):
+        load_settings()  # 500 + the default 120 > the buffer's 600

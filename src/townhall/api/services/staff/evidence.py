@@ -194,7 +194,7 @@ class EvidenceKeeper(PeriodicCheck):
         self._bus = bus
         self._data_dir = data_dir
         self.retention = timedelta(days=retention_days)
-        self._clock = clock
+        self.clock = clock
         self._listener: asyncio.Task[None] | None = None
         self.listening = asyncio.Event()
 
@@ -256,7 +256,7 @@ class EvidenceKeeper(PeriodicCheck):
                 duration_ms=int(data.get("duration_ms", 0)),
                 size_bytes=int(data.get("size_bytes", 0)),
                 timeline=timeline,
-                at=self._clock(),
+                at=self.clock(),
             )
             if done:  # the review queue plays it from now on
                 staff_ids = [u.id for u in await staff_store.staff(session)]
@@ -269,7 +269,7 @@ class EvidenceKeeper(PeriodicCheck):
 
     async def check_once(self) -> dict[str, list[int]]:
         """One pass: recorded, missing and deleted evidence ids."""
-        now = self._clock()
+        now = self.clock()
         async with self._db.session() as session:
             waiting = await store.pending(session)
             late = set(await store.pending_closed_before(session, now - WRITE_GRACE))
