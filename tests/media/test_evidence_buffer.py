@@ -4,6 +4,7 @@ everything dropped when the room closes. Time is a fake clock stepped per tick."
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -91,6 +92,10 @@ def test_a_window_keeps_the_timeline_and_is_written_as_ogg(tmp_path: Path) -> No
     assert abs(duration - (5.0 - 0.02)) < 0.05  # 1 s .. 6 s, less the skipped tick
     assert band_rms(pcm[:40_000], 440) < 0.003  # 1-1.8 s: silence
     assert band_rms(pcm[60_000:], 440) > 0.05  # from 2.25 s: the tone
+    sidecar = json.loads((tmp_path / "evidence" / "9.json").read_text())
+    places = {(t["user_id"], t["kind"]): (t["start_ms"], t["end_ms"]) for t in sidecar["timeline"]}
+    assert places[(1, "speaking")] == (1000, 4980)  # the skipped tick is not in the file
+    assert places[(2, "stage")][0] == 2000 and sidecar["report_at_ms"] == 3000
     buffer.close()
 
 

@@ -17,6 +17,7 @@ timeline next to it (`<id>.json`), and `EvidenceSaved` is announced on the bus.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import json
 import logging
@@ -32,7 +33,7 @@ from typing import Any, Protocol
 
 from townhall.bus.base import Subscription, SubscriptionClosed, SubscriptionLagged
 from townhall.bus.evidence import EVIDENCE_CHANNEL, EvidenceRequest, EvidenceSaved
-from townhall.media.audio import FRAME_SAMPLES, FRAME_SECONDS
+from townhall.media.audio import FRAME_SAMPLES, FRAME_SECONDS, SAMPLE_RATE
 from townhall.media.recorder import OggWriter
 
 log = logging.getLogger(__name__)
@@ -306,7 +307,7 @@ def write_evidence(data_dir: Path, captured: Captured) -> Path | None:
     except FileExistsError:
         return None
     try:
-        first: float | None = None
+        places = _Places()
         writer = OggWriter(partial)
         try:
             for chunk_start, data, lengths in captured.chunks:
@@ -314,23 +315,21 @@ def write_evidence(data_dir: Path, captured: Captured) -> Path | None:
                 for i, length in enumerate(lengths):
                     at = chunk_start + i * FRAME_SECONDS
                     if captured.start <= at < captured.end:
-                        if first is None:
-                            first = at
+                        places.add(at, writer.samples)
                         writer.write(data[offset : offset + length], FRAME_SAMPLES)
                     offset += length
             samples = writer.samples
         finally:
             writer.close()
-        origin = first if first is not None else captured.start
         timeline = timeline_path(data_dir, captured.evidence_id)
         sidecar = {
             "evidence_id": captured.evidence_id,
             "space_id": captured.space_id,
-            "started_at": origin,
+            "started_at": places.first if places.first is not None else captured.start,
             "duration_ms": samples * 1000 // 48_000,
             "size_bytes": partial.stat().st_size,
-            "report_at_ms": max(0, round((captured.at - origin) * 1000)),
-            "timeline": [_relative(s, origin) for s in captured.spans],
+            "report_at_ms": places.ms(captured.at),
+            "timeline": [_relative(s, places) for s in captured.spans],
         }
         staging = timeline.with_name(timeline.name + ".part")
         staging.write_text(json.dumps(sidecar, separators=(",", ":")))
@@ -343,12 +342,43 @@ def write_evidence(data_dir: Path, captured: Captured) -> Path | None:
     return final
 
 
-def _relative(span: Span, origin: float) -> dict[str, Any]:
+class _Places:
+    """Where a moment (unix seconds) is in the written file. Skipped ticks (a loaded
+    machine) are not in the file, so the file runs behind the clock after each gap: every
+    run of consecutive packets is a segment (its first packet's time and position)."""
+
+    def __init__(self) -> None:
+        self._starts: list[float] = []
+        self._samples: list[int] = []
+        self._last: float | None = None
+        self._end = 0
+        self.first: float | None = None
+
+    def add(self, at: float, samples: int) -> None:
+        if self._last is None or abs(at - self._last - FRAME_SECONDS) > FRAME_SECONDS / 2:
+            self._starts.append(at)
+            self._samples.append(samples)
+            if self.first is None:
+                self.first = at
+        self._last = at
+        self._end = samples + FRAME_SAMPLES
+
+    def ms(self, at: float) -> int:
+        """The file position of `at`, in ms (a moment in a gap: where the next part starts)."""
+        i = bisect.bisect_right(self._starts, at) - 1
+        if i < 0:
+            return 0
+        limit = self._samples[i + 1] if i + 1 < len(self._samples) else self._end
+        samples = min(self._samples[i] + (at - self._starts[i]) * SAMPLE_RATE, limit)
+        return max(0, round(samples * 1000 / SAMPLE_RATE))
+
+
+def _relative(span: Span, places: _Places) -> dict[str, Any]:
     return {
         "user_id": span.user_id,
         "kind": span.kind,
-        "start_ms": max(0, round((span.start - origin) * 1000)),
-        "end_ms": max(0, round((span.end - origin) * 1000)),
+        "start_ms": places.ms(span.start),
+        "end_ms": places.ms(span.end),
     }
 
 
