@@ -44,6 +44,7 @@ lint: $(STAMP)
 # Pages generated from the code (tests fail when they are stale).
 docs: $(STAMP)
 	$(BIN)/python -c 'from townhall.domain.error_codes import render_markdown as r; open("docs/ERRORS.md", "w").write(r())'
+	$(BIN)/python -m townhall.bus.events_doc docs/EVENTS.md
 
 # Refresh the README's screenshots (docs/screenshots) from the browser tests that take them.
 screenshots: $(STAMP)

@@ -18,7 +18,7 @@ import contextlib
 import logging
 import random
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 from townhall.bus.base import Subscription, SubscriptionClosed, SubscriptionLagged
 from townhall.bus.events import (
@@ -29,7 +29,14 @@ from townhall.bus.events import (
     RECORDING_CHANGED,
     ROLE_CHANGED,
     SPACE_ENDED,
+    CaptionsChanged,
     Event,
+    MemberLeft,
+    MemberRemoved,
+    MuteChanged,
+    RecordingChanged,
+    RoleChanged,
+    SpaceEnded,
 )
 from townhall.domain.roles import STAGE_ROLES
 from townhall.media.room_state import RoomStateSource
@@ -48,14 +55,18 @@ PROBE_INTERVAL = 0.5
 """While subscriptions fail, how often one probe asks whether the bus answers again."""
 
 
-def _user_id(data: dict[str, Any]) -> int | None:
-    value = data.get("user_id")
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        return None
+_MEDIA_TYPES = frozenset(
+    {
+        SPACE_ENDED,
+        RECORDING_CHANGED,
+        CAPTIONS_CHANGED,
+        ROLE_CHANGED,
+        MUTE_CHANGED,
+        MEMBER_REMOVED,
+        MEMBER_LEFT,
+    }
+)
+"""The event types the media plane acts on."""
 
 
 def backoff_delay(
@@ -171,30 +182,24 @@ class MediaBridge:
 
     async def apply(self, event: Event) -> None:
         """Apply one event to the media server (unknown or malformed events are ignored)."""
-        space_id, data = event.space_id, event.data if isinstance(event.data, dict) else {}
-        if event.type == SPACE_ENDED:
-            await self._media.end_space(space_id)
+        space_id, data = event.space_id, event.payload()
+        if data is None:
+            if event.type in _MEDIA_TYPES:
+                log.warning("ignoring a malformed %s in %s", event.type, space_id)
             return
-        if event.type == RECORDING_CHANGED:
-            self._media.set_recording(space_id, data.get("on") is True)
-            return
-        if event.type == CAPTIONS_CHANGED:
-            language = data.get("language")
-            self._media.set_captions(
-                space_id, data.get("on") is True, language if isinstance(language, str) else "en"
-            )
-            return
-        user_id = _user_id(data)
-        if user_id is None:
-            if event.type in (ROLE_CHANGED, MUTE_CHANGED, MEMBER_REMOVED, MEMBER_LEFT):
-                log.warning("ignoring %s without a user_id in %s", event.type, space_id)
-            return
-        if event.type == ROLE_CHANGED:
-            self._media.set_on_stage(space_id, user_id, data.get("role") in STAGE_ROLES)
-        elif event.type == MUTE_CHANGED:
-            self._media.set_muted(space_id, user_id, data.get("muted") is not False)
-        elif event.type in (MEMBER_REMOVED, MEMBER_LEFT):
-            await self._media.disconnect(space_id, user_id)
+        match data:
+            case SpaceEnded():
+                await self._media.end_space(space_id)
+            case RecordingChanged(on=on):
+                self._media.set_recording(space_id, on)
+            case CaptionsChanged(on=on, language=language):
+                self._media.set_captions(space_id, on, language)
+            case RoleChanged(user_id=user_id, role=role):
+                self._media.set_on_stage(space_id, user_id, role in STAGE_ROLES)
+            case MuteChanged(user_id=user_id, muted=muted):
+                self._media.set_muted(space_id, user_id, muted)
+            case MemberRemoved(user_id=user_id) | MemberLeft(user_id=user_id):
+                await self._media.disconnect(space_id, user_id)
 
     def _current(self, space_id: str) -> bool:
         return self._watching.get(space_id) is asyncio.current_task()

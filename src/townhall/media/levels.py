@@ -7,7 +7,7 @@ import contextlib
 import logging
 from typing import Any, Protocol
 
-from townhall.bus.events import LEVELS, Event
+from townhall.bus.events import Event, Levels
 
 log = logging.getLogger(__name__)
 
@@ -94,11 +94,8 @@ class LevelReporter:
             report, self._pending = self._pending, None
             if report is None:
                 continue
-            event = Event(
-                type=LEVELS,
-                space_id=self._space_id,
-                data={"levels": {str(u): v for u, v in report.items()}},
-            )
+            levels = Levels(levels={str(u): v for u, v in report.items()})
+            event = Event.of(self._space_id, levels)
             try:
                 await self._bus.publish(event)
             except Exception as exc:  # the bus is away: logged once, levels are volatile

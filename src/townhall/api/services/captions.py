@@ -31,7 +31,7 @@ from townhall.api.services.spaces.loading import access, commit_and_publish, loc
 from townhall.api.services.spaces.views import space_views, user_brief
 from townhall.api.services.staff import alerts
 from townhall.bus import Bus
-from townhall.bus.events import CAPTION, CAPTIONS_CHANGED, Event
+from townhall.bus.events import Caption, CaptionsChanged, Event
 from townhall.captions.engines import STATIC_LANGUAGES
 from townhall.captions.supervisor import CaptionsWorker, Utterance
 from townhall.captions.tap import CaptionsTap
@@ -135,10 +135,7 @@ async def set_captions(
     events = []
     if (after.on, after.language) != (before.on, before.language) or after.clips != before.clips:
         events.append(
-            (
-                CAPTIONS_CHANGED,
-                {"on": after.on, "language": after.language, "clips": after.clips, "by": actor.id},
-            )
+            CaptionsChanged(on=after.on, language=after.language, clips=after.clips, by=actor.id)
         )
     await commit_and_publish(session, space.id, events)
     return captions_view(settings, after)
@@ -307,20 +304,15 @@ class Captioner:
                 await alerts.flag_caption(session, space, utterance.user_id, text, start_ms)
         if not text and not final:
             return
-        await self._bus.publish(
-            Event(
-                type=CAPTION,
-                space_id=utterance.space_id,
-                data={
-                    "user_id": utterance.user_id,
-                    "text": text,
-                    "final": final,
-                    "start_ms": start_ms,
-                    "end_ms": end_ms,
-                    "utterance": utterance.stream,
-                },
-            )
+        caption = Caption(
+            user_id=utterance.user_id,
+            text=text,
+            final=final,
+            start_ms=start_ms,
+            end_ms=end_ms,
+            utterance=utterance.stream,
         )
+        await self._bus.publish(Event.of(utterance.space_id, caption))
 
     async def _on_state(self, up: bool) -> None:
         """Tell the captioned spaces that captions paused (the worker died) or resumed."""
@@ -329,6 +321,6 @@ class Captioner:
         self._was_down = not up
         for space_id in self._media.captioned_spaces():
             language = self._media.captions_language(space_id)
-            data = {"on": True, "language": language, "paused": not up}
+            data = CaptionsChanged(on=True, language=language, paused=not up)
             async with self._db.session() as session:  # a kept event: through the outbox
-                await outbox.add_space_events(session, space_id, [(CAPTIONS_CHANGED, data)])
+                await outbox.add_space_events(session, space_id, [data])

@@ -1,11 +1,11 @@
 """One WebSocket per client: subscriptions to spaces, replay on reconnect, presence, pushes.
 
-Client → server: {"op": "subscribe", "space_id", "last_seq"?}, {"op": "unsubscribe",
-"space_id"}, {"op": "ping"}. Server → client: {"type": "snapshot", "seq", "space_id",
-"data"}, {"type": <event type>, "seq", "space_id", "data", "at"}, {"type": "subscribed",
-"space_id", "seq", "replayed"}, {"type": "unsubscribed", "space_id", "reason"?}, {"type":
-"notification", "data"}, {"type": "error", "error": {code, message}, "space_id"?},
-{"type": "pong"}. See docs/EVENTS.md.
+Client → server (validated by `api/schemas/live.py`): {"op": "subscribe", "space_id",
+"last_seq"?}, {"op": "unsubscribe", "space_id"}, {"op": "ping"}. Server → client:
+{"type": "snapshot", "seq", "space_id", "data"}, {"type": <event type>, "seq", "space_id",
+"data", "at"}, {"type": "subscribed", "space_id", "seq", "replayed"}, {"type":
+"unsubscribed", "space_id", "reason"?}, {"type": "notification", "data"}, {"type":
+"error", "error": {code, message}, "space_id"?}, {"type": "pong"}. See docs/EVENTS.md.
 """
 
 from __future__ import annotations
@@ -22,6 +22,13 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from townhall.api.auth_tokens import Tokens, presented_token
 from townhall.api.errors import unavailable_error
+from townhall.api.schemas.live import (
+    InvalidMessage,
+    Ping,
+    Subscribe,
+    Unsubscribe,
+    client_message,
+)
 from townhall.api.services import accounts, spaces
 from townhall.bus import (
     Bus,
@@ -37,6 +44,7 @@ from townhall.bus.events import (
     MEMBER_REMOVED,
     TOKEN_REVOKED,
     AccessChange,
+    MemberRemoved,
 )
 from townhall.domain.errors import DomainError, Unauthorized
 from townhall.store.db import Database, Trouble
@@ -47,7 +55,6 @@ log = logging.getLogger(__name__)
 
 MAX_MESSAGE_CHARS = 4096
 MAX_SUBSCRIPTIONS = 20
-MAX_SPACE_ID_CHARS = 64
 CLOSE_UNAUTHORIZED = 4401
 """No valid credentials, or they ended while connected (signed out, token revoked,
 account deleted): sign in again; reconnecting with the same credentials will not help."""
@@ -136,20 +143,19 @@ class LiveClient:
 
     async def handle(self, text: str) -> None:
         """Act on one client message."""
-        message = _parse(text)
-        op = message.get("op")
-        if op == "ping":
-            await self.touch_all()
-            await self.send({"type": "pong"})
-        elif op == "subscribe":
-            space_id = _space_id(message)
-            last_seq = _last_seq(message)
-            await self.subscribe(space_id, last_seq)
-        elif op == "unsubscribe":
-            await self.unsubscribe(_space_id(message))
-            await self.send({"type": "unsubscribed", "space_id": message["space_id"]})
-        else:
-            raise BadMessage("unknown_op", "op must be one of subscribe, unsubscribe, ping")
+        try:
+            message = client_message(_parse(text))
+        except InvalidMessage as exc:
+            raise BadMessage(exc.code, exc.message) from None
+        match message:
+            case Ping():
+                await self.touch_all()
+                await self.send({"type": "pong"})
+            case Subscribe(space_id=space_id, last_seq=last_seq):
+                await self.subscribe(space_id, last_seq)
+            case Unsubscribe(space_id=space_id):
+                await self.unsubscribe(space_id)
+                await self.send({"type": "unsubscribed", "space_id": space_id})
 
     async def subscribe(self, space_id: str, last_seq: int | None) -> None:
         if space_id not in self.watches and len(self.watches) >= MAX_SUBSCRIPTIONS:
@@ -192,7 +198,7 @@ class LiveClient:
             if missed is not None:
                 for event in missed:
                     await self.send_text(event_text(event))
-                    if event.type == MEMBER_REMOVED and _user_id(event) == self.user.id:
+                    if _removed_user(event) == self.user.id:
                         watch.saw_removal = True
                 watch.cursor = missed[-1].seq if missed else last_seq
                 return len(missed)
@@ -233,7 +239,7 @@ class LiveClient:
                         if watch.cursor >= watch.cut_at:
                             await self._removed(space_id, watch)
                             return
-                    elif event.type == MEMBER_REMOVED and _user_id(event) == self.user.id:
+                    elif _removed_user(event) == self.user.id:
                         await self._removed(space_id, watch)
                         return
                 return
@@ -385,9 +391,12 @@ def event_text(event: Event) -> str:
     return text
 
 
-def _user_id(event: Event) -> int | None:
-    value = event.data.get("user_id")
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+def _removed_user(event: Event) -> int | None:
+    """Who a `member.removed` event removed (None for other events)."""
+    if event.type != MEMBER_REMOVED:
+        return None
+    data = event.payload()
+    return data.user_id if isinstance(data, MemberRemoved) else None
 
 
 def _parse(text: str) -> dict[str, Any]:
@@ -402,35 +411,6 @@ def _parse(text: str) -> dict[str, Any]:
     if not isinstance(message, dict):
         raise BadMessage("invalid_message", "message must be a JSON object")
     return message
-
-
-def _space_id(message: dict[str, Any]) -> str:
-    space_id = message.get("space_id")
-    if (
-        not isinstance(space_id, str)
-        or not 0 < len(space_id) <= MAX_SPACE_ID_CHARS
-        or not _encodable(space_id)
-    ):
-        raise BadMessage("invalid_space_id", "space_id must be a space's id string")
-    return space_id
-
-
-def _encodable(text: str) -> bool:
-    """False for text with lone surrogates (valid in JSON, not in UTF-8 or the database)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _last_seq(message: dict[str, Any]) -> int | None:
-    last_seq = message.get("last_seq")
-    if last_seq is None:
-        return None
-    if isinstance(last_seq, bool) or not isinstance(last_seq, int) or last_seq < 0:
-        raise BadMessage("invalid_last_seq", "last_seq must be a non-negative integer")
-    return last_seq
 
 
 async def serve_client(websocket: WebSocket) -> None:

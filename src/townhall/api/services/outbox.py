@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from townhall.bus import Bus, Event
 from townhall.bus.base import UserPush
+from townhall.bus.events import EventData
 from townhall.domain.backoff import Backoff
 from townhall.store import outbox as store
 from townhall.store import spaces as spaces_store
@@ -61,11 +62,12 @@ _relays: weakref.WeakSet[OutboxRelay] = weakref.WeakSet()
 
 
 async def add_space_events(
-    session: AsyncSession, space_id: str, events: Sequence[tuple[str, dict[str, Any]]]
+    session: AsyncSession, space_id: str, events: Sequence[EventData]
 ) -> list[int]:
     """Add the space's events, numbered with its next seqs (returned); they go out once
     the session commits, never for a rolled-back transaction."""
-    seqs = await store.add_space_events(session, space_id, events)
+    rows = [(e.type, e.to_data()) for e in events]
+    seqs = await store.add_space_events(session, space_id, rows)
     if seqs:
         _wake_after_commit(session)
     return seqs

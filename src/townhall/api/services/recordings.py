@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from townhall.api.services.spaces.loading import commit_and_publish, locked, viewable
 from townhall.bus import Bus
-from townhall.bus.events import RECORDING_CHANGED
+from townhall.bus.events import RecordingChanged
 from townhall.domain import recording as rules
 from townhall.domain.spaces import SpaceState
 from townhall.media.recorder import partial_path, recording_path, recover_partials
@@ -44,7 +44,7 @@ async def set_recording(
     changed = (row.active if row is not None else False) != on
     if row is not None or on:
         await store.set_on(session, space.id, on)
-    events = [(RECORDING_CHANGED, {"on": on, "by": actor.id})] if changed else []
+    events = [RecordingChanged(on=on, by=actor.id)] if changed else []
     await commit_and_publish(session, space.id, events)
     return {"recording": on}
 

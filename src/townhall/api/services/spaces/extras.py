@@ -17,6 +17,7 @@ from townhall.api.services.spaces.loading import (
 )
 from townhall.api.services.staff import alerts, evidence
 from townhall.bus import Bus
+from townhall.bus.events import ReactionSent
 from townhall.domain import spaces as rules
 from townhall.domain.errors import Conflict, Invalid, NotFound, RateLimited
 from townhall.domain.reactions import ReactionWindow, take_reaction, validate_reaction
@@ -45,9 +46,7 @@ async def react(session: AsyncSession, bus: Bus, user: User, space_id: str, emoj
     new = take_reaction(window, time.time())
     if not await store.take_reaction_slot(session, row, old, (new.started_at, new.count)):
         raise RateLimited("reaction_rate_limited", "too many reactions at once; slow down")
-    await commit_and_publish(
-        session, space.id, [("reaction", {"user_id": user.id, "emoji": emoji})]
-    )
+    await commit_and_publish(session, space.id, [ReactionSent(user_id=user.id, emoji=emoji)])
     return Reaction(emoji=emoji)
 
 

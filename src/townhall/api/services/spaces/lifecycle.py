@@ -17,9 +17,10 @@ from townhall.api.services.spaces.loading import (
     save,
 )
 from townhall.api.services.spaces.stage import leave
-from townhall.api.services.spaces.views import share_url, space_view, user_brief
+from townhall.api.services.spaces.views import share_url, space_view, user_brief, user_ref
 from townhall.api.services.staff import words
 from townhall.bus import Bus
+from townhall.bus.events import MemberJoined, SpaceEnded, SpaceStarted, SpaceUpdated
 from townhall.config import Settings
 from townhall.domain import spaces as rules
 from townhall.domain import staff as staff_rules
@@ -134,8 +135,8 @@ async def _go_live(
         session,
         space.id,
         [
-            ("space.started", {"space": view.model_dump(mode="json")}),
-            ("member.joined", {"user": user_brief(host).model_dump(), "role": Role.HOST.value}),
+            SpaceStarted(space=view.model_dump(mode="json")),
+            MemberJoined(user=user_ref(host), role=Role.HOST.value),
         ],
     )
     return view
@@ -196,7 +197,7 @@ async def _close(
         await store.mark_left(session, space.id, None, space.ended_at)
     await session.flush()
     view = await space_view(session, space)
-    await commit_and_publish(session, space.id, [("space.ended", {"reason": reason})])
+    await commit_and_publish(session, space.id, [SpaceEnded(reason=reason)])
     return view
 
 
@@ -228,9 +229,7 @@ async def edit_space(
         await store.set_topics(session, space.id, clean_topics)
     await session.flush()
     view = await space_view(session, space)
-    await commit_and_publish(
-        session, space.id, [("space.updated", {"space": view.model_dump(mode="json")})]
-    )
+    await commit_and_publish(session, space.id, [SpaceUpdated(space=view.model_dump(mode="json"))])
     return view
 
 

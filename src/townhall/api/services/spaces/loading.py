@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from enum import Enum
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from townhall.api.services import outbox
+from townhall.bus.events import EventData, ListenersCount
 from townhall.config import Settings
 from townhall.domain import spaces as rules
 from townhall.domain.errors import Invalid, NotFound
@@ -27,7 +28,7 @@ from townhall.store import spaces as store
 from townhall.store.db import utcnow
 from townhall.store.models import Space, User
 
-Events = list[tuple[str, dict[str, Any]]]
+Events = list[EventData]
 E = TypeVar("E", bound=Enum)
 
 
@@ -120,7 +121,7 @@ async def save(session: AsyncSession, space: Space, before: Room, after: Room) -
 
 
 async def commit_and_publish(
-    session: AsyncSession, space_id: str, events: Sequence[tuple[str, dict[str, Any]]]
+    session: AsyncSession, space_id: str, events: Sequence[EventData]
 ) -> None:
     """Add the events to the outbox (numbered with the space's next seqs) and commit; the
     relay publishes them right after. Never waits for the bus."""
@@ -148,8 +149,8 @@ async def stage_change(
     return space, before, after
 
 
-def listeners_event(room: Room) -> tuple[str, dict[str, Any]]:
-    return ("listeners.count", {"count": room.listener_count})
+def listeners_event(room: Room) -> ListenersCount:
+    return ListenersCount(count=room.listener_count)
 
 
 async def user_exists(session: AsyncSession, user_id: int, field: str = "user_id") -> User:

@@ -31,9 +31,22 @@ from townhall.api.services.spaces.loading import (
     user_exists,
 )
 from townhall.api.services.spaces.reading import event_seq, snapshot
-from townhall.api.services.spaces.views import member_view, space_view, user_brief
+from townhall.api.services.spaces.views import member_view, space_view, user_brief, user_ref
 from townhall.api.services.staff import audit
 from townhall.bus import Bus
+from townhall.bus.events import (
+    HandLowered,
+    HandRaised,
+    InviteDeclined,
+    InviteSent,
+    MemberJoined,
+    MemberLeft,
+    MemberRemoved,
+    MuteChanged,
+    RoleChanged,
+    SpaceUpdated,
+    StageLocked,
+)
 from townhall.config import Settings
 from townhall.domain import spaces as rules
 from townhall.domain import staff as staff_rules
@@ -64,7 +77,7 @@ async def join(
             session,
             space.id,
             [
-                ("member.joined", {"user": user_brief(user).model_dump(), "role": role.value}),
+                MemberJoined(user=user_ref(user), role=role.value),
                 listeners_event(after),
             ],
         )
@@ -89,7 +102,7 @@ async def leave(
         settings,
         space_id,
         change,
-        lambda b, a: [("member.left", {"user_id": user.id}), listeners_event(a)],
+        lambda b, a: [MemberLeft(user_id=user.id), listeners_event(a)],
         focus=[user.id],
     )
     return LeftOut(space_id=space.id, left=True)
@@ -118,7 +131,7 @@ async def leave_absent(
     await commit_and_publish(
         session,
         space.id,
-        [("member.left", {"user_id": user_id, "reason": "absent"}), listeners_event(after)],
+        [MemberLeft(user_id=user_id, reason="absent"), listeners_event(after)],
     )
     return True
 
@@ -149,7 +162,7 @@ async def drop_lost_access(
             session,
             space.id,
             [
-                ("member.left", {"user_id": user_id, "reason": "no_access"}),
+                MemberLeft(user_id=user_id, reason="no_access"),
                 listeners_event(after),
             ],
         )
@@ -169,7 +182,7 @@ async def raise_hand(
     before = await load_room(session, space, settings)
     after = before.raise_hand(user.id, time.time(), follows)
     await save(session, space, before, after)
-    await commit_and_publish(session, space.id, [("hand.raised", {"user_id": user.id})])
+    await commit_and_publish(session, space.id, [HandRaised(user_id=user.id)])
     return member_view(after, user.id)
 
 
@@ -181,7 +194,7 @@ async def lower_hand(
         settings,
         space_id,
         lambda r: r.lower_hand(user.id),
-        lambda b, a: [("hand.lowered", {"user_id": user.id})],
+        lambda b, a: [HandLowered(user_id=user.id)],
     )
     return member_view(after, user.id)
 
@@ -203,11 +216,9 @@ async def answer_hand(
         return room.decline_hand(actor.id, user_id)
 
     def events(before: Room, after: Room) -> Events:
-        out: Events = [
-            ("hand.lowered", {"user_id": user_id, "by": actor.id, "declined": not approve})
-        ]
+        out: Events = [HandLowered(user_id=user_id, by=actor.id, declined=not approve)]
         if approve:
-            out.append(("role.changed", {"user_id": user_id, "role": "speaker", "by": actor.id}))
+            out.append(RoleChanged(user_id=user_id, role="speaker", by=actor.id))
             out.append(listeners_event(after))
         return out
 
@@ -231,7 +242,7 @@ async def invite(
         settings,
         space_id,
         lambda r: r.invite(actor.id, user_id, wanted),
-        lambda b, a: [("invite.sent", {"user_id": user_id, "role": wanted.value, "by": actor.id})],
+        lambda b, a: [InviteSent(user_id=user_id, role=wanted.value, by=actor.id)],
     )
     data = {
         "space_id": space.id,
@@ -259,7 +270,7 @@ async def answer_invitation(
     events: Events
     if accept:
         assert role is not None
-        events = [("role.changed", {"user_id": user.id, "role": role.value, "by": user.id})]
+        events = [RoleChanged(user_id=user.id, role=role.value, by=user.id)]
         events.append(listeners_event(after))
         if role is Role.COHOST and space.visibility == Visibility.PUBLIC:
             data = {
@@ -271,7 +282,7 @@ async def answer_invitation(
             await notifications.notify_followers(session, bus, user.id, "cohost.added", data)
     else:
         role_name = invited_as.value if invited_as else None
-        events = [("invite.declined", {"user_id": user.id, "role": role_name})]
+        events = [InviteDeclined(user_id=user.id, role=role_name)]
     await commit_and_publish(session, space.id, events)
     return member_view(after, user.id)
 
@@ -288,7 +299,7 @@ async def step_down(
         space_id,
         lambda r: r.step_down(user.id),
         lambda b, a: [
-            ("role.changed", {"user_id": user.id, "role": "listener", "by": user.id}),
+            RoleChanged(user_id=user.id, role="listener", by=user.id),
             listeners_event(a),
         ],
     )
@@ -313,7 +324,7 @@ async def set_role(
         space_id,
         lambda r: r.demote(actor.id, user_id, wanted),
         lambda b, a: [
-            ("role.changed", {"user_id": user_id, "role": wanted.value, "by": actor.id}),
+            RoleChanged(user_id=user_id, role=wanted.value, by=actor.id),
             listeners_event(a),
         ],
     )
@@ -333,9 +344,9 @@ async def transfer_host(
         session,
         space.id,
         [
-            ("role.changed", {"user_id": user_id, "role": "host", "by": actor.id}),
-            ("role.changed", {"user_id": actor.id, "role": "cohost", "by": actor.id}),
-            ("space.updated", {"space": view.model_dump(mode="json")}),
+            RoleChanged(user_id=user_id, role="host", by=actor.id),
+            RoleChanged(user_id=actor.id, role="cohost", by=actor.id),
+            SpaceUpdated(space=view.model_dump(mode="json")),
         ],
     )
     return view
@@ -365,7 +376,7 @@ async def set_mute(
         settings,
         space_id,
         lambda r: r.set_mute(actor.id, target, muted),
-        lambda b, a: [("mute.changed", {"user_id": target, "muted": muted, "by": actor.id})],
+        lambda b, a: [MuteChanged(user_id=target, muted=muted, by=actor.id)],
     )
     return member_view(after, target)
 
@@ -381,7 +392,7 @@ async def mute_all(
         space_id,
         lambda r: r.mute_all(actor.id),
         lambda b, a: [
-            ("mute.changed", {"user_id": m.user_id, "muted": True, "by": actor.id})
+            MuteChanged(user_id=m.user_id, muted=True, by=actor.id)
             for m in a.members.values()
             if m.muted and not b.members[m.user_id].muted
         ],
@@ -403,9 +414,7 @@ async def lock_stage(
         space_id,
         lambda r: r.lock_stage(actor.id, locked),
         lambda b, a: (
-            [("stage.locked", {"locked": locked, "by": actor.id})]
-            if b.stage_locked != a.stage_locked
-            else []
+            [StageLocked(locked=locked, by=actor.id)] if b.stage_locked != a.stage_locked else []
         ),
     )
     return StageLock(stage_locked=locked)
@@ -446,7 +455,7 @@ async def remove(
         await accounts_store.block(session, actor.id, user_id)
     events: Events = []
     if user_id in before.members:
-        events = [("member.removed", {"user_id": user_id, "by": actor.id})]
+        events = [MemberRemoved(user_id=user_id, by=actor.id)]
         events.append(listeners_event(after))
     # Also for someone watching without being a member: their sockets stop the space.
     await announce_space_access(session, user_id, [space.id])

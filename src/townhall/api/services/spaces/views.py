@@ -15,6 +15,7 @@ from townhall.api.schemas.spaces import (
     SpaceOut,
     UserBrief,
 )
+from townhall.bus.events import UserRef
 from townhall.domain.spaces import SpaceState
 from townhall.domain.stage import Room
 from townhall.store import accounts as accounts_store
@@ -26,6 +27,11 @@ from townhall.store.models import CaptionSettings, Recording, Space, User
 
 def user_brief(user: User) -> UserBrief:
     return UserBrief(id=user.id, handle=user.handle, display_name=user.display_name)
+
+
+def user_ref(user: User) -> UserRef:
+    """The user as events name them."""
+    return UserRef(id=user.id, handle=user.handle, display_name=user.display_name)
 
 
 def iso(value: datetime | None) -> str | None:
