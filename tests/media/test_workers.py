@@ -24,6 +24,7 @@ from tests.api.test_ws import WsClient
 from tests.support.server import server_process
 from townhall.client.media import (
     MediaClient,
+    MediaSession,
     ToneTrack,
     band_rms,
     connect,
@@ -46,6 +47,7 @@ class Member:
         self.token = token
         self.headers = {"Authorization": f"Bearer {token}"}
         self.media: MediaClient | None = None
+        self.session: MediaSession | None = None
         self.ws: WsClient | None = None
 
     async def post(self, path: str, **body: Any) -> Any:
@@ -59,8 +61,18 @@ class Member:
         await self.media.wait_connected()
         return self.media
 
+    async def follow(self, space_id: str, track: Any = None) -> MediaSession:
+        """Connect through the SDK's MediaSession (it offers again when moved)."""
+        answer = http_answer(self.http, space_id, self.headers)
+        self.session = MediaSession(answer, track=track)
+        self.media = await self.session.start()
+        await self.media.wait_connected()
+        return self.session
+
     async def close(self) -> None:
-        if self.media is not None:
+        if self.session is not None:
+            await self.session.close()
+        elif self.media is not None:
             await self.media.close()
         if self.ws is not None:
             await self.ws.close()
@@ -157,18 +169,20 @@ async def _silent(client: MediaClient, freq: float, *, timeout: float = 5.0) -> 
     raise AssertionError(f"{freq} Hz still heard ({level:.4f})")
 
 
-async def _space_with_listeners(base: str, http: httpx.AsyncClient, data: Path, n: int):
+async def _space_with_listeners(
+    base: str, http: httpx.AsyncClient, data: Path, n: int, *, sessions: bool = False
+) -> tuple[Member, str, list[Member]]:
     host = await _signup(base, http, "host")
     _make_admin(data, "host")
     space = await host.post("/api/v1/spaces", title="Workers", visibility="public")
     sid = space["id"]
     await host.post(f"/api/v1/spaces/{sid}/unmute")  # hosts start muted
-    await host.connect(sid, ToneTrack(440))
+    await (host.follow if sessions else host.connect)(sid, ToneTrack(440))
     listeners = []
     for i in range(n):
         member = await _signup(base, http, f"fan{i}")
         await member.post(f"/api/v1/spaces/{sid}/join")
-        await member.connect(sid)
+        await (member.follow if sessions else member.connect)(sid)
         listeners.append(member)
     return host, sid, listeners
 
@@ -241,7 +255,7 @@ async def test_origin_worker_killed_everyone_hears_again(
     members: list[Member] = []
     async with httpx.AsyncClient(base_url=base, timeout=30) as http:
         try:
-            host, sid, listeners = await _space_with_listeners(base, http, data, 2)
+            host, sid, listeners = await _space_with_listeners(base, http, data, 2, sessions=True)
             members += [host, *listeners]
             sockets = {}
             for member in [host, *listeners]:
@@ -258,22 +272,24 @@ async def test_origin_worker_killed_everyone_hears_again(
             os.kill(origin["pid"], signal.SIGKILL)
             killed_at = time.monotonic()
 
-            # The origin's members are told; they offer again and are placed elsewhere.
+            # The origin's members are told; their MediaSession offers again and they
+            # are placed elsewhere.
             moved: set[int] = set()
             for member in [host, *listeners]:
-                assert member.ws is not None
+                assert member.ws is not None and member.session is not None
                 with contextlib.suppress(TimeoutError):
                     got = await member.ws.recv_until(lambda m: m["type"] == "media.moved", 500)
-                    if member.user_id in got[-1]["data"]["user_ids"]:
+                    if await member.session.on_event(got[-1], member.user_id):
                         moved.add(member.user_id)
-                        assert member.media is not None
-                        await member.media.close()
-                        track = ToneTrack(440) if member is host else None
-                        await member.connect(sid, track)
+                        member.media = member.session.client
             assert host.user_id in moved
             for member in listeners:
                 assert member.media is not None
-                await _hears(member.media, 440, timeout=8.0)
+                try:
+                    await _hears(member.media, 440, timeout=8.0)
+                except AssertionError as exc:
+                    view = await _overview(host)
+                    raise AssertionError(f"{member.user_id} {moved}: {exc} {view}") from exc
             assert time.monotonic() - killed_at < 15  # bounded; the benchmark times it
             r = await http.get(f"/api/v1/spaces/{sid}", headers=host.headers)
             assert r.json()["state"] == "live"  # nothing in the database changed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -12,7 +13,7 @@ import websockets
 from aiortc.mediastreams import MediaStreamTrack
 
 from townhall.client.errors import ApiError, raise_for_error
-from townhall.client.media import MediaClient, connect, http_answer
+from townhall.client.media import MediaClient, MediaSession, connect, http_answer
 
 
 class Townhall:
@@ -150,6 +151,26 @@ class Townhall:
         config = await self.call("GET", "media/config")
         answer = http_answer(self.http, space_id, self.headers)
         return await connect(answer, track=track, ice_servers=config.get("ice_servers", []))
+
+    async def media_session(
+        self, space_id: str, track: MediaStreamTrack | None = None
+    ) -> MediaSession:
+        """`connect_media` that offers again whenever the server moves this member (call
+        `follow_moves` to act on the space's `media.moved` events)."""
+        config = await self.call("GET", "media/config")
+        answer = http_answer(self.http, space_id, self.headers)
+        session = MediaSession(answer, track=track, ice_servers=config.get("ice_servers", []))
+        await session.start()
+        return session
+
+    async def follow_moves(self, space_id: str, session: MediaSession, user_id: int) -> None:
+        """Until cancelled: make `session` offer again on each `media.moved` naming me."""
+        while True:
+            try:
+                async for event in self.events(space_id):
+                    await session.on_event(event, user_id)
+            except (OSError, websockets.WebSocketException):
+                await asyncio.sleep(1.0)  # the socket dropped: follow again
 
     async def hls_url(self, space_id: str) -> str:
         """The space's LL-HLS playlist URL for this user (signed for a private space)."""

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from townhall.client.api import Townhall
 from townhall.client.errors import ApiError
 from townhall.client.media import (
+    MediaSession,
     WavTrack,
     dominant_frequencies,
     read_wav,
@@ -49,6 +50,12 @@ async def _enter(th: Townhall, space_id: str) -> str:
     return str((snapshot.get("me") or {}).get("role") or "listener")
 
 
+async def _follow_moves(th: Townhall, space_id: str, session: MediaSession) -> asyncio.Task[None]:
+    """Offer again whenever the server moves this bot (`media.moved`), until cancelled."""
+    me = await th.me()
+    return asyncio.create_task(th.follow_moves(space_id, session, int(me["id"])))
+
+
 async def speak(args: argparse.Namespace) -> int:
     wav = Path(args.wav)
     if not wav.is_file():
@@ -67,7 +74,10 @@ async def speak(args: argparse.Namespace) -> int:
                 "invites you up",
                 file=sys.stderr,
             )
-        media = await th.connect_media(args.space, WavTrack(wav, loop=args.loop))
+        session = await th.media_session(args.space, WavTrack(wav, loop=args.loop))
+        mover = await _follow_moves(th, args.space, session)
+        media = session.client
+        assert media is not None
         try:
             await media.wait_connected()
             if role in STAGE_ROLES:
@@ -75,7 +85,8 @@ async def speak(args: argparse.Namespace) -> int:
             print(f"speaking {wav.name} in space {args.space} for {seconds:.1f} s", flush=True)
             await asyncio.sleep(seconds)
         finally:
-            await media.close()
+            mover.cancel()
+            await session.close()
             if not args.stay:
                 await th.leave(args.space)
     return 0
@@ -90,14 +101,17 @@ async def listen(args: argparse.Namespace) -> int:
     _gather_addresses(args.server, args.ice_address)
     async with Townhall(args.server, args.token) as th:
         await _enter(th, args.space)
-        media = await th.connect_media(args.space)
+        session = await th.media_session(args.space)
+        mover = await _follow_moves(th, args.space, session)
         try:
-            await media.wait_connected()
+            assert session.client is not None
+            await session.client.wait_connected()
             started = time.monotonic()
             await asyncio.sleep(args.seconds)
-            pcm = media.recorder.samples()
+            pcm = session.recorder.samples()
         finally:
-            await media.close()
+            mover.cancel()
+            await session.close()
             if not args.stay:
                 await th.leave(args.space)
     write_wav(out, pcm)

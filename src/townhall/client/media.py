@@ -221,6 +221,13 @@ class Recorder:
         if self._task is None:
             self._task = asyncio.create_task(self._run(track), name="townhall-recorder")
 
+    def follow(self, track: MediaStreamTrack) -> None:
+        """Record `track` from now on instead (a new connection of the same member)."""
+        old, self._task = self._task, None
+        if old is not None:
+            old.cancel()
+        self.start(track)
+
     async def stop(self) -> None:
         task, self._task = self._task, None
         if task is not None:
@@ -344,19 +351,25 @@ async def connect(
     *,
     track: MediaStreamTrack | None = None,
     ice_servers: list[dict[str, Any]] | None = None,
+    recorder: Recorder | None = None,
 ) -> MediaClient:
     """Offer one sendrecv audio stream, get the answer from `answer(sdp, type)`, and record
-    whatever the server sends. Call `townhall.media.ice.use_host_addresses` first."""
+    whatever the server sends (into `recorder` when given: it follows this connection).
+    Call `townhall.media.ice.use_host_addresses` first."""
     pc = RTCPeerConnection(rtc_configuration(ice_servers or []))
     transceiver = pc.addTransceiver("audio", direction="sendrecv")
     if track is not None:
         transceiver.sender.replaceTrack(track)
-    recorder = Recorder()
-    client = MediaClient(pc=pc, sender=transceiver.sender, recorder=recorder)
+    following = recorder is not None
+    recording = recorder if recorder is not None else Recorder()
+    client = MediaClient(pc=pc, sender=transceiver.sender, recorder=recording)
 
     @pc.on("track")
     def _on_track(remote: MediaStreamTrack) -> None:
-        recorder.start(remote)
+        if following:
+            recording.follow(remote)
+        else:
+            recording.start(remote)
 
     @pc.on("connectionstatechange")
     def _on_state() -> None:
@@ -371,3 +384,62 @@ async def connect(
         await client.close()
         raise
     return client
+
+
+MEDIA_MOVED = "media.moved"
+
+
+def moves(event: Mapping[str, Any], user_id: int) -> bool:
+    """Is this WebSocket event a `media.moved` naming `user_id` (offer again)?"""
+    if event.get("type") != MEDIA_MOVED:
+        return False
+    data = event.get("data")
+    ids = data.get("user_ids") if isinstance(data, Mapping) else None
+    return isinstance(ids, list) and user_id in ids
+
+
+class MediaSession:
+    """A member's audio that follows the server's `media.moved`: told to move (its media
+    worker died, or a listener on an edge was promoted), it offers again with the same
+    track and keeps recording into the same `recorder`. No reload, no new track."""
+
+    def __init__(
+        self,
+        answer: AnswerFn,
+        *,
+        track: MediaStreamTrack | None = None,
+        ice_servers: list[dict[str, Any]] | None = None,
+    ) -> None:
+        self._answer = answer
+        self._track = track
+        self._ice_servers = ice_servers
+        self.recorder = Recorder()
+        self.client: MediaClient | None = None
+        self.moves = 0
+
+    async def start(self) -> MediaClient:
+        self.client = await connect(
+            self._answer, track=self._track, ice_servers=self._ice_servers, recorder=self.recorder
+        )
+        return self.client
+
+    async def reoffer(self) -> MediaClient:
+        """Close this connection (not the recorder) and offer again."""
+        old, self.client = self.client, None
+        if old is not None:
+            old.sender.replaceTrack(None)  # closing a sender stops its track: keep ours
+            await old.pc.close()
+        self.moves += 1
+        return await self.start()
+
+    async def on_event(self, event: Mapping[str, Any], user_id: int) -> bool:
+        """Offer again when `event` moves `user_id`; True when it did."""
+        if not moves(event, user_id):
+            return False
+        await self.reoffer()
+        return True
+
+    async def close(self) -> None:
+        await self.recorder.stop()
+        if self.client is not None:
+            await self.client.pc.close()

@@ -233,6 +233,14 @@ export class AudioLink extends EventTarget {
     this.connect();
   }
 
+  /** `media.moved`: the server asks these members to offer again (their media worker
+   * is gone, or a promoted listener must reach the space's origin). No reload. */
+  moved(userIds, myId) {
+    if (!Array.isArray(userIds) || !userIds.map(Number).includes(Number(myId))) return;
+    if (this.closed || this.mode === 'hls' || !this.pc) return;
+    this.reconnect();
+  }
+
   /** On stage (WebRTC, always) or not; a listener on HLS brought on stage switches now. */
   setStage(onStage) {
     this.stage = onStage;

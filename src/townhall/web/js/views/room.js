@@ -339,6 +339,9 @@ class Room {
       case 'levels':
         this.applyLevels(d.levels || {});
         return;
+      case 'media.moved':
+        this.link.moved(d.user_ids, this.myId);
+        return;
       case 'listeners.count':
         this.listenerCount = Number(d.count) || 0;
         this.paintMeta();
