@@ -34,7 +34,7 @@ from townhall.captions.tap import CaptionsTap
 from townhall.client.media import MediaClient, ScheduleTrack, connect, read_wav
 from townhall.config import load_settings
 from townhall.media.ice import use_host_addresses
-from townhall.media.room import Room
+from townhall.media.room import MediaRoom
 from townhall.media.server import MediaServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -140,7 +140,7 @@ async def _room_with_speakers(
     got = Collector()
     worker = CaptionsWorker(engine, None, got.on_text)
 
-    def tap(room: Room, language: str) -> CaptionsTap:
+    def tap(room: MediaRoom, language: str) -> CaptionsTap:
         return CaptionsTap(room.space_id, language, worker, gate=GateConfig())
 
     media.captions_sinks = tap

@@ -116,8 +116,6 @@ async def test_a_hosts_block_in_one_space_cuts_them_from_the_hosts_other_live_sp
         if e.type == "member.left" and e.data["user_id"] == troll.id
     ]
     assert left == [{"user_id": troll.id, "reason": "no_access"}]
-    listeners = {
-        m["id"] for m in (await sp.get(host, second, "snapshot")).json()["listeners"]
-    }
+    listeners = {m["id"] for m in (await sp.get(host, second, "snapshot")).json()["listeners"]}
     assert troll.id not in listeners and cat.id in listeners
     error(await sp.post(troll, second, "join"), 403, "blocked_by_host")

@@ -21,7 +21,7 @@ from tests.media.room_helpers import join
 from townhall.captions.supervisor import CaptionsWorker, Utterance
 from townhall.captions.tap import CaptionsTap
 from townhall.client.media import MediaClient, ScheduleTrack, read_wav
-from townhall.media.room import Room
+from townhall.media.room import MediaRoom
 from townhall.media.server import MediaServer
 
 # Real-time speech through the mixer into a recogniser: run one at a time, after the rest.
@@ -80,7 +80,7 @@ async def captions(media: MediaServer) -> AsyncIterator[tuple[CaptionsWorker, Te
     worker = CaptionsWorker("pocketsphinx", None, texts.on_text, texts.on_state)
     worker.start()
 
-    def tap(room: Room, language: str) -> CaptionsTap:
+    def tap(room: MediaRoom, language: str) -> CaptionsTap:
         return CaptionsTap(room.space_id, language, worker)
 
     media.captions_sinks = tap

@@ -1,6 +1,6 @@
 """Speakers' audio enters the room at the socket (RtpIn) and is mixed with little delay.
 
-The delay check counts the room's own mix ticks (`Room.on_mixed`) between the arrival of a
+The delay check counts the room's own mix ticks (`MediaRoom.on_mixed`) between the arrival of a
 speaker's packet at the server's socket and the first mix that carries its tone: with the
 default 20 ms jitter prefetch that is 1 tick; ingest through aiortc's receiver track
 (4 packets held before decoding) took 5 or more.

@@ -84,7 +84,7 @@ class _Ingest:
         participant.jitter.push(self._decoder.decode(payload), pts)
 
 
-class Room:
+class MediaRoom:
     """The audio of one space; created on the first join, closed on end or when empty."""
 
     def __init__(
@@ -94,8 +94,8 @@ class Room:
         outputs: OutputFactory,
         *,
         connect_timeout: float = CONNECT_TIMEOUT,
-        on_empty: Callable[[Room], Awaitable[None]] | None = None,
-        on_gone: Callable[[Room, int], Awaitable[None]] | None = None,
+        on_empty: Callable[[MediaRoom], Awaitable[None]] | None = None,
+        on_gone: Callable[[MediaRoom, int], Awaitable[None]] | None = None,
         relayed: bool = False,
     ) -> None:
         self.space_id = space_id

@@ -1,4 +1,4 @@
-"""The media server: answers participants' offers and keeps one `Room` per live space."""
+"""The media server: answers participants' offers and keeps one `MediaRoom` per live space."""
 
 from __future__ import annotations
 
@@ -21,11 +21,11 @@ from townhall.media.levels import Publisher
 from townhall.media.offer import check_offer
 from townhall.media.output import OutputFactory
 from townhall.media.recorder import Recorder, recording_path
-from townhall.media.room import CONNECT_TIMEOUT, Participant, Room, close_participant
+from townhall.media.room import CONNECT_TIMEOUT, MediaRoom, Participant, close_participant
 from townhall.media.room_state import RoomState
 from townhall.media.sinks import SpeakerSink
 
-SinkFactory = Callable[[Room, str], SpeakerSink]
+SinkFactory = Callable[[MediaRoom, str], SpeakerSink]
 """Makes a room's captions tap: (room, language) -> sink."""
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ class MediaServer:
         self._max_pending = max_pending_offers
         self._connect_timeout = connect_timeout
         self._pending = 0
-        self._rooms: dict[str, Room] = {}
+        self._rooms: dict[str, MediaRoom] = {}
         self._recorders: dict[str, Recorder] = {}  # open while the room lives
         self._closed = False
         self._room_closed_callbacks: list[Callable[[str], None]] = []
@@ -107,7 +107,7 @@ class MediaServer:
     def output_mode(self) -> str:
         return self._outputs.mode
 
-    def room(self, space_id: str) -> Room | None:
+    def room(self, space_id: str) -> MediaRoom | None:
         """The live room of a space, if anyone is connected to it."""
         return self._rooms.get(space_id)
 
@@ -195,7 +195,7 @@ class MediaServer:
         )
         room = self._rooms.get(space_id)
         if room is None:
-            room = Room(
+            room = MediaRoom(
                 space_id,
                 self._bus,
                 self._outputs,
@@ -260,7 +260,7 @@ class MediaServer:
             else:
                 self._presence_result(None)
 
-    async def _gone(self, room: Room, user_id: int) -> None:
+    async def _gone(self, room: MediaRoom, user_id: int) -> None:
         """A member's connection closed (and no newer one of theirs is in the room)."""
         for callback in self._member_gone_callbacks:
             try:
@@ -291,7 +291,7 @@ class MediaServer:
                         await self._touch(room.space_id, user_id)
 
     @staticmethod
-    def _superseded(room: Room) -> Conflict:
+    def _superseded(room: MediaRoom) -> Conflict:
         if room.closed:
             return Conflict("space_ended", "the space's audio ended while connecting")
         return Conflict("superseded", "a newer connection of this user replaced this one")
@@ -416,19 +416,19 @@ class MediaServer:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
-    async def _drop(self, room: Room, participant: Participant) -> None:
+    async def _drop(self, room: MediaRoom, participant: Participant) -> None:
         if room.is_current(participant):
             await room.remove(participant.user_id)
         else:
             await close_participant(participant)
         await self._close_if_empty(room)
 
-    async def _close_if_empty(self, room: Room) -> None:
+    async def _close_if_empty(self, room: MediaRoom) -> None:
         if not room.participants and self._rooms.get(room.space_id) is room:
             del self._rooms[room.space_id]
             await self._close_room(room)
 
-    async def _close_room(self, room: Room, ended: bool = False) -> None:
+    async def _close_room(self, room: MediaRoom, ended: bool = False) -> None:
         members = list(room.participants)
         try:
             await room.close(ended)

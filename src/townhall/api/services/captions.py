@@ -40,7 +40,7 @@ from townhall.domain import captions as rules
 from townhall.domain import spaces as space_rules
 from townhall.domain.spaces import SpaceState
 from townhall.media.audio import SAMPLE_RATE
-from townhall.media.room import Room
+from townhall.media.room import MediaRoom
 from townhall.media.server import MediaServer
 from townhall.store import accounts as accounts_store
 from townhall.store import captions as store
@@ -263,7 +263,7 @@ class Captioner:
         self._media.captions_sinks = None
         await self.worker.stop()
 
-    def _tap(self, room: Room, language: str) -> CaptionsTap:
+    def _tap(self, room: MediaRoom, language: str) -> CaptionsTap:
         self.worker.start()  # an instance nobody captions never loads the engine
 
         def position() -> int | None:

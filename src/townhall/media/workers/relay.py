@@ -2,7 +2,7 @@
 
 The origin hands each tick's encoded listener packet (the same bytes its own listeners
 get) to every edge of the space, once per edge; an edge fans it out to its listeners
-with the same fast path (`Room.forward`). Each worker binds `<relay_dir>/w<index>.sock`
+with the same fast path (`MediaRoom.forward`). Each worker binds `<relay_dir>/w<index>.sock`
 (a directory only the server's user can enter). A packet:
 
     b"THR1" | mac (16) | seq (u32) | timestamp (u32) | len(space_id) (u8) | space_id | payload
