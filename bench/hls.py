@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import itertools
 import os
@@ -59,15 +60,16 @@ from townhall.client.api import Townhall
 from townhall.client.hls import HlsPlayer, Http1, decode, parse_playlist
 from townhall.client.media import PacedAudioTrack, Samples
 from townhall.media.audio import FRAME_SAMPLES, SAMPLE_RATE
+from townhall.media.hls.cmaf import PART_SAMPLES
 from townhall.media.hls.hub import HlsHub
-from townhall.media.hls.playlist import PART_TARGET, PARTS_PER_SEGMENT
+from townhall.media.hls.playlist import PARTS_PER_SEGMENT
 from townhall.media.hls.sink import HlsPackager
 
 ROOT = Path(__file__).resolve().parent.parent
 BURST_HZ = (800.0, 1000.0, 1200.0, 1400.0)
 BURST_PERIOD_FRAMES = 50  # one burst a second, each frequency every 4 s
 BURST_FRAMES = 10
-PART_SECONDS = PART_TARGET
+PART_SECONDS = PART_SAMPLES / SAMPLE_RATE  # every part but the last
 
 
 # -- the stack -------------------------------------------------------------------
@@ -522,7 +524,7 @@ async def crowd(players: int, seconds: float, threads: int) -> dict[str, Any]:
             # A probe at the origin notes every part's PROGRAM-DATE-TIME.
             probe_conn = Http1(base, timeout=15)
             probe = HlsPlayer(probe_conn, f"{base}/hls/{sid}/live.m3u8", keep_media=False)
-            probe_task = asyncio.ensure_future(probe.play(seconds + 8))
+            probe_task = asyncio.ensure_future(probe.play(seconds + 8))  # parts' times
             lines0 = len(nginx.log_lines())
             cpu0, ncpu0, t0 = (
                 process_cpu_seconds(pid),
@@ -552,7 +554,14 @@ async def crowd(players: int, seconds: float, threads: int) -> dict[str, Any]:
         finally:
             await media.close()
             await host.close()
-    starts = {(p.msn, p.index): p.start for p in probe.parts if p.start is not None}
+    known = {(p.msn, p.index): p.start for p in probe.parts if p.start is not None}
+    # Parts past the probe's end (the crowd may fall behind): every part lasts the same.
+    (m0, i0), s0 = next(iter(known.items()))
+    starts = {
+        (m, i): known.get((m, i), s0 + ((m - m0) * PARTS_PER_SEGMENT + i - i0) * PART_SECONDS)
+        for m in range(first[0], first[0] + count // PARTS_PER_SEGMENT + 2)
+        for i in range(PARTS_PER_SEGMENT)
+    }
     wall_offset = time.time() - time.monotonic()
     at_origin = {(p.msn, p.index): p.arrived + wall_offset for p in probe.parts}
     judged = judge_players(timing, starts, probe.hold_back, at_origin)
@@ -568,6 +577,8 @@ async def crowd(players: int, seconds: float, threads: int) -> dict[str, Any]:
     reloads = [line for line in to_origin if "_HLS_msn" in line]
     part_fetches = [line for line in to_origin if ".m4s" in line]
     served = len([line for line in lines if '"/hls/' in line])
+    keys = collections.Counter(line.split('"')[1] for line in to_origin)
+    statuses = collections.Counter(line.split()[1] for line in to_origin)
     return {
         "players": players,
         "generator": " ".join(command[:-1]) + " <urls>",
@@ -586,6 +597,8 @@ async def crowd(players: int, seconds: float, threads: int) -> dict[str, Any]:
         "origin_blocking_reloads": len(reloads),
         "origin_part_fetches": len(part_fetches),
         "origin_requests_per_part": round(len(to_origin) / count, 2),
+        "origin_requests_by_cache_status": dict(statuses),
+        "origin_keys_fetched_more_than_once": sum(1 for n in keys.values() if n > 1),
         "townhall_cpu_percent_with_crowd": round(100 * crowd_cpu / wall, 1),
         "townhall_cpu_percent_same_space_no_players": round(100 * idle_cpu / seconds, 1),
         "townhall_cpu_percent_for_the_crowd": round(
