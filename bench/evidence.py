@@ -15,6 +15,10 @@ WebSocket and the review queue read after it (what the web page does); evidence 
 (the `evidence.ready` push) after the window closes; ban -> the host's WebSocket closed
 (4401), the host's media connection closed, every listener told `space.ended` and their
 media closed. Writes `results/evidence-moderation.json`.
+
+`python -m bench.evidence page [--reports 20]`: the same reports, timed to the group's
+appearance on a moderator's open `#/admin/reports` page in headless Chromium (push, queue
+read and render), twice. Writes `results/evidence-page.json`.
 """
 
 from __future__ import annotations
@@ -216,7 +220,7 @@ class Socket:
 def _closed_at(client: Any) -> asyncio.Future[float]:
     done: asyncio.Future[float] = asyncio.get_running_loop().create_future()
 
-    @client.pc.on("connectionstatechange")
+    @client.pc.on("connectionstatechange")  # type: ignore[untyped-decorator]
     def _state() -> None:
         if client.pc.connectionState in ("closed", "failed") and not done.done():
             done.set_result(time.perf_counter())
@@ -360,6 +364,80 @@ async def bench_moderation(reports: int, listeners: int, runs: int) -> dict[str,
     return {"evidence_after_seconds": 2, "listeners": listeners, "runs": results}
 
 
+def bench_page(reports: int) -> dict[str, Any]:
+    """Report -> the group on the moderator's open `#/admin/reports` page in headless
+    Chromium (the `report.filed` push, the queue read, the render), and the evidence
+    player's appearance after the window."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.support.server import server_process
+    from tests.web.conftest import BASE_FLAGS, CHROMIUM
+    from tests.web.flows import login
+
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "data"
+        env = {"TOWNHALL_MEDIA_ADDRESSES": "127.0.0.1", "TOWNHALL_EVIDENCE_AFTER_SECONDS": "2"}
+        with server_process(data, env) as (base, _proc), httpx.Client(base_url=base) as http:
+
+            def signup(handle: str) -> dict[str, str]:
+                r = http.post(
+                    "/api/v1/auth/signup",
+                    json={"handle": handle, "display_name": handle, "password": "correct horse"},
+                )
+                r.raise_for_status()
+                http.cookies.clear()
+                return {"Authorization": f"Bearer {r.json()['token']}"}
+
+            host, _ = signup("host"), signup("mod")
+            people = [signup(f"rep{i}") for i in range(reports)]
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "townhall.cli",
+                    "admin",
+                    "grant",
+                    "mod",
+                    "--role",
+                    "moderator",
+                    "--data-dir",
+                    str(data),
+                ],
+                check=True,
+                capture_output=True,
+                timeout=60,
+            )
+            r = http.post(
+                "/api/v1/spaces", json={"title": "Page", "visibility": "public"}, headers=host
+            )
+            sid = r.json()["id"]
+            for who in people:
+                http.post(f"/api/v1/spaces/{sid}/join", headers=who).raise_for_status()
+            with sync_playwright() as pw:
+                browser = pw.chromium.launch(
+                    executable_path=str(CHROMIUM), headless=True, args=BASE_FLAGS
+                )
+                page = browser.new_page(base_url=base)
+                login(page, "mod")
+                page.goto("/#/admin/reports")
+                page.wait_for_selector(".report-status")
+                seen = []
+                for who in people:
+                    t0 = time.perf_counter()
+                    r = http.post(
+                        f"/api/v1/spaces/{sid}/report", json={"reason": "page"}, headers=who
+                    )
+                    rid = r.json()["id"]
+                    page.wait_for_selector(f'[data-report="{rid}"]', timeout=10_000)
+                    seen.append(time.perf_counter() - t0)
+                browser.close()
+    return {
+        "reports": reports,
+        "report_to_page": summary_ms(seen),
+        "note": "no one connected to the space's audio: evidence stays pending here",
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="what", required=True)
@@ -370,8 +448,13 @@ def main() -> None:
     m.add_argument("--reports", type=int, default=20)
     m.add_argument("--listeners", type=int, default=5)
     m.add_argument("--runs", type=int, default=2)
+    p = sub.add_parser("page")
+    p.add_argument("--reports", type=int, default=20)
     args = parser.parse_args()
-    if args.what == "buffer":
+    if args.what == "page":
+        result = {"runs": [bench_page(args.reports) for _ in range(2)]}
+        path = write_result("evidence-page", result)
+    elif args.what == "buffer":
         result = bench_buffer(args.minutes, args.runs)
         path = write_result("evidence-buffer", result)
     else:
