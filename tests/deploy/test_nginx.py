@@ -1,5 +1,6 @@
 """deploy/nginx/townhall.conf in front of a real townhall: 200 LL-HLS players through
-real nginx get every part, and townhall sees only a few requests per part."""
+real nginx get every part, and townhall sees only a few requests per part; a replay's
+playlist and segments reach townhall once each."""
 
 from __future__ import annotations
 
@@ -92,3 +93,36 @@ async def test_200_players_through_nginx_cost_a_few_origin_requests_per_part(tmp
     # requests per part (the blocking reloads, a part, the odd plain playlist).
     assert all(count == 1 for name, count in per_part.items() if name.count(".") == 2), per_part
     assert len(to_origin) / len(parts) <= 4, (len(to_origin), len(parts))
+
+
+async def test_a_replays_segments_are_cut_once_and_then_served_by_nginx(tmp_path: Path):
+    """VOD HLS behind the shipped config: the playlist and each segment reach townhall
+    once, whatever the number of players; the rest are cache hits."""
+    from tests.media.test_hls_replay import write_recording
+
+    reason = nginx_reason()
+    if reason:
+        pytest.skip(reason)
+    data = tmp_path / "data"
+    with running_server(data) as origin, running_nginx(origin, tmp_path / "nginx") as nginx:
+        async with Townhall(nginx.base) as host:
+            await host.signup("replayhost", "correct horse")
+            sid = (await host.create_space("Replayed", visibility="public", record=True))["id"]
+            await host.end(sid)
+        write_recording(data, sid, seconds=13.0)
+        async with httpx.AsyncClient(base_url=nginx.base, timeout=20) as http:
+            first = await http.get(f"/hls/{sid}/replay.m3u8")
+            assert first.status_code == 200, first.text
+            segments = [line for line in first.text.splitlines() if line.endswith(".m4s")]
+            assert len(segments) == 3
+            for _ in range(3):  # three players, one after the other
+                r = await http.get(f"/hls/{sid}/replay.m3u8")
+                assert r.status_code == 200 and r.headers["x-cache-status"] == "HIT"
+                for uri in segments:
+                    r = await http.get(f"/hls/{sid}/{uri}")
+                    assert r.status_code == 200 and r.headers["content-type"] == "audio/mp4"
+        lines = [line for line in nginx.log_lines() if "/replay" in line]
+    to_origin = collections.Counter(line.split('"')[1] for line in lines if line[0] != "-")
+    assert all(count == 1 for count in to_origin.values()), to_origin
+    assert len(to_origin) == 1 + len(segments)  # the playlist and each segment, once
+    assert len(lines) == 4 + 3 * len(segments)
