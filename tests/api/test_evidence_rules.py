@@ -14,6 +14,7 @@ from tests.api.test_spaces_support import Spaces
 from tests.api.test_staff import grant
 from tests.support.evidence import write_tone_evidence
 from townhall.api.services.staff.evidence import EvidenceKeeper
+from townhall.bus.evidence import EVIDENCE_CHANNEL, EvidenceRequest
 from townhall.store.db import utcnow
 
 ADMIN = "/api/v1/admin"
@@ -42,7 +43,16 @@ async def test_reports_at_once_share_one_window_and_unwritten_ones_go_missing(
     assert len({e["id"] for e in found}) == 1 and found[0]["status"] == "pending"
     assert found[0]["url"] is None
 
-    keeper = EvidenceKeeper(app.state.db, None, app.state.settings.data_dir, 30)
+    # A request lost while the bus was away is sent again while the window is open.
+    keeper = EvidenceKeeper(app.state.db, app.state.bus, app.state.settings.data_dir, 30)
+    channel = await app.state.bus.subscribe_user(EVIDENCE_CHANNEL)
+    try:
+        assert (await keeper.check_once())["asked"] == [found[0]["id"]]
+        again = EvidenceRequest.from_payload(await channel.get(timeout=5))
+    finally:
+        await channel.close()
+    assert again is not None and (again.evidence_id, again.space_id) == (found[0]["id"], sid)
+    assert (again.before, again.after) == (300.0, 120.0)
     now = utcnow()
     keeper.clock = lambda: now + timedelta(minutes=2)  # window still open (+ grace)
     assert (await keeper.check_once())["missing"] == []

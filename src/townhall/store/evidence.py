@@ -110,6 +110,14 @@ async def pending(session: AsyncSession) -> list[int]:
     return list(rows)
 
 
+async def pending_open(session: AsyncSession, at: datetime) -> list[Evidence]:
+    """Pending evidence whose window is still open at `at`."""
+    rows = await session.scalars(
+        select(Evidence).where(Evidence.status == "pending", Evidence.window_end > at)
+    )
+    return list(rows)
+
+
 async def expired(session: AsyncSession, created_before: datetime) -> list[int]:
     """Evidence past its retention, and evidence no report holds whose space is gone."""
     unlinked = ~exists().where(EvidenceReport.evidence_id == Evidence.id)

@@ -268,11 +268,15 @@ class EvidenceKeeper(PeriodicCheck):
         return done
 
     async def check_once(self) -> dict[str, list[int]]:
-        """One pass: recorded, missing and deleted evidence ids."""
+        """One pass: recorded, missing and deleted evidence ids (and `asked`: requests
+        sent again for windows still open, in case one was lost while the bus was away;
+        the media plane takes each evidence id once)."""
         now = self.clock()
         async with self._db.session() as session:
             waiting = await store.pending(session)
             late = set(await store.pending_closed_before(session, now - WRITE_GRACE))
+            still_open = await store.pending_open(session, now)
+        asked = [row.id for row in still_open if await self._ask_again(row)]
         recorded = [eid for eid in waiting if await self.record(eid)]
         missing = sorted(late - set(recorded))
         async with self._db.session() as session:
@@ -283,7 +287,23 @@ class EvidenceKeeper(PeriodicCheck):
         remove_files(self._data_dir, expired)
         if expired:
             log.info("evidence: deleted %d past retention", len(expired))
-        return {"recorded": recorded, "missing": missing, "deleted": expired}
+        return {"recorded": recorded, "missing": missing, "deleted": expired, "asked": asked}
+
+    async def _ask_again(self, row: Evidence) -> bool:
+        if self._bus is None or row.space_id is None:
+            return False
+        request = EvidenceRequest(
+            row.id,
+            row.space_id,
+            row.created_at.timestamp(),
+            (row.created_at - row.window_start).total_seconds(),
+            (row.window_end - row.created_at).total_seconds(),
+        )
+        try:
+            await self._bus.publish_user(EVIDENCE_CHANNEL, request.to_payload())
+        except Exception:  # the bus logs its outage; the next pass asks again
+            return False
+        return True
 
 
 def remove_files(data_dir: Path, ids: Sequence[int]) -> None:
