@@ -40,3 +40,22 @@ async def test_error_responses_are_declared_with_the_error_model(
             assert 503 in _errors(operation), (method, path)
             if not path.startswith("/api/v1/auth/"):
                 assert 401 in _errors(operation), (method, path)
+
+
+async def test_every_json_answer_is_described_by_a_model(client: httpx.AsyncClient) -> None:
+    """Each success answer in JSON names its model: no bare `object` left (issue 9)."""
+    doc = (await client.get("/openapi.json")).json()
+    schemas = doc["components"]["schemas"]
+    undescribed = []
+    for path, item in doc["paths"].items():
+        for method, operation in item.items():
+            for status, response in operation["responses"].items():
+                if not status.startswith("2") or status == "204":
+                    continue
+                schema = response.get("content", {}).get("application/json", {}).get("schema")
+                if schema is None:  # audio, playlists, WebVTT: not JSON
+                    continue
+                ref = schema.get("$ref", "")
+                if not ref or not schemas[ref.rsplit("/", 1)[-1]].get("properties"):
+                    undescribed.append(f"{method.upper()} {path} {status}: {schema}")
+    assert not undescribed, "\n".join(undescribed)

@@ -7,11 +7,10 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import PlainTextResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 from townhall.api.deps import CurrentUser, DbSession
 from townhall.api.routers.spaces import Call
-from townhall.api.schemas.captions import CaptionsOut, SearchOut, TranscriptOut
+from townhall.api.schemas.captions import CaptionsIn, CaptionsOut, SearchOut, TranscriptOut
 from townhall.api.services import captions as service
 
 router = APIRouter(prefix="/api/v1", tags=["captions"])
@@ -19,13 +18,6 @@ router = APIRouter(prefix="/api/v1", tags=["captions"])
 
 def _captioner(request: Request) -> service.Captioner | None:
     return getattr(request.app.state, "captions", None)
-
-
-class CaptionsIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    on: StrictBool | None = None
-    language: StrictStr | None = Field(default=None, max_length=8, description="e.g. en")
-    clips: StrictBool | None = Field(default=None, description="may listeners cut clips")
 
 
 @router.get("/spaces/{space_id}/captions")

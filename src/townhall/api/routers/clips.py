@@ -6,21 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, status
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from townhall.api.deps import CurrentUser, DbSession, SettingsDep
 from townhall.api.routers.spaces import Call
-from townhall.api.schemas.clips import ClipOut
+from townhall.api.schemas.clips import ClipIn, ClipOut
 from townhall.api.services import clips as service
 
 router = APIRouter(prefix="/api/v1", tags=["clips"])
 ClipId = Annotated[str, Path(max_length=64)]
-
-
-class ClipIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    start_ms: StrictInt = Field(ge=0, le=2**31 - 1, description="in the recording")
-    end_ms: StrictInt = Field(ge=0, le=2**31 - 1, description="at most 60 s after start_ms")
 
 
 @router.post("/spaces/{space_id}/clips", status_code=status.HTTP_201_CREATED)

@@ -5,15 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from townhall.api.deps import CurrentAuth, CurrentUser, DbSession, PublicBase, SettingsDep
-from townhall.api.schemas.media import HlsLink, MediaConfig
+from townhall.api.schemas.media import AnswerOut, HlsLink, MediaConfig, OfferIn
 from townhall.api.services import hls as hls_service
 from townhall.api.services import media as service
 from townhall.media.access import MediaAccess
 from townhall.media.bridge import MediaBridge
-from townhall.media.offer import MAX_OFFER_BYTES
 from townhall.media.workers.plane import MediaPlane, NoAccess, NoBridge
 
 router = APIRouter(prefix="/api/v1", tags=["media"])
@@ -34,17 +32,6 @@ def _bridge(request: Request) -> MediaBridge | NoBridge:
 def _access(request: Request) -> MediaAccess | NoAccess:
     access: MediaAccess | NoAccess = request.app.state.media_access
     return access
-
-
-class OfferIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    sdp: StrictStr = Field(max_length=MAX_OFFER_BYTES, description="the client's SDP offer")
-    type: StrictStr = Field(max_length=16, description='always "offer"')
-
-
-class AnswerOut(BaseModel):
-    sdp: str
-    type: str
 
 
 @router.post("/spaces/{space_id}/media")

@@ -5,21 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from townhall.api.deps import CurrentUser, DbSession
-from townhall.api.schemas.notifications import MarkedRead, NotificationPage, UnreadCount
+from townhall.api.schemas.notifications import MarkedRead, MarkReadIn, NotificationPage, UnreadCount
 from townhall.api.services import notifications
 
 router = APIRouter(prefix="/api/v1/notifications", tags=["notifications"])
-
-
-class MarkReadIn(BaseModel):
-    """Either the ids to mark read, or all: true."""
-
-    model_config = ConfigDict(extra="forbid")
-    ids: list[Annotated[StrictInt, Field(ge=1)]] | None = Field(default=None, max_length=500)
-    all: StrictBool = False
 
 
 @router.get("")

@@ -4,28 +4,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, ConfigDict, StrictBool
 
 from townhall.api.routers.spaces import Call
+from townhall.api.schemas.spaces import RecordingIn, RecordingSwitch
 from townhall.api.services import recordings as service
 
 router = APIRouter(prefix="/api/v1/spaces", tags=["recordings"])
 
 
-class RecordingIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    on: StrictBool
-
-
-class RecordingOut(BaseModel):
-    recording: bool
-
-
 @router.post("/{space_id}/recording")
-async def set_recording(c: Call, body: RecordingIn) -> RecordingOut:
+async def set_recording(c: Call, body: RecordingIn) -> RecordingSwitch:
     """The host starts or pauses recording (scheduled or live spaces; pauses are skipped)."""
-    result = await service.set_recording(c.session, c.bus, c.user, c.space_id, body.on)
-    return RecordingOut(**result)
+    return await service.set_recording(c.session, c.bus, c.user, c.space_id, body.on)
 
 
 @router.get(

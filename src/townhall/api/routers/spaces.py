@@ -6,29 +6,37 @@ Each handler parses its input and calls one function of `townhall.api.services.s
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, status
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from townhall.api.deps import BusDep, CurrentUser, DbSession, PublicBase, SettingsDep
 from townhall.api.schemas.spaces import (
+    CreateSpaceIn,
+    EditSpaceIn,
     GuestsAdded,
+    GuestsIn,
     HistoryOut,
+    InviteIn,
     JoinedOut,
     LeftOut,
     MemberOut,
     MutedAll,
+    MuteIn,
     Reaction,
+    ReactionIn,
     Reminder,
     Removed,
+    ReportIn,
     ReportOut,
+    RoleIn,
     Snapshot,
     SpaceList,
     SpaceOut,
     StageLock,
+    StageLockIn,
+    UserIn,
 )
 from townhall.api.services import recordings, spaces
 from townhall.api.services.staff.evidence import EvidenceWindow
@@ -39,7 +47,6 @@ router = APIRouter(prefix="/api/v1/spaces", tags=["spaces"])
 
 SpaceId = Annotated[str, Path(max_length=64, description="the space's 12-character id")]
 UserId = Annotated[int, Path(ge=1, le=2**31 - 1)]
-Id = Annotated[StrictInt, Field(ge=1, le=2**31 - 1)]
 
 
 @dataclass(frozen=True)
@@ -81,73 +88,6 @@ async def _member_call(
 # that the OpenAPI lists them in path order (space_id, then user_id).
 Call = Annotated[SpaceCall, Depends(_space_call)]
 MemberCall = Annotated[SpaceMemberCall, Depends(_member_call)]
-
-
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class CreateSpaceIn(Body):
-    title: StrictStr = Field(max_length=200)
-    visibility: Literal["public", "private"]
-    speaker_policy: Literal["everyone", "followed", "invited"] = "everyone"
-    topics: list[Annotated[StrictStr, Field(max_length=100)]] = Field(
-        default_factory=list, max_length=10
-    )
-    scheduled_for: datetime | None = Field(
-        default=None, description="start time (ISO 8601 with offset), up to 30 days ahead"
-    )
-    followers_may_join: StrictBool = Field(
-        default=False, description="private spaces: the host's followers may join too"
-    )
-    guest_ids: list[Id] = Field(
-        default_factory=list, max_length=500, description="private spaces: who may join"
-    )
-    record: StrictBool = Field(
-        default=False, description="record the space (the host may pause it while live)"
-    )
-
-
-class EditSpaceIn(Body):
-    title: StrictStr | None = Field(default=None, max_length=200)
-    topics: list[Annotated[StrictStr, Field(max_length=100)]] | None = Field(
-        default=None, max_length=10
-    )
-    speaker_policy: Literal["everyone", "followed", "invited"] | None = None
-
-
-class GuestsIn(Body):
-    user_ids: list[Id] = Field(min_length=1, max_length=500)
-
-
-class UserIn(Body):
-    user_id: Id
-
-
-class InviteIn(Body):
-    user_id: Id
-    role: Literal["speaker", "cohost"] = "speaker"
-
-
-class RoleIn(Body):
-    role: Literal["host", "cohost", "speaker", "listener"]
-
-
-class MuteIn(Body):
-    user_id: Id | None = Field(default=None, description="someone else (moderators); default: me")
-
-
-class StageLockIn(Body):
-    locked: StrictBool
-
-
-class ReactionIn(Body):
-    emoji: StrictStr = Field(max_length=16)
-
-
-class ReportIn(Body):
-    user_id: Id | None = Field(default=None, description="a participant; omit to report the space")
-    reason: StrictStr = Field(max_length=2000)
 
 
 # -- lifecycle ---------------------------------------------------------------------

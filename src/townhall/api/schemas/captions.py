@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, StrictBool, StrictStr
 
-from townhall.api.schemas import Out
+from townhall.api.schemas import Body, Out
 from townhall.api.schemas.spaces import SpaceOut, UserBrief
 
 
@@ -46,3 +46,9 @@ class SearchOut(Out):
     query: str = Field(description="the words searched for")
     results: list[SearchResult]
     live: list[SpaceOut]
+
+
+class CaptionsIn(Body):
+    on: StrictBool | None = None
+    language: StrictStr | None = Field(default=None, max_length=8, description="e.g. en")
+    clips: StrictBool | None = Field(default=None, description="may listeners cut clips")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, StrictInt
 
-from townhall.api.schemas import Out
+from townhall.api.schemas import Body, Out
 from townhall.api.schemas.spaces import SpaceOut, UserBrief
 
 
@@ -23,3 +23,8 @@ class ClipOut(Out):
     audio_url: str
     share_url: str
     lines: list[ClipLine]
+
+
+class ClipIn(Body):
+    start_ms: StrictInt = Field(ge=0, le=2**31 - 1, description="in the recording")
+    end_ms: StrictInt = Field(ge=0, le=2**31 - 1, description="at most 60 s after start_ms")

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import Field, StrictBool, StrictInt
 
-from townhall.api.schemas import IsoTime, Out
+from townhall.api.schemas import Body, IsoTime, Out
 
 
 class NotificationOut(Out):
@@ -29,3 +29,10 @@ class UnreadCount(Out):
 class MarkedRead(Out):
     marked: int = Field(description="how many were marked read now")
     unread: int
+
+
+class MarkReadIn(Body):
+    """Either the ids to mark read, or all: true."""
+
+    ids: list[Annotated[StrictInt, Field(ge=1)]] | None = Field(default=None, max_length=500)
+    all: StrictBool = False

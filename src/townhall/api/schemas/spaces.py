@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from datetime import datetime
+from typing import Annotated, Literal
 
-from townhall.api.schemas import IsoTime, Out
+from pydantic import Field, StrictBool, StrictInt, StrictStr
+
+from townhall.api.schemas import Body, IsoTime, Out
 
 
 class UserBrief(Out):
@@ -182,3 +185,80 @@ class ReportOut(Out):
 class Reminder(Out):
     space_id: str
     reminder_set: bool
+
+
+class RecordingSwitch(Out):
+    recording: bool = Field(description="whether the space records now")
+
+
+# -- requests -----------------------------------------------------------------------
+
+
+class RecordingIn(Body):
+    on: StrictBool
+
+
+Id = Annotated[StrictInt, Field(ge=1, le=2**31 - 1)]
+
+
+class CreateSpaceIn(Body):
+    title: StrictStr = Field(max_length=200)
+    visibility: Literal["public", "private"]
+    speaker_policy: Literal["everyone", "followed", "invited"] = "everyone"
+    topics: list[Annotated[StrictStr, Field(max_length=100)]] = Field(
+        default_factory=list, max_length=10
+    )
+    scheduled_for: datetime | None = Field(
+        default=None, description="start time (ISO 8601 with offset), up to 30 days ahead"
+    )
+    followers_may_join: StrictBool = Field(
+        default=False, description="private spaces: the host's followers may join too"
+    )
+    guest_ids: list[Id] = Field(
+        default_factory=list, max_length=500, description="private spaces: who may join"
+    )
+    record: StrictBool = Field(
+        default=False, description="record the space (the host may pause it while live)"
+    )
+
+
+class EditSpaceIn(Body):
+    title: StrictStr | None = Field(default=None, max_length=200)
+    topics: list[Annotated[StrictStr, Field(max_length=100)]] | None = Field(
+        default=None, max_length=10
+    )
+    speaker_policy: Literal["everyone", "followed", "invited"] | None = None
+
+
+class GuestsIn(Body):
+    user_ids: list[Id] = Field(min_length=1, max_length=500)
+
+
+class UserIn(Body):
+    user_id: Id
+
+
+class InviteIn(Body):
+    user_id: Id
+    role: Literal["speaker", "cohost"] = "speaker"
+
+
+class RoleIn(Body):
+    role: Literal["host", "cohost", "speaker", "listener"]
+
+
+class MuteIn(Body):
+    user_id: Id | None = Field(default=None, description="someone else (moderators); default: me")
+
+
+class StageLockIn(Body):
+    locked: StrictBool
+
+
+class ReactionIn(Body):
+    emoji: StrictStr = Field(max_length=16)
+
+
+class ReportIn(Body):
+    user_id: Id | None = Field(default=None, description="a participant; omit to report the space")
+    reason: StrictStr = Field(max_length=2000)

@@ -15,11 +15,11 @@ import contextlib
 import logging
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 import av
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from townhall.api.schemas.spaces import RecordingSwitch
 from townhall.api.services.spaces.loading import commit_and_publish, locked, viewable
 from townhall.bus import Bus
 from townhall.bus.events import RecordingChanged
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 async def set_recording(
     session: AsyncSession, bus: Bus, actor: User, space_id: str, on: bool
-) -> dict[str, Any]:
+) -> RecordingSwitch:
     """The host starts or pauses the recording of a scheduled or live space."""
     space = await locked(session, space_id)
     rules.check_toggle(actor.id, space.host_id, SpaceState(space.state))
@@ -46,7 +46,7 @@ async def set_recording(
         await store.set_on(session, space.id, on)
     events = [RecordingChanged(on=on, by=actor.id)] if changed else []
     await commit_and_publish(session, space.id, events)
-    return {"recording": on}
+    return RecordingSwitch(recording=on)
 
 
 def _probe(path: Path) -> tuple[float, int]:
