@@ -1,7 +1,8 @@
 """LL-HLS benchmarks: packaging cost, glass-to-ear latency, and a crowd through nginx.
 
     python -m bench.hls packaging [--seconds 120]
-    python -m bench.hls latency [--seconds 40]
+    python -m bench.hls replay [--seconds 120]
+    python -m bench.hls latency [--seconds 30] [--players 8] [--direct]
     python -m bench.hls crowd [--players 2000] [--threads 2] [--seconds 20]
 
 - packaging: the room's HLS packager (AAC-LC 64 kbps encode + PyAV mp4 mux + window) fed
@@ -229,6 +230,43 @@ def packaging(seconds: float) -> dict[str, Any]:
         "python_memory_held_per_space_kb": round(held / 1024, 1),
         "part_bytes_silence_median": int(np.median(sizes[-10:])),
         "parts_per_second": round(len(parts) / sum(p.duration for p in parts), 3),
+    }
+
+
+# -- replays (VOD) -------------------------------------------------------------------
+
+
+def replay(seconds: float) -> dict[str, Any]:
+    """Cutting VOD segments from a recording: CPU per segment, first and cached."""
+    from townhall.media.audio import OpusEncoder
+    from townhall.media.hls import vod
+    from townhall.media.recorder import Recorder
+
+    with tempfile.TemporaryDirectory() as tmp:
+        recorder = Recorder(Path(tmp) / "r.ogg")
+        encoder = OpusEncoder()
+        t = np.arange(FRAME_SAMPLES)
+        for i in range(int(seconds * SAMPLE_RATE / FRAME_SAMPLES)):
+            freq = BURST_HZ[(i // 50) % len(BURST_HZ)]
+            pcm = 0.3 * 32767 * np.sin(2 * np.pi * freq * (t + i * FRAME_SAMPLES) / SAMPLE_RATE)
+            recorder.write(encoder.encode(pcm.astype(np.int16)))
+        recorder.close()
+        began = time.process_time()
+        layout = vod.VodLayout(vod.recording_samples(recorder.path))
+        layout_cpu = time.process_time() - began
+        cuts = []
+        sizes = []
+        for n in range(layout.count):
+            began = time.process_time()
+            sizes.append(len(vod.cut_segment(recorder.path, n, layout)))
+            cuts.append(time.process_time() - began)
+    return {
+        "recording_seconds": seconds,
+        "segments": layout.count,
+        "layout_cpu_ms": round(1000 * layout_cpu, 1),
+        "cut_cpu_ms_per_segment": summary_ms(cuts),
+        "cpu_seconds_per_audio_second": round(sum(cuts) / seconds, 4),
+        "segment_bytes_median": int(np.median(sizes)),
     }
 
 
@@ -623,6 +661,8 @@ def main() -> None:
     sub = parser.add_subparsers(dest="what", required=True)
     p = sub.add_parser("packaging")
     p.add_argument("--seconds", type=float, default=120)
+    p = sub.add_parser("replay")
+    p.add_argument("--seconds", type=float, default=120)
     p = sub.add_parser("latency")
     p.add_argument("--seconds", type=float, default=40)
     p.add_argument("--players", type=int, default=8)
@@ -635,6 +675,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.what == "packaging":
         result, name = packaging(args.seconds), "hls-packaging"
+    elif args.what == "replay":
+        result, name = replay(args.seconds), "hls-replay"
     elif args.what == "latency":
         result = asyncio.run(latency(args.seconds, args.players, args.direct))
         name = "hls-latency-direct" if args.direct else "hls-latency"

@@ -41,7 +41,7 @@ class Fragment:
         return self.samples / SAMPLE_RATE
 
 
-class _Collector(io.RawIOBase):
+class BoxCollector(io.RawIOBase):
     """The muxer's output file: gathers bytes and hands out whole top-level boxes."""
 
     def __init__(self) -> None:
@@ -111,7 +111,7 @@ class CmafEncoder:
     def __init__(self, bitrate: int = BITRATE, part_samples: int = PART_SAMPLES) -> None:
         if part_samples % AAC_FRAME:
             raise ValueError("parts are whole AAC frames")
-        self._out = _Collector()
+        self._out = BoxCollector()
         # The fragment is cut before the packet that would make it reach frag_duration:
         # a threshold just under the part's length cuts exactly `part_samples`.
         frag_us = (part_samples - AAC_FRAME // 2) * 1_000_000 // SAMPLE_RATE

@@ -20,7 +20,7 @@ import av
 import numpy as np
 
 from townhall.media.audio import SAMPLE_RATE
-from townhall.media.hls.cmaf import AAC_FRAME, BITRATE, _Collector
+from townhall.media.hls.cmaf import AAC_FRAME, BITRATE, BoxCollector
 
 SEGMENT_FRAMES = 282  # 282 x 1024 / 48 kHz = 6.016 s
 SEGMENT_SAMPLES = SEGMENT_FRAMES * AAC_FRAME
@@ -75,8 +75,8 @@ def render(layout: VodLayout, version: str, query: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-def _muxer() -> tuple[av.container.OutputContainer, av.audio.stream.AudioStream, _Collector]:
-    out = _Collector()
+def _muxer() -> tuple[av.container.OutputContainer, av.audio.stream.AudioStream, BoxCollector]:
+    out = BoxCollector()
     container = av.open(out, "w", format="mp4", options=dict(_MUX_OPTIONS))
     stream = container.add_stream("aac", rate=SAMPLE_RATE)
     stream.layout = "mono"
