@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from townhall.domain.actions import Action, allowed_actions, operations
+from townhall.domain.actions import Action, actions_for, allowed_actions, operations
 from townhall.domain.errors import DomainError
 from townhall.domain.roles import Role, is_moderator, is_on_stage, rank
 from townhall.domain.spaces import SpaceState, SpeakerPolicy
@@ -197,6 +197,14 @@ class RoomMachine(RuleBasedStateMachine):
         before = self.room
         after = self.attempt(op)
         assert offered == (after is not None and after != before), (action, actor, target)
+
+    @rule(data=st.data())
+    def actions_for_many(self, data: st.DataObject) -> None:
+        """The snapshot's shortcut gives each target what `allowed_actions` gives."""
+        actor = self.pick(data, "actor")
+        targets = [*self.room.members, 99]
+        many = actions_for(self.room, actor, targets)
+        assert many == {t: allowed_actions(self.room, actor, t) for t in targets}
 
     @rule()
     def end(self) -> None:

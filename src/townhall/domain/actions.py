@@ -8,7 +8,7 @@ is exactly what it accepts.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from enum import StrEnum
 
 from townhall.domain.errors import DomainError
@@ -82,3 +82,24 @@ def allowed_actions(room: Room, actor: int, target: int) -> list[Action]:
         if after != room:
             allowed.append(action)
     return allowed
+
+
+def actions_for(room: Room, actor: int, targets: Iterable[int]) -> dict[int, list[Action]]:
+    """`allowed_actions` for many targets at once (a snapshot's members).
+
+    The rules look at a target's role, mute, raised hand and invitation and at whether it
+    is the host, never at who else it is: targets alike in those share one answer, so a
+    big audience of plain listeners costs one evaluation (the stage machine checks that
+    this equals `allowed_actions` for every target)."""
+    out: dict[int, list[Action]] = {}
+    alike: dict[tuple[object, ...], list[Action]] = {}
+    for target in targets:
+        m = room.member(target)
+        if m is None or target == actor:
+            out[target] = allowed_actions(room, actor, target)
+            continue
+        key = (m.role, m.muted, m.hand_raised_at is not None, m.invited_as, target == room.host_id)
+        if key not in alike:
+            alike[key] = allowed_actions(room, actor, target)
+        out[target] = alike[key]
+    return out

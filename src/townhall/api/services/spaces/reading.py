@@ -29,7 +29,7 @@ from townhall.api.services.spaces.views import (
     user_brief,
 )
 from townhall.domain import spaces as rules
-from townhall.domain.actions import allowed_actions
+from townhall.domain.actions import actions_for
 from townhall.domain.errors import Conflict, Invalid, NotFound
 from townhall.domain.reactions import REACTIONS
 from townhall.domain.roles import Role, is_moderator
@@ -118,9 +118,11 @@ async def snapshot(session: AsyncSession, space_id: str, viewer_id: int) -> Snap
         members={uid: store.member_of(r) for uid, r in rows.items()},
     )
 
+    offered = actions_for(room, viewer_id, rows.keys() | {viewer_id})
+
     def actions(user_id: int) -> list[str]:
-        """What the viewer may do to that member (docs/API.md, "Actions")."""
-        return [a.value for a in allowed_actions(room, viewer_id, user_id)]
+        """What the viewer may do to that member (docs/SPACES.md, "Actions")."""
+        return [a.value for a in offered.get(user_id, ())]
 
     def brief(row: SpaceMember) -> StageMember:
         return StageMember(
