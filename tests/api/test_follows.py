@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 
 
@@ -83,3 +85,32 @@ async def test_block_removes_follows_both_ways_and_stops_following(
     assert r.json()["is_blocked"] is False
     r = await client.post("/api/v1/users/dan/follow", headers=eve.headers)
     assert r.status_code == 200
+
+
+async def test_people_search_by_handle_or_name(client: httpx.AsyncClient, make_user: Any) -> None:
+    me = await make_user("mee", "Me Myself")
+    ann = await make_user("annie", "Ann Lee")
+    await make_user("anna", "Anna Bell")
+    await make_user("bob", "Bob Annand")
+    shy = await make_user("shy", "Ann Shy")
+
+    async def found(q: str, who: Any = me) -> list[str]:
+        r = await client.get("/api/v1/users", params={"q": q}, headers=who.headers)
+        assert r.status_code == 200, r.text
+        return [u["handle"] for u in r.json()["users"]]
+
+    # Handles by prefix (an exact handle first), display names anywhere, any case.
+    assert await found("anna") == ["anna", "bob"]
+    assert await found("@ANNIE") == ["annie"]
+    assert await found("lee") == ["annie"]
+    assert await found("ann") == ["anna", "annie", "bob", "shy"]
+    assert await found("%") == []
+    # Someone who blocked me is not found by me.
+    r = await client.post("/api/v1/users/mee/block", headers=shy.headers)
+    assert r.status_code == 200, r.text
+    assert await found("ann") == ["anna", "annie", "bob"]
+    assert await found("ann", ann) == ["anna", "annie", "bob", "shy"]
+    r = await client.get("/api/v1/users", params={"q": ""}, headers=me.headers)
+    assert r.status_code == 422
+    r = await client.get("/api/v1/users", params={"q": "ann"})
+    assert r.status_code == 401

@@ -266,6 +266,24 @@ async def test_discovery_orders_followed_first_then_by_listeners_and_searches(
     assert r.status_code == 422
 
 
+async def test_signed_out_visitors_see_the_public_live_spaces(
+    client: httpx.AsyncClient, sp: Spaces, make_user: Any
+) -> None:
+    host, friend = await make_user("host"), await make_user("friend")
+    public = (await sp.create(host, title="Open to all"))["id"]
+    await sp.create(friend, title="Just us", visibility="private")
+    await sp.ok(friend, public, "join")
+    listed = await client.get(API, params={"state": "live"})
+    assert listed.status_code == 200
+    spaces = listed.json()["spaces"]
+    assert [s["id"] for s in spaces] == [public]
+    assert spaces[0]["listener_count"] == 1 and spaces[0]["stage_count"] == 1
+    upcoming = (await client.get(API, params={"state": "scheduled"})).json()["spaces"]
+    assert upcoming == []
+    r = await client.get(f"{API}/{public}")  # the room itself still asks who you are
+    assert r.status_code == 401
+
+
 async def test_scheduled_listing_soonest_first(
     client: httpx.AsyncClient, sp: Spaces, make_user: Any
 ) -> None:

@@ -15,6 +15,7 @@ import {
   stage,
   withMe,
 } from '../../src/townhall/web/js/views/room/state.js';
+import { duration } from '../../src/townhall/web/js/views/room/recap.js';
 
 const HOST = { id: 1, handle: 'hana', display_name: 'Hana Host' };
 const ANN = { id: 2, handle: 'ann', display_name: 'Ann' };
@@ -33,14 +34,15 @@ function space(extra = {}) {
 function snapshot(extra = {}) {
   return {
     space: space(),
-    stage: [{ user: HOST, role: 'host', muted: false }],
-    listeners: [ANN, BEN],
+    stage: [{ user: HOST, role: 'host', muted: false, actions: ['mute', 'step_down'] }],
+    listeners: [{ ...ANN, actions: ['invite_speaker', 'remove'] }, { ...BEN, actions: ['approve_hand'] }],
     listener_count: 2,
-    hand_queue: [{ user: BEN, raised_at: '2026-12-01T10:00:00' }],
+    hand_queue: [{ user: BEN, raised_at: 1764583200.5, actions: ['approve_hand', 'decline_hand'] }],
     hand_count: 1,
+    invitations: [],
     stage_locked: false,
     reactions: ['👏'],
-    me: { role: 'host', muted: false, hand_raised: false, invited_as: null },
+    me: { role: 'host', muted: false, hand_raised: false, invited_as: null, actions: ['mute'] },
     ...extra,
   };
 }
@@ -48,6 +50,7 @@ function snapshot(extra = {}) {
 const ev = (type, data, seq = 1) => ({ type, space_id: 's1', seq, data });
 const hostState = () => fromSnapshot(snapshot(), HOST.id);
 const kinds = (state) => state.effects.map((e) => e.kind);
+const told = (state) => kinds(state).filter((k) => k !== 'stale');
 const said = (state) => state.effects.filter((e) => e.kind === 'announce').map((e) => e.text);
 
 test('a snapshot gives the stage, the listeners, the hand queue and my place', () => {
@@ -61,12 +64,38 @@ test('a snapshot gives the stage, the listeners, the hand queue and my place', (
   assert.equal(myMember(s).muted, false);
   assert.equal(s.synced, true);
   assert.equal(s.over, null);
+  // What I may do to each person is the server's word, kept apart from the user.
+  assert.deepEqual(s.members[ANN.id].actions, ['invite_speaker', 'remove']);
+  assert.equal(s.members[ANN.id].user.actions, undefined);
+  assert.deepEqual(s.members[BEN.id].actions, ['approve_hand', 'decline_hand']);
+  assert.deepEqual(s.members[HOST.id].actions, ['mute']); // `me` wins for myself
+});
+
+test('moderators learn the pending invitations from the snapshot', () => {
+  const s = fromSnapshot(snapshot({ invitations: [{ user: ANN, role: 'cohost' }] }), HOST.id);
+  assert.equal(s.members[ANN.id].invited, 'cohost');
+});
+
+test('a stage event makes the actions it concerns unknown, and asks moderators for new ones', () => {
+  const s = reduce(hostState(), ev('invite.sent', { user_id: ANN.id, role: 'speaker', by: HOST.id }));
+  assert.equal(s.members[ANN.id].actions, null);
+  assert.deepEqual(s.members[BEN.id].actions, ['approve_hand', 'decline_hand']);
+  assert.ok(kinds(s).includes('stale'));
+  // A listener's actions on others do not change with others' events: no snapshot asked.
+  const listener = fromSnapshot(snapshot({ hand_queue: null, me: { role: 'listener', muted: true, hand_raised: false, invited_as: null, actions: [] } }), ANN.id);
+  assert.ok(!kinds(reduce(listener, ev('mute.changed', { user_id: HOST.id, muted: true, by: HOST.id }))).includes('stale'));
+  // ... but their own change does.
+  assert.ok(kinds(reduce(listener, ev('invite.sent', { user_id: ANN.id, role: 'speaker', by: HOST.id }))).includes('stale'));
+  // Someone new: a moderator does not know yet what it may do to them.
+  const joined = reduce(hostState(), ev('member.joined', { user: CAT, role: 'listener' }));
+  assert.equal(joined.members[CAT.id].actions, null);
+  assert.deepEqual(reduce(listener, ev('member.joined', { user: CAT, role: 'listener' })).members[CAT.id].actions, []);
 });
 
 test('a listener is not told the queue, but knows its own raised hand', () => {
   const s = fromSnapshot(snapshot({
     hand_queue: null,
-    me: { role: 'listener', muted: true, hand_raised: true, invited_as: 'speaker' },
+    me: { role: 'listener', muted: true, hand_raised: true, invited_as: 'speaker', actions: ['lower_hand'] },
   }), BEN.id);
   assert.deepEqual(handQueue(s), []);
   assert.equal(myMember(s).hand, true);
@@ -75,7 +104,7 @@ test('a listener is not told the queue, but knows its own raised hand', () => {
 
 test('withMe adds my own place when the snapshot did not list me', () => {
   const unlisted = { id: 99, handle: 'zed', display_name: 'Zed' };
-  const place = { role: 'listener', muted: true, hand_raised: false, invited_as: null };
+  const place = { role: 'listener', muted: true, hand_raised: false, invited_as: null, actions: [] };
   const s = withMe(fromSnapshot(snapshot({ me: place }), 99), unlisted, place);
   assert.equal(myMember(s).user.handle, 'zed');
 });
@@ -128,13 +157,13 @@ test('a raised hand is announced to moderators, and approving it leaves the queu
 
 test('a hand raised by someone the page does not list asks moderators to resync', () => {
   const s = reduce(hostState(), ev('hand.raised', { user_id: 77 }));
-  assert.deepEqual(kinds(s), ['resync']);
-  const listener = fromSnapshot(snapshot({ hand_queue: null, me: { role: 'listener', muted: true, hand_raised: false, invited_as: null } }), ANN.id);
+  assert.ok(kinds(s).includes('resync'));
+  const listener = fromSnapshot(snapshot({ hand_queue: null, me: { role: 'listener', muted: true, hand_raised: false, invited_as: null, actions: [] } }), ANN.id);
   assert.deepEqual(kinds(reduce(listener, ev('hand.raised', { user_id: 77 }))), []);
 });
 
 test('my own role change is an effect, with a toast when I come on stage', () => {
-  const me = fromSnapshot(snapshot({ me: { role: 'listener', muted: true, hand_raised: false, invited_as: null } }), ANN.id);
+  const me = fromSnapshot(snapshot({ me: { role: 'listener', muted: true, hand_raised: false, invited_as: null, actions: [] } }), ANN.id);
   const up = reduce(me, ev('role.changed', { user_id: ANN.id, role: 'speaker', by: HOST.id }));
   assert.deepEqual(said(up), ['You are now a speaker']);
   assert.deepEqual(up.effects.find((e) => e.kind === 'mine'), { kind: 'mine', role: 'speaker', before: 'listener' });
@@ -153,14 +182,14 @@ test('handing over the host role changes the space host', () => {
 
 test('a moderator muting me is told; my own mute is not', () => {
   const me = fromSnapshot(snapshot({
-    stage: [{ user: HOST, role: 'host', muted: false }, { user: ANN, role: 'speaker', muted: false }],
-    listeners: [BEN],
-    me: { role: 'speaker', muted: false, hand_raised: false, invited_as: null },
+    stage: [{ user: HOST, role: 'host', muted: false, actions: [] }, { user: ANN, role: 'speaker', muted: false, actions: ['mute'] }],
+    listeners: [{ ...BEN, actions: [] }],
+    me: { role: 'speaker', muted: false, hand_raised: false, invited_as: null, actions: ['mute'] },
   }), ANN.id);
   const byHost = reduce(me, ev('mute.changed', { user_id: ANN.id, muted: true, by: HOST.id }));
-  assert.deepEqual(kinds(byHost), ['my-mute', 'toast']);
+  assert.deepEqual(told(byHost), ['my-mute', 'toast']);
   const byMe = reduce(me, ev('mute.changed', { user_id: ANN.id, muted: true, by: ANN.id }));
-  assert.deepEqual(kinds(byMe), ['my-mute']);
+  assert.deepEqual(told(byMe), ['my-mute']);
   const other = reduce(hostState(), ev('mute.changed', { user_id: HOST.id, muted: true, by: HOST.id }));
   assert.equal(other.members[HOST.id].muted, true);
 });
@@ -171,7 +200,7 @@ test('leaving and removal take people off the page; my removal ends the room for
   s = reduce(s, ev('member.removed', { user_id: BEN.id, by: HOST.id }));
   assert.deepEqual(said(s), ['Ben was removed']);
   assert.deepEqual(handQueue(s), []);
-  const ben = fromSnapshot(snapshot({ hand_queue: null, me: { role: 'listener', muted: true, hand_raised: false, invited_as: null } }), BEN.id);
+  const ben = fromSnapshot(snapshot({ hand_queue: null, me: { role: 'listener', muted: true, hand_raised: false, invited_as: null, actions: [] } }), BEN.id);
   const gone = reduce(ben, ev('member.removed', { user_id: BEN.id, by: HOST.id }));
   assert.equal(gone.over, 'removed');
   assert.match(gone.overMessage, /removed/);
@@ -214,6 +243,17 @@ test('space changes, recording and captions', () => {
   assert.equal(s.space.captions.clips, true);
 });
 
+test('a recording or captions change is told once, by the event or a snapshot that came first', () => {
+  const s = fromSnapshot(snapshot({ space: space({ recording: true }) }), HOST.id);
+  const paused = snapshot({ space: space({ recording: false }) });
+  const bySnapshot = reduce(s, { type: 'snapshot', space_id: 's1', seq: 9, data: paused });
+  assert.deepEqual(bySnapshot.effects, [{ kind: 'recording', on: false }]);
+  assert.deepEqual(kinds(reduce(bySnapshot, ev('recording.changed', { on: false }))), []);
+  const captioned = reduce(s, { type: 'snapshot', space_id: 's1', seq: 9, data: snapshot({ space: space({ recording: true, captions: { on: true, language: 'en', clips: true } }) }) });
+  assert.deepEqual(kinds(captioned), ['captions']);
+  assert.deepEqual(kinds(reduce(s, { type: 'snapshot', space_id: 's1', seq: 9, data: snapshot({ space: space({ recording: true }) }) })), []);
+});
+
 test('levels hold until named again; 0 forgets', () => {
   let s = reduce(hostState(), { type: 'levels', space_id: 's1', volatile: true, data: { levels: { 1: 0.2, 2: 0.1 } } });
   s = reduce(s, { type: 'levels', space_id: 's1', volatile: true, data: { levels: { 2: 0 } } });
@@ -225,6 +265,13 @@ test('reactions and captions are effects only', () => {
   assert.deepEqual(reduce(s, ev('reaction', { user_id: ANN.id, emoji: '👏' })).effects, [{ kind: 'reaction', emoji: '👏', userId: ANN.id }]);
   const c = reduce(s, ev('caption', { user_id: HOST.id, text: 'hello', final: true }));
   assert.equal(c.effects[0].user.handle, 'hana');
+});
+
+test('durations to the second', () => {
+  assert.equal(duration(15.4), '15 s');
+  assert.equal(duration(65), '1 min 05 s');
+  assert.equal(duration(3725), '1 h 02 min 05 s');
+  assert.equal(duration(-1), '0 s');
 });
 
 test('unknown messages change nothing', () => {

@@ -117,3 +117,19 @@ def silent_at(result: dict[str, Any], freq: int, below: int) -> bool:
     """True when the level at `freq` is at least 30 dB under the level at `below`."""
     levels = result["levels"]
     return levels[str(freq)] < levels[str(below)] - 30
+
+
+def confirm_in_page(page: Any, button: str) -> None:
+    """Answer the page's own dialog (js/dialog.js, not the browser's confirm()) with the
+    button named `button`; the dialog goes."""
+    from playwright.sync_api import expect
+
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_role("button", name=button, exact=True).click()
+    expect(dialog).to_have_count(0)
+
+
+def answer_in_page(page: Any, text: str, button: str) -> None:
+    """Fill the page's own dialog's text field (a report's reason) and send it."""
+    page.get_by_role("dialog").get_by_role("textbox").fill(text)
+    confirm_in_page(page, button)

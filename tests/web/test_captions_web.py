@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.support.server import running_server
-from tests.web.flows import open_app, signup, unique
+from tests.web.flows import confirm_in_page, open_app, signup, unique
 from townhall.client.media import read_wav
 
 pytestmark = [pytest.mark.browser, pytest.mark.serial]
@@ -62,7 +62,6 @@ def test_a_listener_sees_the_speakers_words(browsers: Any, server: str, sentence
     host.get_by_role("button", name="Start space now").click()
     host.wait_for_url("**/#/space/*")
     space_id = host.url.split("#/space/")[1]
-    host.get_by_role("button", name="Join as host").click()
     host.get_by_role("button", name="Unmute").click()
     expect(host.get_by_role("button", name="Mute", exact=True)).to_be_visible()
 
@@ -89,8 +88,8 @@ def test_a_listener_sees_the_speakers_words(browsers: Any, server: str, sentence
     expect(fan.locator("#announcer")).to_contain_text("Captions are off")
     expect(fan.get_by_text("Captions are off for this space.")).to_be_visible()
 
-    host.once("dialog", lambda d: d.accept())
     host.get_by_role("button", name="End space").click()
+    confirm_in_page(host, "End space")
     expect(host.locator(".room-banner.ended")).to_contain_text("This space has ended")
 
     # The replay: the transcript beside the player; a click on a line seeks there.

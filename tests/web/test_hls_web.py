@@ -51,7 +51,6 @@ def test_a_listener_refused_webrtc_hears_hls_and_speaks_after_approval(
     signup(fan, fan_handle, "Finn Fan")
 
     space_id = start_space(host, "Crowded room")
-    host.get_by_role("button", name="Join as host").click()
     host.get_by_role("button", name="Unmute").click()
     expect(host.get_by_role("button", name="Mute", exact=True)).to_be_visible()
 
@@ -97,7 +96,6 @@ def test_a_listener_whose_webrtc_cannot_connect_falls_back_to_hls(
         signup(host, unique("fbhost"), "Hana Host")
         signup(fan, unique("fbfan"), "Finn Fan")
         space_id = start_space(host, "Firewalled")
-        host.get_by_role("button", name="Join as host").click()
         host.get_by_role("button", name="Unmute").click()
         expect(host.get_by_role("button", name="Mute", exact=True)).to_be_visible()
 

@@ -53,7 +53,6 @@ def test_home_live_upcoming_search_bell_and_profiles(
 
     # Someone the viewer does not follow is live, with a listener (Paula).
     other_id = start_space(other_host, "Open mic for everyone", "comedy")
-    other_host.get_by_role("button", name="Join as host").click()
     open_app(planner, f"/space/{other_id}")
     planner.get_by_role("button", name="Join space").click()
     expect(other_host.locator(".listener-count")).to_have_text("1 listener")
@@ -64,7 +63,6 @@ def test_home_live_upcoming_search_bell_and_profiles(
     expect(viewer.locator(".space-card", has_text="Open mic for everyone")).to_be_visible()
     expect(viewer.locator(".bell")).to_have_attribute("data-unread", "0")
     start_space(fan_host, "Morning coffee chat", "coffee, mornings")
-    fan_host.get_by_role("button", name="Join as host").click()
     expect(viewer.locator(".bell")).to_have_attribute("data-unread", "1")
     expect(viewer.locator(".bell .badge")).to_have_text("1")
     viewer.reload()
@@ -116,7 +114,6 @@ def test_home_live_upcoming_search_bell_and_profiles(
     # Paula starts her scheduled space from its page; the viewer's bell counts it live.
     open_app(planner, f"/space/{planned_id}")
     planner.get_by_role("button", name="Start now").click()
-    planner.get_by_role("button", name="Join as host").click()
     expect(viewer.locator(".bell")).to_have_attribute("data-unread", "2")
     expect(viewer.locator("section[aria-labelledby=h-live] .space-card")).to_have_count(3)
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.web.flows import open_app, signup, start_space, unique
+from tests.web.flows import answer_in_page, confirm_in_page, open_app, signup, start_space, unique
 
 pytestmark = pytest.mark.browser
 
@@ -38,7 +38,6 @@ def test_invitations_cohosts_hands_removal_block_reactions(
     signup(dan, dan_handle, "Dan")
 
     space_id = start_space(host, "Town meeting", "civic")
-    host.get_by_role("button", name="Join as host").click()
     for page in (ann, ben, cat, dan):
         open_app(page, f"/space/{space_id}")
         page.get_by_role("button", name="Join space").click()
@@ -96,8 +95,8 @@ def test_invitations_cohosts_hands_removal_block_reactions(
     expect(member(dan, "Ann")).to_have_attribute("data-role", "listener")
 
     # Remove Cat: she is told and cannot come back.
-    host.on("dialog", lambda d: d.accept())
     menu_action(host, "Cat", "Remove from space")
+    confirm_in_page(host, "Remove")
     expect(cat.locator(".room-banner.ended")).to_contain_text("You were removed")
     expect(host.locator(".stage")).not_to_contain_text("Cat")
     # Coming back by the link, she is told again at once and offered no Join button; the
@@ -114,25 +113,27 @@ def test_invitations_cohosts_hands_removal_block_reactions(
     assert status == 403
 
     # Anyone can report a person (or the space); the report reaches the server.
-    dan.once("dialog", lambda d: d.accept("keeps shouting"))
     menu_action(dan, "Ann", "Report")
+    answer_in_page(dan, "keeps shouting", "Send report")
     expect(dan.locator("#toasts")).to_contain_text("Thank you. The report was sent.")
-    dan.once("dialog", lambda d: d.accept("off-topic room"))
     dan.get_by_role("button", name="Report this space").click()
+    answer_in_page(dan, "off-topic room", "Send report")
     expect(dan.locator("#announcer")).to_contain_text("The report was sent", timeout=10_000)
 
     # Block Dan from the room: removed, and blocked on his profile too.
     menu_action(host, "Dan", "Block")
+    confirm_in_page(host, "Block")
     expect(dan.locator(".room-banner.ended")).to_contain_text("You were removed")
     dan.reload()
     expect(dan.locator(".error-card")).to_contain_text("blocked")
 
     # The host hands over the host role to Ben, who can then end the space.
     menu_action(host, "Ben", "Make host")
+    confirm_in_page(host, "Make host")
     expect(member(ann, "Ben")).to_have_attribute("data-role", "host")
     expect(ben.get_by_role("button", name="End space")).to_be_visible()
     expect(host.get_by_role("button", name="End space")).to_have_count(0)
-    ben.on("dialog", lambda d: d.accept())
     ben.get_by_role("button", name="End space").click()
+    confirm_in_page(ben, "End space")
     for page in (host, ann, ben):
         expect(page.locator(".room-banner.ended")).to_contain_text("This space has ended")

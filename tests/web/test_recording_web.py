@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.web.flows import open_app, signup, unique
+from tests.web.flows import confirm_in_page, open_app, signup, unique
 
 pytestmark = [pytest.mark.browser, pytest.mark.serial]
 
@@ -52,7 +52,6 @@ def test_host_records_a_space_and_replays_it(browsers: Any, server: str) -> None
     expect(fan.locator(".rec-pill")).to_have_text("● Recording")
     expect(fan.get_by_role("button", name="Pause recording")).to_have_count(0)  # host only
 
-    host.get_by_role("button", name="Join as host").click()
     host.get_by_role("button", name="Unmute").click()
     expect(host.get_by_role("button", name="Mute", exact=True)).to_be_visible()
 
@@ -67,8 +66,8 @@ def test_host_records_a_space_and_replays_it(browsers: Any, server: str) -> None
     expect(fan.locator(".rec-pill")).to_be_visible()
     host.wait_for_timeout(3000)  # speak for a few seconds
 
-    host.once("dialog", lambda d: d.accept())
     host.get_by_role("button", name="End space").click()
+    confirm_in_page(host, "End space")
     expect(host.locator(".room-banner.ended")).to_contain_text("This space has ended")
     player = host.locator("audio.replay")
     expect(player).to_have_count(1)
@@ -97,7 +96,7 @@ def test_host_records_a_space_and_replays_it(browsers: Any, server: str) -> None
     mse.wait_for_function(PLAYING, timeout=15_000)
 
     # The host deletes it: the player goes.
-    host.once("dialog", lambda d: d.accept())
     host.get_by_role("button", name="Delete recording").click()
+    confirm_in_page(host, "Delete recording")
     expect(player).to_have_count(0)
     expect(host.locator("#announcer")).to_contain_text("Recording deleted")

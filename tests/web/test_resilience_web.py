@@ -12,7 +12,15 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.support.server import free_port, running_server
-from tests.web.flows import hears, open_app, signup, start_space, unique, wait_for_audio
+from tests.web.flows import (
+    confirm_in_page,
+    hears,
+    open_app,
+    signup,
+    start_space,
+    unique,
+    wait_for_audio,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.serial]
 
@@ -29,7 +37,6 @@ def test_network_blip_resumes_events_and_audio(browsers: Any, server: str, conso
     signup(lee, unique("lee"), "Lee")
     signup(max_, unique("max"), "Max")
     space_id = start_space(host, "Stormy weather")
-    host.get_by_role("button", name="Join as host").click()
     host.get_by_role("button", name="Unmute").click()
     for page in (lee, max_):
         open_app(page, f"/space/{space_id}")
@@ -87,7 +94,6 @@ def test_server_restart_recovers_socket_stage_and_audio(
         signup(host, unique("shost"), "Sam Host")
         signup(lee, unique("slee"), "Lee")
         space_id = start_space(host, "Through the storm")
-        host.get_by_role("button", name="Join as host").click()
         host.get_by_role("button", name="Unmute").click()
         open_app(lee, f"/space/{space_id}")
         lee.get_by_role("button", name="Join space").click()
@@ -112,6 +118,6 @@ def test_server_restart_recovers_socket_stage_and_audio(
         # And later changes show up.
         host.get_by_role("button", name="Mute", exact=True).click()
         expect(member(lee, "Sam Host")).to_have_attribute("data-muted", "true")
-        host.once("dialog", lambda d: d.accept())
         host.get_by_role("button", name="End space").click()
+        confirm_in_page(host, "End space")
         expect(lee.locator(".room-banner.ended")).to_contain_text("This space has ended")

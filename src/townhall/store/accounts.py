@@ -259,3 +259,27 @@ async def unblock(session: AsyncSession, blocker_id: int, blocked_id: int) -> bo
 async def blocked_ids(session: AsyncSession, blocker_id: int) -> list[int]:
     rows = await session.scalars(select(Block.blocked_id).where(Block.blocker_id == blocker_id))
     return list(rows)
+
+
+def _like_escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+async def search_users(session: AsyncSession, query: str, viewer_id: int, limit: int) -> list[User]:
+    """People whose handle starts with the query (an exact handle first) or whose display
+    name contains it; not banned, and not those who blocked the viewer."""
+    key = query.casefold()
+    q = (
+        select(User)
+        .where(
+            or_(
+                User.handle_key.like(f"{_like_escaped(key)}%", escape="\\"),
+                func.lower(User.display_name).like(f"%{_like_escaped(key)}%", escape="\\"),
+            ),
+            User.banned_at.is_(None),
+            ~exists().where(Block.blocker_id == User.id, Block.blocked_id == viewer_id),
+        )
+        .order_by((User.handle_key == key).desc(), User.handle_key)
+        .limit(limit)
+    )
+    return list((await session.scalars(q)).all())

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from townhall.api.deps import BusDep, CurrentUser, DbSession, PublicBase, SettingsDep
+from townhall.api.deps import BusDep, CurrentUser, DbSession, OptionalUser, PublicBase, SettingsDep
 from townhall.api.schemas.spaces import (
     CreateSpaceIn,
     EditSpaceIn,
@@ -122,13 +122,14 @@ async def create_space(
 
 @router.get("")
 async def list_spaces(
-    user: CurrentUser,
+    user: OptionalUser,
     session: DbSession,
     state: Annotated[Literal["live", "scheduled"], Query()] = "live",
     q: Annotated[str | None, Query(max_length=100, description="title or topic")] = None,
     host: Annotated[str | None, Query(max_length=15, description="only this host's")] = None,
 ) -> SpaceList:
-    """Live spaces (people I follow first, then by listeners) or upcoming ones."""
+    """Live spaces (people I follow first, then by listeners) or upcoming ones; signed
+    out, the public ones (the home page of a visitor)."""
     return await spaces.discover(session, user, state, q, host)
 
 

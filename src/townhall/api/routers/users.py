@@ -23,6 +23,7 @@ from townhall.api.schemas.accounts import (
     ProfileOut,
     TokenIn,
     TokenList,
+    UserList,
     UserPage,
 )
 from townhall.api.services import accounts, clips, recordings
@@ -81,6 +82,16 @@ async def create_token(
 async def revoke_token(token_id: int, user: CurrentUser, session: DbSession) -> None:
     """Revoke a token; the WebSockets and media connections opened with it close."""
     await accounts.revoke_token(session, user, token_id)
+
+
+@router.get("/users")
+async def search_users(
+    user: CurrentUser,
+    session: DbSession,
+    q: Annotated[str, Query(min_length=1, max_length=50, description="handle or name")],
+) -> UserList:
+    """People whose handle starts with `q` or whose display name contains it."""
+    return await accounts.search_people(session, user, q)
 
 
 @router.get("/users/{handle}")

@@ -89,6 +89,10 @@ class TokenList(Out):
     tokens: list[TokenOut]
 
 
+class UserList(Out):
+    users: list[UserOut]
+
+
 class UserPage(Out):
     users: list[UserOut]
     next_cursor: str | None = Field(description="pass back as ?cursor= for the next page")

@@ -18,6 +18,7 @@ from townhall.api.schemas.accounts import (
     SignedInUserOut,
     TokenList,
     TokenOut,
+    UserList,
     UserOut,
     UserPage,
 )
@@ -371,6 +372,18 @@ async def unblock(session: AsyncSession, viewer: User, handle: str) -> ProfileOu
     target = await _target(session, handle)
     await store.unblock(session, viewer.id, target.id)
     return await profile(session, viewer, handle)
+
+
+PEOPLE_FOUND = 20
+
+
+async def search_people(session: AsyncSession, viewer: User, query: str) -> UserList:
+    """People by handle (a leading @ is fine) or display name, for the home search."""
+    q = " ".join(query.split()).lstrip("@")
+    if not q:
+        return UserList(users=[])
+    found = await store.search_users(session, q, viewer.id, PEOPLE_FOUND)
+    return UserList(users=[user_out(u) for u in found])
 
 
 async def follow_list(

@@ -14,7 +14,7 @@ import { loginView, signupView } from './views/auth.js';
 import { homeView } from './views/home.js';
 import { newSpaceView } from './views/newspace.js';
 import { followListView, profileView, settingsView } from './views/profile.js';
-import { roomView } from './views/room.js';
+import { roomView } from './views/room/index.js';
 import { clipView } from './views/clip.js';
 import { live } from './ws.js';
 

@@ -20,6 +20,35 @@ const HLS_RETRY_MS = 2000;
 
 let iceConfig = null;
 
+/** An AudioContext resumed in a Start click, for the room that click opens. */
+let primed = null;
+
+/** In the click that starts a space: unlock audio now, for its room to use on arrival. */
+export function primeAudio() {
+  const Ctx = window.AudioContext || window.webkitAudioContext;
+  primed = { context: new Ctx(), spaceId: null };
+  primed.context.resume().catch(() => {});
+}
+
+/** The started space's id (its room takes the primed context), or null: not started. */
+export function primedFor(spaceId) {
+  if (!primed) return;
+  if (spaceId === null) {
+    primed.context.close().catch(() => {});
+    primed = null;
+  } else {
+    primed.spaceId = spaceId;
+  }
+}
+
+/** The context a Start click unlocked for this space, if any (once). */
+export function takePrimed(spaceId) {
+  if (!primed || primed.spaceId !== spaceId) return null;
+  const { context } = primed;
+  primed = null;
+  return context;
+}
+
 async function iceServers() {
   if (iceConfig) return iceConfig;
   try {
@@ -104,11 +133,12 @@ export class AudioLink extends EventTarget {
     this.fallbackTimer = null;
   }
 
-  /** Must run inside a user gesture (the Join click) so that audio may play. */
-  unlockAudio() {
+  /** Must run inside a user gesture (the Join click) so that audio may play, or be given
+   * the context a Start click unlocked (`takePrimed`). */
+  unlockAudio(context = null) {
     if (!this.context) {
       const Ctx = window.AudioContext || window.webkitAudioContext;
-      this.context = new Ctx();
+      this.context = context || new Ctx();
       this.analyser = this.context.createAnalyser();
       this.analyser.fftSize = 8192;
       this.analyser.smoothingTimeConstant = 0;

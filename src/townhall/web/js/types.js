@@ -62,25 +62,34 @@
  * @property {UserBrief} user
  * @property {Role} role
  * @property {boolean} muted
- * @property {string[]} [actions]  what the viewer may do to them (server-decided)
+ * @property {string[]} actions  what the viewer may do to them now (domain/actions.py)
  *
  * @typedef {object} QueuedHand  a snapshot's `hand_queue` entry (moderators only)
  * @property {UserBrief} user
- * @property {string} raised_at
+ * @property {number} raised_at
+ * @property {string[]} actions
+ *
+ * @typedef {object} Invitation  a snapshot's `invitations` entry (moderators only)
+ * @property {UserBrief} user
+ * @property {Role} role
+ *
+ * @typedef {UserBrief & {actions: string[]}} ListedListener  a snapshot's `listeners` entry
  *
  * @typedef {object} MyPlace  a snapshot's `me`
  * @property {Role | null} role
  * @property {boolean} muted
  * @property {boolean} hand_raised
  * @property {Role | null} invited_as
+ * @property {string[]} actions  what the viewer may do to themselves
  *
  * @typedef {object} Snapshot  `data` of a `snapshot` message, and the answer of POST join
  * @property {SpaceView} space
  * @property {StageMember[]} stage
- * @property {UserBrief[]} listeners  the first 100
+ * @property {ListedListener[]} listeners  the first 100
  * @property {number} listener_count
  * @property {QueuedHand[] | null} hand_queue  null unless the viewer moderates
  * @property {number} hand_count
+ * @property {Invitation[] | null} invitations  null unless the viewer moderates
  * @property {boolean} stage_locked
  * @property {string[]} reactions
  * @property {MyPlace} me
@@ -111,6 +120,7 @@
  * @typedef {{on: boolean}} RecordingChangedData
  * @typedef {{locked: boolean, by: number}} StageLockedData
  * @typedef {{user_id: number, text: string, final?: boolean, utterance?: number}} CaptionData
+ * @typedef {{user_ids: number[]}} MediaMovedData  media.moved
  */
 
 export {};

@@ -64,13 +64,23 @@ export function displayName(user) {
   return (user && (user.display_name || user.handle)) || 'Someone';
 }
 
-/** A transient message for everybody (role=alert region) that disappears by itself. */
+/**
+ * A transient message that disappears by itself. Screen readers hear it once, through
+ * the live region (`announce`); the toasts' box itself is not a live region.
+ */
 export function toast(message, kind = 'info', ms = 5000) {
   const region = document.getElementById('toasts');
   if (!region) return;
   const item = h('div', { class: `toast toast-${kind}` }, message);
   region.appendChild(item);
+  announce(message);
   setTimeout(() => item.remove(), ms);
+}
+
+/** Take every toast away (leaving a page: its messages do not follow). */
+export function clearToasts() {
+  const region = document.getElementById('toasts');
+  if (region) clear(region);
 }
 
 export function showError(err) {

@@ -40,6 +40,7 @@ from townhall.store import spaces as store
 from townhall.store.models import Space, SpaceMember, User
 
 DISCOVERY_LIMIT = 50
+NOBODY = 0  # the viewer id of a signed-out visitor: no account has it (ids start at 1)
 LISTENERS_SHOWN = 100
 
 # -- the events engineer's and media engineers' entry points -----------------
@@ -192,12 +193,13 @@ async def get_space(
 
 async def discover(
     session: AsyncSession,
-    viewer: User,
+    viewer: User | None,
     state: str,
     query: str | None,
     host_handle: str | None = None,
 ) -> SpaceList:
-    """What the viewer may see in `state`, optionally only one host's spaces."""
+    """What the viewer may see in `state`, optionally only one host's spaces; without a
+    viewer (signed out), the public ones."""
     if state not in (SpaceState.LIVE, SpaceState.SCHEDULED):
         raise Invalid("invalid_state", "state is live or scheduled", "state")
     host_id = None
@@ -206,15 +208,18 @@ async def discover(
         if host is None:
             raise NotFound("user_not_found", f"no user @{host_handle}", "host")
         host_id = host.id
-    followees = await accounts_store.followee_ids(session, viewer.id)
+    viewer_id = viewer.id if viewer else NOBODY
+    followees = await accounts_store.followee_ids(session, viewer_id) if viewer else []
     q = " ".join(query.split()) if query else None
     spaces = await store.discover(
-        session, viewer.id, state, q, followees, DISCOVERY_LIMIT, host_id=host_id
+        session, viewer_id, state, q, followees, DISCOVERY_LIMIT, host_id=host_id
     )
     views = await space_views(session, spaces)
     if state == SpaceState.SCHEDULED:
         for view in views:  # the "remind me" button's state
-            view.reminder_set = await store.has_reminder(session, view.id, viewer.id)
+            view.reminder_set = viewer is not None and await store.has_reminder(
+                session, view.id, viewer_id
+            )
     return SpaceList(spaces=views)
 
 

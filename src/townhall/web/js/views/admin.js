@@ -88,8 +88,7 @@ function groupCard(group, refresh) {
             if (a.hours) body.hours = a.hours;
             await api('POST', `/admin/reports/${group.id}/actions`, body);
             const target = a.person && subject ? `@${subject.handle}` : group.space.title;
-            announce(`${a.label}: done for ${target}.`);
-            toast(`${a.label}: done.`, 'success');
+            toast(`${a.label}: done for ${target}.`, 'success');
             refresh();
           } catch (err) {
             ev.currentTarget.disabled = false;

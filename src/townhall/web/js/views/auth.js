@@ -4,7 +4,9 @@ import { post } from '../api.js';
 import { go } from '../router.js';
 import { setUser } from '../session.js';
 import { bindForm, field, formError, h } from '../ui.js';
+import { items, listSpaces } from '../spaces.js';
 import { mount } from './common.js';
+import { spaceCard } from './spacecard.js';
 
 function nextTarget(query) {
   const next = query.next || '';
@@ -74,6 +76,27 @@ export function loginView(_params, query) {
     setUser(out.user);
     go(nextTarget(query), { replace: true });
   });
-  mount('Log in', form);
+  if (query.next) mount('Log in', form);
+  else mount('Log in', intro(), form, publicSpaces()); // the visitor's home page
   form.querySelector('input').focus();
+}
+
+/** What townhall is, for someone who has never been here. */
+function intro() {
+  return h('section', { class: 'intro narrow', 'aria-labelledby': 'intro-title' },
+    h('h2', { id: 'intro-title' }, 'Live audio rooms, in your browser'),
+    h('p', {}, 'townhall is a place for live conversations. Start a space and talk; invite people up to speak; ',
+      'or just listen in. Spaces can be recorded, captioned and replayed.'));
+}
+
+/** The public spaces live now (anyone may look; joining needs an account). */
+function publicSpaces() {
+  const section = h('section', { class: 'section', 'aria-labelledby': 'h-public', 'aria-busy': 'true' }, h('h2', { id: 'h-public' }, 'Live now'));
+  listSpaces({ state: 'live' }).then((out) => {
+    const list = items(out);
+    section.setAttribute('aria-busy', 'false');
+    if (!list.length) section.append(h('p', { class: 'muted empty' }, 'Nobody is live right now. Create an account and start a space!'));
+    else section.append(h('ul', { class: 'space-list' }, list.map((s) => h('li', {}, spaceCard(s)))));
+  }).catch(() => section.remove());
+  return section;
 }

@@ -5,6 +5,7 @@
 // played highlighted, a click on a line seeks the player there.
 
 import { del, get, post } from '../api.js';
+import { confirmDialog } from '../dialog.js';
 import { announce, clear, displayName, h, showError, toast } from '../ui.js';
 
 const enc = encodeURIComponent;
@@ -111,13 +112,7 @@ export function paintCaptions(room) {
 
 /** `captions.changed {on, language, clips?, paused?}`. */
 export function applyCaptionsEvent(room, data) {
-  const before = room.space.captions || {};
-  const next = { ...before, ...data };
-  if (data.paused === undefined && data.on !== undefined) next.paused = false;
-  room.space.captions = next;
-  if (before.on !== next.on) announce(next.on ? 'Captions are on' : 'Captions are off');
-  else if (Boolean(before.paused) !== Boolean(next.paused)) announce(next.paused ? 'Captions paused' : 'Captions resumed');
-  paintCaptions(room);
+  room.dispatch('captions.changed', data);
 }
 
 /** `caption {user_id, text, final, utterance}`: add or update that utterance's line. */
@@ -152,7 +147,7 @@ export function showCaption(room, d, who) {
 /** The host deleted the recording: ask whether the transcript goes too. */
 export async function offerTranscriptDeletion(room) {
   if (!room.el.transcript) return;
-  if (!confirm('Delete the transcript of this space too?')) return;
+  if (!(await confirmDialog({ title: 'Delete the transcript too?', message: 'The words said in this space go with the recording.', confirm: 'Delete transcript', danger: true }))) return;
   try {
     await deleteTranscript(room.id);
     room.el.transcript.remove();
@@ -194,12 +189,11 @@ export async function loadTranscript(room) {
       type: 'button',
       class: 'btn btn-small btn-danger',
       onclick: async () => {
-        if (!confirm('Delete the transcript of this space? This cannot be undone.')) return;
+        if (!(await confirmDialog({ title: 'Delete the transcript?', message: 'This cannot be undone.', confirm: 'Delete transcript', danger: true }))) return;
         try {
           await deleteTranscript(room.id);
           card.remove();
           room.el.transcript = null;
-          announce('Transcript deleted');
           toast('Transcript deleted', 'success');
         } catch (err) {
           showError(err);

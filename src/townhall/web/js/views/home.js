@@ -2,7 +2,7 @@
 
 import { get, qs } from '../api.js';
 import { items, listSpaces } from '../spaces.js';
-import { clear, displayName, h } from '../ui.js';
+import { avatar, clear, displayName, h } from '../ui.js';
 import { live } from '../ws.js';
 import { loading, mount } from './common.js';
 import { spaceCard } from './spacecard.js';
@@ -19,21 +19,24 @@ export async function homeView(_params, query) {
       location.hash = value ? `#/?q=${encodeURIComponent(value)}` : '#/';
     } },
     h('label', { for: 'search-q', class: 'sr-only' }, 'Search spaces'),
-    h('input', { id: 'search-q', name: 'q', type: 'search', placeholder: 'Search spaces: title, topic, or words said', value: q }),
+    h('input', { id: 'search-q', name: 'q', type: 'search', placeholder: 'Search: spaces, people, or words said', value: q }),
     h('button', { type: 'submit', class: 'btn' }, 'Search'),
   );
   const input = search.querySelector('input');
   const liveSection = h('section', { class: 'section', 'aria-labelledby': 'h-live', 'aria-busy': 'true' }, h('h2', { id: 'h-live' }, q ? `Live now matching “${q}”` : 'Live now'), loading());
   const upSection = h('section', { class: 'section', 'aria-labelledby': 'h-up', 'aria-busy': 'true' }, h('h2', { id: 'h-up' }, q ? `Upcoming matching “${q}”` : 'Upcoming'), loading());
+  const peopleSection = q ? h('section', { class: 'section', 'aria-labelledby': 'h-people', 'aria-busy': 'true' }, h('h2', { id: 'h-people' }, `People matching “${q}”`), loading()) : null;
   const saidSection = q ? h('section', { class: 'section', 'aria-labelledby': 'h-said', 'aria-busy': 'true' }, h('h2', { id: 'h-said' }, `Said in past spaces: “${q}”`), loading()) : null;
   mount(
     q ? `Search: ${q}` : 'Home',
     h('div', { class: 'home-head' }, h('h1', { class: 'sr-only' }, 'Home'), search, q ? h('a', { href: '#/', class: 'btn btn-ghost btn-small' }, 'Clear search') : null),
+    peopleSection,
     liveSection,
     upSection,
     saidSection,
   );
   if (saidSection) searchSaid(saidSection, q);
+  if (peopleSection) searchPeople(peopleSection, q);
 
   async function refresh(force = false) {
     try {
@@ -77,6 +80,29 @@ export async function homeView(_params, query) {
     clearInterval(timer);
     live.removeEventListener('notification', onNotification);
   };
+}
+
+/** People by handle or name (GET /users?q=), each linking to their profile. */
+async function searchPeople(section, q) {
+  const heading = section.querySelector('h2');
+  let out;
+  try {
+    out = await get(`/users${qs({ q })}`);
+  } catch (err) {
+    clear(section).append(heading, h('p', { class: 'muted empty' }, err.message || 'Could not search.'));
+    section.setAttribute('aria-busy', 'false');
+    return;
+  }
+  clear(section).append(heading);
+  section.setAttribute('aria-busy', 'false');
+  if (!out.users.length) {
+    section.append(h('p', { class: 'muted empty' }, 'Nobody by that handle or name.'));
+    return;
+  }
+  section.append(h('ul', { class: 'people-list' }, out.users.map((u) => h('li', { class: 'person' },
+    avatar(u, 'sm'),
+    h('a', { href: `#/u/${encodeURIComponent(u.handle)}` }, displayName(u)),
+    h('span', { class: 'handle' }, `@${u.handle}`)))));
 }
 
 function clock(ms) {

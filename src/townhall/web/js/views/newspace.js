@@ -1,6 +1,7 @@
 // Start a space now, or schedule one.
 
 import { get } from '../api.js';
+import { primeAudio, primedFor } from '../media.js';
 import { go } from '../router.js';
 import { createSpace } from '../spaces.js';
 import { bindForm, field, formError, h } from '../ui.js';
@@ -127,6 +128,7 @@ export function newSpaceView() {
     if (ev.target.name === 'visibility') privateBox.hidden = ev.target.value !== 'private';
   });
   bindForm(form, async (data) => {
+    if (!whenLater.checked) primeAudio(); // in the click that puts the host on air: audio may play
     const body = {
       title: String(data.get('title') || '').trim(),
       visibility: String(data.get('visibility') || 'public'),
@@ -138,19 +140,30 @@ export function newSpaceView() {
       record: data.get('record') === 'yes',
     };
     if (body.visibility === 'private') {
-      body.guest_ids = await handlesToIds(data.get('guests'));
+      body.guest_ids = await handlesToIds(data.get('guests')).catch((err) => {
+        primedFor(null);
+        throw err;
+      });
       body.followers_may_join = data.get('followers_may_join') === 'yes';
     }
     if (whenLater.checked) {
       const iso = localIsoWithOffset(at.value);
       if (!iso) {
+        primedFor(null);
         const err = new Error('Pick a start time');
         err.field = 'scheduled_for';
         throw err;
       }
       body.scheduled_for = iso;
     }
-    const space = await createSpace(body);
+    let space;
+    try {
+      space = await createSpace(body);
+    } catch (err) {
+      primedFor(null);
+      throw err;
+    }
+    primedFor(space.state === 'live' ? space.id : null);
     if (space.state === 'scheduled') {
       mount(
         'Scheduled',

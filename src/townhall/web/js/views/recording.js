@@ -6,6 +6,7 @@
 import Hls from '../../vendor/hls.light.min.mjs';
 import { del, get, post } from '../api.js';
 import { attachHls } from '../hlsplay.js';
+import { confirmDialog } from '../dialog.js';
 import { announce, clear, h, showError, toast } from '../ui.js';
 import { offerTranscriptDeletion } from './captions.js';
 import { clipForm } from './clip.js';
@@ -17,11 +18,7 @@ export const deleteRecording = (id) => del(`/spaces/${enc(id)}/recording`);
 
 /** `recording.changed {on}`: set (not toggle) the room's state and tell screen readers. */
 export function applyRecordingEvent(room, data) {
-  const on = Boolean(data && data.on);
-  if (room.space.recording === on) return;
-  room.space.recording = on;
-  if (!on && room.recordingTold) announce('Recording paused');
-  paintRecording(room);
+  room.dispatch('recording.changed', { on: Boolean(data && data.on) });
 }
 
 function minutesSeconds(seconds) {
@@ -79,12 +76,11 @@ export function paintRecording(room) {
       type: 'button',
       class: 'btn btn-small btn-danger',
       onclick: async () => {
-        if (!confirm('Delete the recording of this space? This cannot be undone.')) return;
+        if (!(await confirmDialog({ title: 'Delete the recording?', message: 'This cannot be undone.', confirm: 'Delete recording', danger: true }))) return;
         try {
           await deleteRecording(room.id);
-          room.space.recording = null;
+          room.patchSpace({ recording: null });
           paintRecording(room);
-          announce('Recording deleted');
           toast('Recording deleted', 'success');
           await offerTranscriptDeletion(room);
         } catch (err) {
@@ -131,7 +127,7 @@ export async function loadReplay(room, getSpace, tries = 8) {
   for (let i = 0; i < tries && !room.destroyed; i += 1) {
     try {
       const s = await getSpace(room.id);
-      room.space.recording = s.recording;
+      room.patchSpace({ recording: s.recording });
       paintRecording(room);
       if (s.recording || !wasRecorded) return;
     } catch {

@@ -18,12 +18,15 @@
  * @property {boolean} muted
  * @property {boolean} hand
  * @property {Role | null} invited  the role they are invited to, if any
- * @property {string[] | null} actions  what I may do to them (from the server), if it says
+ * @property {string[] | null} actions  what I may do to them, as the server said (null:
+ *   not known since a change; a fresh snapshot tells)
  *
  * @typedef {{kind: 'announce', text: string}
  *   | {kind: 'toast', text: string, tone: 'info' | 'success'}
- *   | {kind: 'resync'}
+ *   | {kind: 'resync'}  the page misses someone: ask for a snapshot
+ *   | {kind: 'stale'}  what I may do to people changed: ask for a snapshot soon
  *   | {kind: 'reaction', emoji: string, userId: number}
+ *   | {kind: 'moved', userIds: number[]}  a media worker was lost: these offer again
  *   | {kind: 'caption', data: any, user: UserBrief | null}
  *   | {kind: 'mine', role: Role, before: Role | null}
  *   | {kind: 'my-mute', muted: boolean}
@@ -119,23 +122,25 @@ function member(user, role, more = {}) {
 export function fromSnapshot(snap, myId, before) {
   /** @type {Record<number, Member>} */
   const members = {};
-  for (const l of snap.listeners) members[l.id] = member(l, 'listener');
-  for (const s of snap.stage) {
-    members[s.user.id] = member(s.user, s.role, { muted: s.muted, actions: s.actions ?? null });
-  }
+  for (const { actions, ...user } of snap.listeners) members[user.id] = member(user, 'listener', { actions });
+  for (const s of snap.stage) members[s.user.id] = member(s.user, s.role, { muted: s.muted, actions: s.actions });
   const hands = [];
   for (const q of snap.hand_queue ?? []) {
     const known = members[q.user.id];
-    members[q.user.id] = { ...(known ?? member(q.user, 'listener')), hand: true };
+    members[q.user.id] = { ...(known ?? member(q.user, 'listener')), hand: true, actions: q.actions };
     hands.push(q.user.id);
+  }
+  for (const inv of snap.invitations ?? []) {
+    const known = members[inv.user.id];
+    if (known) members[inv.user.id] = { ...known, invited: inv.role };
   }
   const me = snap.me;
   if (myId !== null && me.role) {
     const mine = members[myId];
     if (mine) {
-      members[myId] = { ...mine, role: me.role, muted: me.muted, hand: me.hand_raised, invited: me.invited_as };
+      members[myId] = { ...mine, role: me.role, muted: me.muted, hand: me.hand_raised, invited: me.invited_as, actions: me.actions };
     }
-    // (not listed: a listener past the first 100; the page still knows its own place)
+    // (not listed: a listener past the first 100; the page still knows its own place: withMe)
   }
   const state = {
     ...initial(snap.space, myId),
@@ -160,7 +165,7 @@ export function fromSnapshot(snap, myId, before) {
  */
 export function withMe(state, me, place) {
   if (!place.role || state.members[me.id]) return state;
-  const mine = member(me, place.role, { muted: place.muted, hand: place.hand_raised, invited: place.invited_as });
+  const mine = member(me, place.role, { muted: place.muted, hand: place.hand_raised, invited: place.invited_as, actions: place.actions });
   return { ...state, members: { ...state.members, [me.id]: mine } };
 }
 
@@ -242,6 +247,46 @@ export function finish(state, kind, message) {
  * @returns {RoomState}
  */
 export function reduce(state, msg) {
+  const next = spaceChanges(state, step(state, msg));
+  if (!STAGE_EVENTS.has(msg.type) || next.over) return next;
+  // The server's `actions` describe the room before this event: forget those of the
+  // people it concerns, and ask for new ones when they matter (I moderate, or it is me).
+  // (A listener may do nothing to others, whatever happens to them: nothing to renew.)
+  const who = msg.data.user_id ?? (msg.data.user && msg.data.user.id);
+  if (!(moderates(myRole(state)) || moderates(myRole(next)) || who === state.myId)) return next;
+  const members = changeMember(next, who, (m) => ({ ...m, actions: null }));
+  return { ...next, members, effects: [...next.effects, { kind: 'stale' }] };
+}
+
+/**
+ * The space's recording and captions as they changed, whatever told the page (the event,
+ * or a snapshot that came first and made the event a repeat): said once either way.
+ * @param {RoomState} before
+ * @param {RoomState} next
+ * @returns {RoomState}
+ */
+function spaceChanges(before, next) {
+  if (next.over || before.over) return next;
+  const fx = [];
+  if (before.space.recording !== next.space.recording && typeof next.space.recording === 'boolean') {
+    fx.push(/** @type {Effect} */ ({ kind: 'recording', on: next.space.recording }));
+  }
+  const a = before.space.captions;
+  const b = next.space.captions;
+  if (Boolean(a.on) !== Boolean(b.on) || Boolean(a.paused) !== Boolean(b.paused)) {
+    fx.push(/** @type {Effect} */ ({ kind: 'captions', before: a, after: b }));
+  }
+  return fx.length ? { ...next, effects: [...next.effects, ...fx] } : next;
+}
+
+const STAGE_EVENTS = new Set(['member.joined', 'hand.raised', 'hand.lowered', 'invite.sent', 'invite.declined', 'role.changed', 'mute.changed']);
+
+/**
+ * @param {RoomState} state
+ * @param {SpaceEvent} msg
+ * @returns {RoomState}
+ */
+function step(state, msg) {
   const d = msg.data;
   const next = { ...state, effects: /** @type {Effect[]} */ ([]) };
   const fx = next.effects;
@@ -268,7 +313,7 @@ export function reduce(state, msg) {
       return finish(state, 'ended', d.reason === 'host_gone' ? 'This space has ended: the host left.' : 'This space has ended.');
     case 'member.joined': {
       const prev = state.members[d.user.id];
-      next.members = { ...state.members, [d.user.id]: { ...(prev ?? member(d.user, d.role)), user: d.user, role: d.role } };
+      next.members = { ...state.members, [d.user.id]: { ...(prev ?? member(d.user, d.role, { actions: moderates(myRole(state)) ? null : [] })), user: d.user, role: d.role } };
       if (onStage(d.role) && !(prev && onStage(prev.role))) fx.push({ kind: 'announce', text: `${nameOf(d.user)} joined the stage` });
       return next;
     }
@@ -336,6 +381,9 @@ export function reduce(state, msg) {
     case 'reaction':
       fx.push({ kind: 'reaction', emoji: d.emoji, userId: d.user_id });
       return next;
+    case 'media.moved':
+      fx.push({ kind: 'moved', userIds: d.user_ids });
+      return next;
     case 'levels': {
       const levels = { ...state.levels };
       for (const [key, value] of Object.entries(d.levels)) {
@@ -349,14 +397,10 @@ export function reduce(state, msg) {
     case 'stage.locked':
       return { ...next, stageLocked: d.locked };
     case 'recording.changed':
-      if (state.space.recording === d.on) return next;
-      fx.push({ kind: 'recording', on: d.on });
       return { ...next, space: { ...state.space, recording: d.on } };
     case 'captions.changed': {
-      const before = state.space.captions;
-      const after = { ...before, ...d };
+      const after = { ...state.space.captions, ...d };
       if (d.paused === undefined && d.on !== undefined) after.paused = false;
-      fx.push({ kind: 'captions', before, after });
       return { ...next, space: { ...state.space, captions: after } };
     }
     case 'caption': {
