@@ -340,7 +340,8 @@ async def _arrive(
         live.done.set()
         return
     try:
-        ws_url = base.replace("http://", "ws://") + f"/api/v1/ws?token={m.token}"
+        # batch=1: events already waiting come in one array frame (see docs/EVENTS.md)
+        ws_url = base.replace("http://", "ws://") + f"/api/v1/ws?token={m.token}&batch=1"
         live.ws = await websockets.connect(
             ws_url, open_timeout=60, ping_interval=None, max_size=2**22, max_queue=None
         )
@@ -387,10 +388,13 @@ async def _worker(
     storm_seconds: float,
     conn: Any,
 ) -> None:
-    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+    # One connection per member at most (as real clients have their own), never a wait
+    # for the generator's own pool: a PoolTimeout here was the generator's bottleneck.
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=len(members))
     lives = [Live(m, MemberResult()) for m in members]
     cpu0 = cpu_self()
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as http:
+    timeout = httpx.Timeout(60, pool=None)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=timeout) as http:
         tasks = [asyncio.create_task(_arrive(live, http, base, space_id, start)) for live in lives]
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(start - time.time() + storm_seconds + 120):

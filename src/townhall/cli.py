@@ -109,6 +109,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # A WebSocket message past this closes the socket (1009) before it is buffered;
         # the app's own limit (4096 characters) answers smaller oversized ones.
         ws_max_size=WS_MAX_MESSAGE_BYTES,
+        # No permessage-deflate: compressing is per connection, so an event sent to 2,000
+        # sockets would be compressed 2,000 times; uncompressed, its text is made once.
+        ws_per_message_deflate=False,
     )
     return 0
 

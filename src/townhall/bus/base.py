@@ -123,6 +123,18 @@ class Subscription(Generic[T]):
             raise StopAsyncIteration
         return cast(T, item)
 
+    def ready(self) -> list[T]:
+        """The items already queued, taken without waiting (a relay sends them at once);
+        the end of the stream, if queued, stays for the next `__anext__`."""
+        items: list[T] = []
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            if item is _DONE:
+                self._queue.put_nowait(_DONE)
+                break
+            items.append(item)
+        return items
+
     async def get(self, timeout: float) -> T:
         """The next item, or TimeoutError after `timeout` seconds (handy in tests)."""
         async with asyncio.timeout(timeout):

@@ -123,6 +123,13 @@ return seq
 """
 
 
+POOL_CONNECTIONS = 64
+"""Redis connections a bus opens at most (the pub/sub reader holds one)."""
+
+REPLAY_MARGIN = 16
+"""Extra log entries read by a replay, for events logged since its seq was read."""
+
+
 class RedisBus:
     """Bus shared by every node connected to the same Redis (and key prefix)."""
 
@@ -140,13 +147,18 @@ class RedisBus:
         # Python 3.11 swallows a cancellation arriving as the send completes (CPython
         # gh-86296), so a cancelled task could go on forever. Every call is bounded by
         # asyncio.timeout(COMMAND_TIMEOUT) in _call() instead.
-        self._redis = aioredis.Redis.from_url(
+        # A blocking pool: under a crowd, calls wait for one of its connections (within
+        # their own bound) instead of failing with "Too many connections" past 100.
+        pool = aioredis.BlockingConnectionPool.from_url(
             url,
+            max_connections=POOL_CONNECTIONS,
+            timeout=None,
             decode_responses=True,
             client_name=f"{prefix}bus",
             socket_timeout=None,
             socket_connect_timeout=CONNECT_TIMEOUT,
         )
+        self._redis = aioredis.Redis.from_pool(pool)  # owns the pool: aclose closes it
         self._publish_script = self._redis.register_script(_PUBLISH)
         self._publish_volatile_script = self._redis.register_script(_PUBLISH_VOLATILE)
         self._relay_script = self._redis.register_script(_RELAY)
@@ -262,19 +274,27 @@ class RedisBus:
         return await self._subscribe(self._space_channel(space_id))
 
     async def replay(self, space_id: str, after_seq: int) -> list[Event] | None:
-        async with self._call(), self._redis.pipeline(transaction=True) as pipe:
-            pipe.get(self._seq_key(space_id))
-            pipe.lrange(self._log_key(space_id), 0, -1)
-            raw_last, raw_log = await pipe.execute()
-        last = int(raw_last or 0)
+        async with self._call():
+            last = int(await self._redis.get(self._seq_key(space_id)) or 0)
         if after_seq > last or after_seq < 0:
             return None
         if after_seq == last:
             return []
-        events = [Event.from_json(item) for item in raw_log]
-        if not events or events[0].seq > after_seq + 1:
-            return None
-        return [event for event in events if event.seq > after_seq]
+        # The log holds consecutive seqs in order: read (and parse) only its tail, with a
+        # margin for events appended meanwhile; the whole log when that tail falls short.
+        count = last - after_seq + REPLAY_MARGIN
+        raw = await self._log_tail(space_id, count)
+        events = _events_after(raw, after_seq)
+        if events is None and len(raw) >= count:
+            events = _events_after(await self._log_tail(space_id, 0), after_seq)
+        return events
+
+    async def _log_tail(self, space_id: str, count: int) -> list[Any]:
+        """The last `count` entries of the space's log (0: all of them)."""
+        async with self._call():
+            return list(
+                await self._redis.lrange(self._log_key(space_id), -count if count else 0, -1)
+            )
 
     async def last_seq(self, space_id: str) -> int:
         async with self._call():
@@ -470,3 +490,11 @@ def _done_future() -> asyncio.Future[None]:
     future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     future.set_result(None)
     return future
+
+
+def _events_after(raw_log: list[Any], after_seq: int) -> list[Event] | None:
+    """The logged events after `after_seq`; None when the entries do not reach back to it."""
+    events = [Event.from_json(item) for item in raw_log]
+    if not events or events[0].seq > after_seq + 1:
+        return None
+    return [event for event in events if event.seq > after_seq]

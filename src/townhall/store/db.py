@@ -205,6 +205,19 @@ class Database:
         await self.engine.dispose()
 
 
+async def begin_consistent_read(session: AsyncSession) -> None:
+    """End the session's transaction and begin one whose reads all see one snapshot of
+    the database: REPEATABLE READ, read only, on PostgreSQL; on SQLite an explicit
+    (deferred) BEGIN, whose first read fixes the snapshot in WAL mode (the driver would
+    otherwise run each SELECT on its own). The session's commit ends it."""
+    if session.in_transaction():
+        await session.commit()
+    if session.bind is not None and session.bind.dialect.name == "sqlite":
+        await session.execute(text("BEGIN"))
+    else:
+        await session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
+
+
 def _first_line(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     return lines[0][:200] if lines else ""

@@ -99,6 +99,9 @@ class LiveClient:
     scope: TaskScope = field(init=False)
     ended: bool = False
     """The credential ended: nothing more is sent, the socket is closing."""
+    batched: bool = False
+    """The client asked for batches (`?batch=1`): events already waiting go out together
+    as one JSON array, so a busy space costs one frame per wake-up, not one per event."""
     _access_epoch: int = 0  # bumped by every access change, so subscribe can re-check
     _send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -132,6 +135,14 @@ class LiveClient:
                 return
             if self.websocket.client_state == WebSocketState.CONNECTED:
                 await self.websocket.send_text(text)
+
+    async def send_texts(self, texts: list[str]) -> None:
+        """Send event messages: one array frame to a batched client, else one by one."""
+        if self.batched and len(texts) > 1:
+            await self.send_text("[" + ",".join(texts) + "]")
+            return
+        for text in texts:
+            await self.send_text(text)
 
     async def error(self, code: str, message: str, space_id: str | None = None) -> None:
         body: dict[str, Any] = {"type": "error", "error": {"code": code, "message": message}}
@@ -196,19 +207,19 @@ class LiveClient:
         if last_seq is not None:
             missed = await self.bus.replay(space_id, last_seq)
             if missed is not None:
+                await self.send_texts([event_text(event) for event in missed])
                 for event in missed:
-                    await self.send_text(event_text(event))
                     if _removed_user(event) == self.user.id:
                         watch.saw_removal = True
                 watch.cursor = missed[-1].seq if missed else last_seq
                 return len(missed)
-        # The seq is the database's (the outbox numbers events at commit), read before the
-        # snapshot: an event racing with it may arrive twice (already in the snapshot, and
-        # again), never zero times; events committed but not yet relayed are in it.
+        # The seq is the database's (the outbox numbers events at commit), read in one
+        # consistent read with the snapshot: the snapshot holds exactly the events up to
+        # it, those committed but not yet relayed included.
         on_bus = await self.bus.last_seq(space_id)
         async with self.db.session() as session:
-            seq = max(on_bus, await spaces.event_seq(session, space_id))
-            data = await spaces.snapshot(session, space_id, self.user.id)
+            committed, data = await spaces.seq_and_snapshot(session, space_id, self.user.id)
+        seq = max(on_bus, committed)
         await self.send(
             {
                 "type": "snapshot",
@@ -224,22 +235,11 @@ class LiveClient:
         """Forward a space's events in seq order; resynchronise when too slow."""
         while True:
             try:
-                async for event in watch.subscription:
-                    if event.volatile:
-                        # Live only, carrying the seq of the latest kept event: older ones
-                        # predate what the client has (replay or snapshot) and are stale.
-                        if event.seq >= watch.cursor:
-                            await self.send_text(event_text(event))
-                        continue
-                    if event.seq <= watch.cursor:
-                        continue  # already sent by replay or contained in the snapshot
-                    await self.send_text(event_text(event))
-                    watch.cursor = event.seq
-                    if watch.cut_at is not None:
-                        if watch.cursor >= watch.cut_at:
-                            await self._removed(space_id, watch)
-                            return
-                    elif _removed_user(event) == self.user.id:
+                async for first in watch.subscription:
+                    waiting = watch.subscription.ready() if self.batched else []
+                    texts, removed = self._to_send(watch, [first, *waiting])
+                    await self.send_texts(texts)
+                    if removed:
                         await self._removed(space_id, watch)
                         return
                 return
@@ -271,6 +271,28 @@ class LiveClient:
             except SubscriptionClosed:
                 await self.error("bus_closed", "the server is shutting down", space_id)
                 return
+
+    def _to_send(self, watch: _Watch, events: list[Event]) -> tuple[list[str], bool]:
+        """The messages of these events the client still needs (the cursor moves past
+        them), and whether one of them removed this user (nothing after it is sent)."""
+        texts: list[str] = []
+        for event in events:
+            if event.volatile:
+                # Live only, carrying the seq of the latest kept event: older ones
+                # predate what the client has (replay or snapshot) and are stale.
+                if event.seq >= watch.cursor:
+                    texts.append(event_text(event))
+                continue
+            if event.seq <= watch.cursor:
+                continue  # already sent by replay or contained in the snapshot
+            texts.append(event_text(event))
+            watch.cursor = event.seq
+            if watch.cut_at is not None:
+                if watch.cursor >= watch.cut_at:
+                    return texts, True
+            elif _removed_user(event) == self.user.id:
+                return texts, True
+        return texts, False
 
     # -- access changes ---------------------------------------------------
 
@@ -453,7 +475,8 @@ async def serve_client(websocket: WebSocket) -> None:
     except BusUnavailable:  # the bus logged the outage
         await websocket.close(CLOSE_TRY_AGAIN_LATER, "live events unavailable")
         return
-    client = LiveClient(websocket, user, db, bus, token_id=credential.id)
+    batched = websocket.query_params.get("batch") == "1"
+    client = LiveClient(websocket, user, db, bus, token_id=credential.id, batched=batched)
     client.scope.start(channel.forward_to(client), "notifications")
     client.scope.start(_keep_present(client), "presence")
     try:

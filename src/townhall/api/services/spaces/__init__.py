@@ -35,6 +35,7 @@ from townhall.api.services.spaces.reading import (
     live_members,
     live_space_hosts,
     membership,
+    seq_and_snapshot,
     snapshot,
     watch_refusal,
 )
@@ -93,6 +94,7 @@ __all__ = [
     "react",
     "remove",
     "report",
+    "seq_and_snapshot",
     "set_mute",
     "set_reminder",
     "set_role",

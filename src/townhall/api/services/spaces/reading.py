@@ -37,6 +37,7 @@ from townhall.domain.spaces import SpaceState
 from townhall.domain.stage import Room
 from townhall.store import accounts as accounts_store
 from townhall.store import spaces as store
+from townhall.store.db import begin_consistent_read
 from townhall.store.models import Space, SpaceMember, User
 
 DISCOVERY_LIMIT = 50
@@ -106,7 +107,23 @@ async def snapshot(session: AsyncSession, space_id: str, viewer_id: int) -> Snap
     the first listeners, counts and the viewer's own place.
 
     Reads the stage, raised hands, invitations, the viewer and the first LISTENERS_SHOWN
-    listeners, and counts the rest: a few dozen rows however big the audience."""
+    listeners, and counts the rest: a few dozen rows however big the audience, all in
+    one consistent read (one snapshot of the database)."""
+    await begin_consistent_read(session)
+    return await _snapshot(session, space_id, viewer_id)
+
+
+async def seq_and_snapshot(
+    session: AsyncSession, space_id: str, viewer_id: int
+) -> tuple[int, Snapshot]:
+    """The seq of the space's latest committed event and the snapshot, in one consistent
+    read: the snapshot contains exactly the events up to that seq."""
+    await begin_consistent_read(session)
+    seq = await event_seq(session, space_id)
+    return seq, await _snapshot(session, space_id, viewer_id)
+
+
+async def _snapshot(session: AsyncSession, space_id: str, viewer_id: int) -> Snapshot:
     space = await viewable(session, space_id, viewer_id)
     notable = await store.notable_members(session, space.id, [viewer_id])
     first = await store.first_listeners(session, space.id, LISTENERS_SHOWN)

@@ -30,7 +30,7 @@ from townhall.api.services.spaces.loading import (
     stage_change,
     user_exists,
 )
-from townhall.api.services.spaces.reading import event_seq, snapshot
+from townhall.api.services.spaces.reading import seq_and_snapshot
 from townhall.api.services.spaces.views import member_view, space_view, user_brief, user_ref
 from townhall.api.services.staff import audit
 from townhall.bus import Bus
@@ -81,11 +81,11 @@ async def join(
                 listeners_event(after),
             ],
         )
-    # Read before the snapshot, as a WebSocket subscribe does: a client that subscribes
-    # with last_seq=seq gets only the events after it, not a second snapshot. The
+    # Read with the snapshot, in one consistent read: a client that subscribes with
+    # last_seq=seq gets exactly the events after it, not a second snapshot. The
     # database's seq (the outbox numbers events at commit): a join never waits for Redis.
-    seq = await event_seq(session, space.id)
-    return JoinedOut(**(await snapshot(session, space.id, user.id)).model_dump(), seq=seq)
+    seq, data = await seq_and_snapshot(session, space.id, user.id)
+    return JoinedOut(**data.model_dump(), seq=seq)
 
 
 async def leave(
