@@ -11,6 +11,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,6 +22,7 @@ from tests.api.test_staff import grant
 from tests.bus.redis_helpers import REDIS_URL, redis_unreachable_reason
 from tests.conftest import TestUser
 from tests.support.ogg import decode_ogg
+from tests.support.redis_server import redis_server
 from townhall.api.app import create_app
 from townhall.api.services.staff.evidence import EvidenceKeeper
 from townhall.client.media import ToneTrack, band_rms, connect, dominant_frequencies, http_answer
@@ -234,3 +236,42 @@ async def test_the_media_plane_over_redis_keeps_evidence_for_another_node(
         if keys:
             await client.delete(*keys)
         await client.aclose()
+
+
+@pytest.mark.redis
+async def test_a_report_filed_while_redis_is_away_still_gets_its_evidence(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Redis (the bus) stops before the report and comes back within its window: the
+    outbox holds the request and the keeper asks again, so the media plane keeps it."""
+    with redis_server(tmp_path / "redis") as redis:
+        settings = settings.model_copy(
+            update={"evidence_after_seconds": 6.0, "redis_url": redis.url}
+        )
+        async with running(settings) as (app, client):
+            host, fan, mod = [await signup(client, h) for h in ("host", "fan", "mod")]
+            await grant(app, "mod", "moderator")
+            r = await client.post(
+                API, json={"title": "Away", "visibility": "public"}, headers=host.headers
+            )
+            sid = r.json()["id"]
+            assert (await client.post(f"{API}/{sid}/unmute", headers=host.headers)).is_success
+            assert (await client.post(f"{API}/{sid}/join", headers=fan.headers)).is_success
+            speaker = await connect(http_answer(client, sid, host.headers), track=ToneTrack(550))
+            try:
+                await speaker.wait_connected()
+                await asyncio.sleep(1.5)
+                await asyncio.to_thread(redis.stop)
+                r = await client.post(
+                    f"{API}/{sid}/report", json={"reason": "x"}, headers=fan.headers
+                )
+                assert r.status_code == 201, r.text
+                await asyncio.sleep(1.0)
+                await asyncio.to_thread(redis.start)
+                found = await evidence_of(client, mod, "ready", timeout=30.0)
+            finally:
+                await speaker.close()
+            got = await client.get(found[0]["url"], headers=mod.headers)
+            pcm, duration = decode_ogg(got.content)
+            assert duration > 3.0
+            assert dominant_frequencies(pcm[-48_000:], 1)[0] == pytest.approx(550, abs=10)

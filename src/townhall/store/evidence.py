@@ -111,7 +111,7 @@ async def pending(session: AsyncSession) -> list[int]:
 
 
 async def pending_open(session: AsyncSession, at: datetime) -> list[Evidence]:
-    """Pending evidence whose window is still open at `at`."""
+    """Pending evidence whose window closes after `at`."""
     rows = await session.scalars(
         select(Evidence).where(Evidence.status == "pending", Evidence.window_end > at)
     )

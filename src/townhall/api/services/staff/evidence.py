@@ -269,13 +269,15 @@ class EvidenceKeeper(PeriodicCheck):
 
     async def check_once(self) -> dict[str, list[int]]:
         """One pass: recorded, missing and deleted evidence ids (and `asked`: requests
-        sent again for windows still open, in case one was lost while the bus was away;
-        the media plane takes each evidence id once)."""
+        sent again for pending windows not yet missing, in case one was lost while the
+        bus was away; the media plane takes each evidence id once, and one that comes
+        after its window closed still finds it in the buffer)."""
         now = self.clock()
         async with self._db.session() as session:
             waiting = await store.pending(session)
             late = set(await store.pending_closed_before(session, now - WRITE_GRACE))
-            still_open = await store.pending_open(session, now)
+            # Late is fine: the buffer still holds a window for minutes after it closed.
+            still_open = await store.pending_open(session, now - WRITE_GRACE)
         asked = [row.id for row in still_open if await self._ask_again(row)]
         recorded = [eid for eid in waiting if await self.record(eid)]
         missing = sorted(late - set(recorded))
