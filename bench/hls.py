@@ -420,7 +420,7 @@ def player_urls(front: str, sid: str, stream: str, first: tuple[int, int], parts
     return out
 
 
-_TIMING = re.compile(r'^(\d+) ([\d.]+) (\d+) "([^"]*)"$')
+_TIMING = re.compile(r'^(\d+) ([\d.]+) (\d+) "([^"]*)"')
 _PART = re.compile(r"/(\d+)\.(\d+)\.m4s$")
 _RELOAD = re.compile(r"_HLS_msn=(\d+)&_HLS_part=(\d+)")
 
@@ -616,6 +616,13 @@ async def crowd(players: int, seconds: float, threads: int) -> dict[str, Any]:
     part_fetches = [line for line in to_origin if ".m4s" in line]
     served = len([line for line in lines if '"/hls/' in line])
     keys = collections.Counter(line.split('"')[1] for line in to_origin)
+    twice = {k for k, n in keys.items() if n > 1}
+    # when (nginx's clock) and how each key fetched twice went to townhall
+    fetched: dict[str, list[str]] = {}
+    for line in timing:
+        uri = line.split('"')[1] if '"' in line else ""
+        if uri in twice and not line.rstrip().endswith(" -"):
+            fetched.setdefault(uri, []).append(line.split()[1] + " " + line.split('"')[2].strip())
     statuses = collections.Counter(line.split()[1] for line in to_origin)
     return {
         "players": players,
@@ -636,7 +643,8 @@ async def crowd(players: int, seconds: float, threads: int) -> dict[str, Any]:
         "origin_part_fetches": len(part_fetches),
         "origin_requests_per_part": round(len(to_origin) / count, 2),
         "origin_requests_by_cache_status": dict(statuses),
-        "origin_keys_fetched_more_than_once": sum(1 for n in keys.values() if n > 1),
+        "origin_keys_fetched_more_than_once": len(twice),
+        "twice_fetched_examples": {k[-40:]: v for k, v in list(fetched.items())[:3]},
         "townhall_cpu_percent_with_crowd": round(100 * crowd_cpu / wall, 1),
         "townhall_cpu_percent_same_space_no_players": round(100 * idle_cpu / seconds, 1),
         "townhall_cpu_percent_for_the_crowd": round(

@@ -47,7 +47,8 @@ def loopback_config(origin: int, port: int, cache: Path) -> str:
 class Nginx:
     base: str
     access_log: Path
-    timing_log: Path | None = None  # `$connection $msec $status "$request_uri"` lines
+    # `$connection $msec $status "$request_uri" $upstream_cache_status $upstream_response_time`
+    timing_log: Path | None = None
 
     def log_lines(self) -> list[str]:
         return self.access_log.read_text().splitlines() if self.access_log.exists() else []
@@ -65,7 +66,8 @@ def running_nginx(
     (workdir / "townhall.conf").write_text(loopback_config(origin, port, workdir / "cache"))
     user = "user root;" if os.geteuid() == 0 else ""
     timing = (
-        "log_format timing '$connection $msec $status \"$request_uri\"';"
+        'log_format timing \'$connection $msec $status "$request_uri"'
+        " $upstream_cache_status $upstream_response_time';"
         f" access_log {workdir}/timing.log timing;"
         if timing_log
         else ""
