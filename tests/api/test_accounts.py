@@ -260,7 +260,9 @@ async def test_changing_the_secret_key_signs_everyone_out(settings, make_user, c
                 assert r.status_code == expected, (key, r.text)
 
 
-async def test_login_sets_the_cookie_and_logout_clears_it(client: httpx.AsyncClient, make_user):
+async def test_login_sets_the_cookie_and_logout_clears_it(
+    client: httpx.AsyncClient, make_user
+) -> None:
     await make_user("meg")
     r = await client.post(LOGIN, json={"handle": "meg", "password": "correct horse"})
     cookie = r.headers["set-cookie"].lower()

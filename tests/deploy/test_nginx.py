@@ -33,7 +33,9 @@ async def _live_playlist(http: httpx.AsyncClient, url: str, timeout: float = 15.
         await asyncio.sleep(0.2)
 
 
-async def test_200_players_through_nginx_cost_a_few_origin_requests_per_part(tmp_path: Path):
+async def test_200_players_through_nginx_cost_a_few_origin_requests_per_part(
+    tmp_path: Path,
+) -> None:
     reason = nginx_reason()
     if reason:
         pytest.skip(reason)
@@ -95,7 +97,7 @@ async def test_200_players_through_nginx_cost_a_few_origin_requests_per_part(tmp
     assert len(to_origin) / len(parts) <= 4, (len(to_origin), len(parts))
 
 
-async def test_a_replays_segments_are_cut_once_and_then_served_by_nginx(tmp_path: Path):
+async def test_a_replays_segments_are_cut_once_and_then_served_by_nginx(tmp_path: Path) -> None:
     """VOD HLS behind the shipped config: the playlist and each segment reach townhall
     once, whatever the number of players; the rest are cache hits."""
     from tests.media.test_hls_replay import write_recording

@@ -39,7 +39,7 @@ async def start_space(http: httpx.AsyncClient, host) -> str:
 
 async def test_members_connect_and_moderation_reaches_the_audio(
     app, client: httpx.AsyncClient, make_user, clients: list[MediaClient]
-):
+) -> None:
     host, fan, stranger = (
         await make_user("hosty"),
         await make_user("fanny"),
@@ -79,7 +79,7 @@ async def test_members_connect_and_moderation_reaches_the_audio(
     assert app.state.media.room(space_id) is None
 
 
-async def test_bad_requests_get_clear_errors(app, client: httpx.AsyncClient, make_user):
+async def test_bad_requests_get_clear_errors(app, client: httpx.AsyncClient, make_user) -> None:
     host = await make_user("hostz")
     space_id = await start_space(client, host)
     url = f"/api/v1/spaces/{space_id}/media"

@@ -36,7 +36,7 @@ async def next_second(client: MediaClient):
     return await client.recorder.wait_samples(48_000, after=client.recorder.mark(), timeout=10)
 
 
-async def test_events_promote_mute_remove_and_end(wired: Wired, clients: list[MediaClient]):
+async def test_events_promote_mute_remove_and_end(wired: Wired, clients: list[MediaClient]) -> None:
     bus, media, bridge = wired
     await bridge.watch(SPACE)
     await join(media, SPACE, 1, clients, on_stage=True, track=ToneTrack(440))
@@ -71,7 +71,7 @@ async def test_events_promote_mute_remove_and_end(wired: Wired, clients: list[Me
     assert not bridge.watching(SPACE)
 
 
-async def test_last_member_leaving_stops_watching(wired: Wired, clients: list[MediaClient]):
+async def test_last_member_leaving_stops_watching(wired: Wired, clients: list[MediaClient]) -> None:
     bus, media, bridge = wired
     await bridge.watch(SPACE)
     await bridge.watch(SPACE)  # idempotent

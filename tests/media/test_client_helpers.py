@@ -33,7 +33,7 @@ def write_stereo_16k(path: Path, freq: float, seconds: float = 1.0) -> None:
         wav.writeframes(np.repeat(tone, 2).tobytes())
 
 
-def test_wav_is_read_as_48k_mono_and_written_back(tmp_path: Path):
+def test_wav_is_read_as_48k_mono_and_written_back(tmp_path: Path) -> None:
     write_stereo_16k(tmp_path / "in.wav", 500)
     pcm = read_wav(tmp_path / "in.wav")
     assert abs(pcm.size - 48_000) <= 3
@@ -42,7 +42,7 @@ def test_wav_is_read_as_48k_mono_and_written_back(tmp_path: Path):
     assert np.array_equal(read_wav(tmp_path / "out.wav"), pcm)
 
 
-def test_analysis_helpers_tell_tones_and_silence_apart():
+def test_analysis_helpers_tell_tones_and_silence_apart() -> None:
     tone = ToneTrack(440, 0.5)
     pcm = np.concatenate([tone.samples(i) for i in range(50)])
     assert abs(rms(pcm) - 0.5 / np.sqrt(2)) < 0.01
@@ -54,7 +54,7 @@ def test_analysis_helpers_tell_tones_and_silence_apart():
 
 async def test_wav_track_reaches_a_listener(
     media: MediaServer, clients: list[MediaClient], tmp_path: Path
-):
+) -> None:
     write_stereo_16k(tmp_path / "voice.wav", 700, seconds=0.5)
     await join(
         media, "space-wav", 1, clients, on_stage=True, track=WavTrack(tmp_path / "voice.wav")

@@ -63,7 +63,9 @@ def error_code(r: httpx.Response) -> str:
     return str(r.json()["error"]["code"])
 
 
-async def test_a_listener_over_hls_hears_the_speakers_440_hz(app, client, make_user, clients):
+async def test_a_listener_over_hls_hears_the_speakers_440_hz(
+    app, client, make_user, clients
+) -> None:
     host = await make_user("hosthls")
     space_id = await start_space(client, host)
     await speak(client, space_id, host, clients)
@@ -115,7 +117,7 @@ async def test_a_listener_over_hls_hears_the_speakers_440_hz(app, client, make_u
     check_ll_hls(ended.text, live=False)
 
 
-async def test_a_blocking_reload_returns_once_the_part_exists(app, client, make_user):
+async def test_a_blocking_reload_returns_once_the_part_exists(app, client, make_user) -> None:
     host = await make_user("hostblock")
     space_id = await start_space(client, host)
     hub = app.state.hls.hub
@@ -170,7 +172,7 @@ async def test_a_blocking_reload_returns_once_the_part_exists(app, client, make_
     assert r.status_code == 200 and "#EXT-X-ENDLIST" in r.text
 
 
-async def test_bad_hls_requests_get_clear_4xx(app, client, make_user):
+async def test_bad_hls_requests_get_clear_4xx(app, client, make_user) -> None:
     host = await make_user("hostbad")
     space_id = await start_space(client, host)
     url = f"/hls/{space_id}/live.m3u8"
@@ -217,7 +219,7 @@ async def test_bad_hls_requests_get_clear_4xx(app, client, make_user):
     assert r.status_code == 404 and error_code(r) == "space_not_live"
 
 
-async def test_private_spaces_need_a_signed_token_of_that_space(app, client, make_user):
+async def test_private_spaces_need_a_signed_token_of_that_space(app, client, make_user) -> None:
     host, guest, stranger = (
         await make_user("hostpriv"),
         await make_user("guestpriv"),
@@ -288,7 +290,7 @@ async def test_private_spaces_need_a_signed_token_of_that_space(app, client, mak
     assert (await client.get(f"/hls/{public_id}/live.m3u8")).status_code == 200
 
 
-async def test_full_webrtc_seats_send_listeners_to_hls(app, client, make_user, clients):
+async def test_full_webrtc_seats_send_listeners_to_hls(app, client, make_user, clients) -> None:
     host, fan = await make_user("hostfull"), await make_user("fanfull")
     space_id = await start_space(client, host)
     await speak(client, space_id, host, clients)

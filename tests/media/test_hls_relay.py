@@ -69,7 +69,7 @@ async def until(check, timeout: float = 10.0) -> None:
         await asyncio.sleep(0.05)
 
 
-async def test_a_mirror_follows_the_packaging_node_and_survives_a_redis_restart(tmp_path):
+async def test_a_mirror_follows_the_packaging_node_and_survives_a_redis_restart(tmp_path) -> None:
     port = free_port()
     url = f"redis://127.0.0.1:{port}/0"
     with redis_server(port, tmp_path) as server:

@@ -72,7 +72,7 @@ def jittered(seconds: float, spread_ms: float, seed: int = 7, start_ms: float = 
     return [start_ms + k * PERIOD_MS + float(offsets[k]) for k in range(count)]
 
 
-def test_steady_jitter_raises_the_target_to_two_frames_then_nothing_is_late():
+def test_steady_jitter_raises_the_target_to_two_frames_then_nothing_is_late() -> None:
     jb = JitterBuffer(prefetch=N)
     run = simulate(jb, jittered(60, 15.0))
     after = run.since(10_000)  # adapted within the first seconds...
@@ -88,7 +88,7 @@ def test_steady_jitter_raises_the_target_to_two_frames_then_nothing_is_late():
     assert len(run.played) >= 2990
 
 
-def test_a_clean_stream_stays_at_the_minimum_delay():
+def test_a_clean_stream_stays_at_the_minimum_delay() -> None:
     jb = JitterBuffer(prefetch=N)
     run = simulate(jb, jittered(30, 5.0))  # arrivals never reach the pop 10 ms later
     assert set(run.targets) == {N}
@@ -96,7 +96,7 @@ def test_a_clean_stream_stays_at_the_minimum_delay():
     assert max(run.depths[1:]) == 0  # nothing waits longer than it must
 
 
-def test_the_target_decays_back_to_the_minimum_after_the_jitter_stops():
+def test_the_target_decays_back_to_the_minimum_after_the_jitter_stops() -> None:
     jb = JitterBuffer(prefetch=N)
     noisy = jittered(20, 15.0)
     calm = [noisy[-1] + PERIOD_MS * (k + 1) - float(noisy[-1] % PERIOD_MS) for k in range(1500)]
@@ -115,7 +115,7 @@ def test_the_target_decays_back_to_the_minimum_after_the_jitter_stops():
     assert min(run.targets) == N
 
 
-def test_the_target_never_exceeds_its_maximum_and_rises_at_most_every_100_ms():
+def test_the_target_never_exceeds_its_maximum_and_rises_at_most_every_100_ms() -> None:
     jb = JitterBuffer(prefetch=N, max_target=4 * N)
     rng = np.random.default_rng(3)
     # Severe jitter: packets delayed by up to 300 ms, delivered in order.
@@ -131,7 +131,7 @@ def test_the_target_never_exceeds_its_maximum_and_rises_at_most_every_100_ms():
     assert all(b - a >= 5 for a, b in itertools.pairwise(raised_at))
 
 
-def test_a_packet_that_misses_its_frame_still_plays_one_frame_later():
+def test_a_packet_that_misses_its_frame_still_plays_one_frame_later() -> None:
     jb = JitterBuffer(prefetch=N)
     jb.push(frame(1), 0)
     assert jb.pop()[0] == 1
@@ -147,7 +147,7 @@ def test_a_packet_that_misses_its_frame_still_plays_one_frame_later():
     assert jb.pop()[0] == 4 and jb.depth == N  # one frame of margin from now on
 
 
-def test_a_duplicate_or_a_rate_limited_late_packet_is_dropped_without_raising():
+def test_a_duplicate_or_a_rate_limited_late_packet_is_dropped_without_raising() -> None:
     jb = JitterBuffer(prefetch=N)
     for k in range(3):
         jb.push(frame(k + 1), k * N)
@@ -163,7 +163,7 @@ def test_a_duplicate_or_a_rate_limited_late_packet_is_dropped_without_raising():
     assert jb.stats.late == 2 and jb.target == 2 * N  # at most one raise per 100 ms
 
 
-def test_silence_is_not_jitter_and_the_learned_target_survives_idle():
+def test_silence_is_not_jitter_and_the_learned_target_survives_idle() -> None:
     jb = JitterBuffer(prefetch=N, idle_after_frames=3)
     run = simulate(jb, jittered(5, 15.0))
     assert jb.target == 2 * N
@@ -178,7 +178,7 @@ def test_silence_is_not_jitter_and_the_learned_target_survives_idle():
     assert run.targets[0] == N
 
 
-def test_ticks_the_server_skipped_are_not_taken_for_network_jitter():
+def test_ticks_the_server_skipped_are_not_taken_for_network_jitter() -> None:
     jb = JitterBuffer(prefetch=N)
     jb.push(frame(1), 0)
     assert jb.pop()[0] == 1

@@ -15,7 +15,7 @@ from townhall.media.server import MediaServer
 
 async def test_levels_follow_the_speakers(
     media: MediaServer, event_log: EventLog, clients: list[MediaClient]
-):
+) -> None:
     await join(media, "space-lv", 1, clients, on_stage=True, track=ToneTrack(440, 0.5))
     await join(media, "space-lv", 2, clients, on_stage=True)  # on stage, says nothing
     await join(media, "space-lv", 3, clients, on_stage=False, track=ToneTrack(1000, 0.5))
@@ -43,7 +43,7 @@ def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
-async def test_joining_and_leaving_200_times_leaks_nothing(media: MediaServer):
+async def test_joining_and_leaving_200_times_leaks_nothing(media: MediaServer) -> None:
     async def visit(user_id: int, space: str) -> None:
         answer = functools.partial(
             media.answer, space, user_id, on_stage=user_id % 2 == 0, muted=False

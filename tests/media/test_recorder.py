@@ -28,7 +28,7 @@ def near(freqs: list[float], target: float, tolerance: float = 8.0) -> bool:
 
 async def test_records_the_mix_as_ogg_opus(
     media: MediaServer, media_settings: Settings, clients: list[MediaClient]
-):
+) -> None:
     await join(media, SPACE, 1, clients, on_stage=True, track=ToneTrack(440))
     await join(media, SPACE, 2, clients, on_stage=False)
     await asyncio.sleep(0.5)
@@ -51,7 +51,7 @@ async def test_records_the_mix_as_ogg_opus(
 
 async def test_records_without_listeners(
     media: MediaServer, media_settings: Settings, clients: list[MediaClient]
-):
+) -> None:
     """A lone speaker: the mix is encoded for the recording even with no one listening."""
     await join(media, SPACE, 1, clients, on_stage=True, track=ToneTrack(440))
     started = asyncio.get_running_loop().time()
@@ -66,7 +66,7 @@ async def test_records_without_listeners(
 
 async def test_no_recording_no_file(
     media: MediaServer, media_settings: Settings, clients: list[MediaClient]
-):
+) -> None:
     await join(media, SPACE, 1, clients, on_stage=True, track=ToneTrack(440))
     await asyncio.sleep(1.0)
     await media.end_space(SPACE)
@@ -76,7 +76,7 @@ async def test_no_recording_no_file(
 
 async def test_pause_skips_the_gap(
     media: MediaServer, media_settings: Settings, clients: list[MediaClient]
-):
+) -> None:
     await join(media, SPACE, 1, clients, on_stage=True, track=ToneTrack(440))
     await asyncio.sleep(0.3)
     clock = asyncio.get_running_loop().time
@@ -99,7 +99,7 @@ async def test_pause_skips_the_gap(
 
 async def test_goes_on_after_the_room_emptied(
     media: MediaServer, media_settings: Settings, clients: list[MediaClient]
-):
+) -> None:
     """Everyone left (the room closed and finished the file), someone came back: the
     recording goes on in the same file."""
     speaker = await join(media, SPACE, 1, clients, on_stage=True, track=ToneTrack(440))
@@ -121,7 +121,7 @@ async def test_goes_on_after_the_room_emptied(
 
 async def test_bus_events_start_pause_and_finish_the_recording(
     media_settings: Settings, clients: list[MediaClient]
-):
+) -> None:
     """`recording.changed` through the bridge starts and pauses; `space.ended` finishes."""
     bus = MemoryBus()
     media = MediaServer(media_settings, bus)

@@ -55,7 +55,7 @@ async def tone_reaches_listener(media: MediaServer, space: str, clients: list[Me
 
 async def test_malformed_offers_are_refused_with_clear_errors(
     media: MediaServer, clients: list[MediaClient]
-):
+) -> None:
     good = await make_offer(audio_only)
     cases = {
         "bad_sdp": ("v=0\r\nm=audio notaport UDP/TLS/RTP/SAVPF 111\r\n", "offer"),
@@ -85,7 +85,7 @@ async def test_malformed_offers_are_refused_with_clear_errors(
 
 async def test_offer_flood_from_one_user_keeps_only_the_newest(
     media: MediaServer, clients: list[MediaClient]
-):
+) -> None:
     answer = functools.partial(media.answer, "space-flood", 5, on_stage=False, muted=False)
     results = await asyncio.gather(*(connect(answer) for _ in range(6)), return_exceptions=True)
     made = [r for r in results if isinstance(r, MediaClient)]
@@ -103,7 +103,9 @@ async def test_offer_flood_from_one_user_keeps_only_the_newest(
             await loser.wait_closed()
 
 
-async def test_pending_offers_are_capped(media_settings: Settings, clients: list[MediaClient]):
+async def test_pending_offers_are_capped(
+    media_settings: Settings, clients: list[MediaClient]
+) -> None:
     media = MediaServer(media_settings, None, max_pending_offers=2)
     try:
         offers = [await make_offer(audio_only) for _ in range(5)]
@@ -151,7 +153,7 @@ def server_port(client: MediaClient) -> int:
 
 async def test_garbage_media_does_not_break_the_room(
     media: MediaServer, clients: list[MediaClient]
-):
+) -> None:
     await join(media, "space-x", 1, clients, on_stage=True, track=ToneTrack(440))
     listener = await join(media, "space-x", 2, clients, on_stage=False)
     vandal = await join(media, "space-x", 3, clients, on_stage=True, track=GarbageTrack())
@@ -175,7 +177,7 @@ async def test_garbage_media_does_not_break_the_room(
     assert room is not None and room.clock.running and set(room.participants) == {1, 2, 3}
 
 
-async def test_offers_that_never_connect_are_dropped(media_settings: Settings):
+async def test_offers_that_never_connect_are_dropped(media_settings: Settings) -> None:
     media = MediaServer(media_settings, None, connect_timeout=1.0)
     try:
         offers = [await make_offer(audio_only) for _ in range(3)]  # their peers are gone

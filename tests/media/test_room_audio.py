@@ -46,7 +46,9 @@ def near(freqs: list[float], target: float, tolerance: float = 8.0) -> bool:
     return any(abs(f - target) <= tolerance for f in freqs)
 
 
-async def test_speaker_tone_reaches_every_listener(media: MediaServer, clients: list[MediaClient]):
+async def test_speaker_tone_reaches_every_listener(
+    media: MediaServer, clients: list[MediaClient]
+) -> None:
     speaker = await join(media, SPACE, 1, clients, on_stage=True, track=ToneTrack(440))
     listeners = [await join(media, SPACE, 10 + i, clients, on_stage=False) for i in range(3)]
     await settle()
@@ -57,7 +59,7 @@ async def test_speaker_tone_reaches_every_listener(media: MediaServer, clients: 
     assert rms(await listen(speaker.recorder)) < SILENT
 
 
-async def test_two_speakers_mix_minus(media: MediaServer, clients: list[MediaClient]):
+async def test_two_speakers_mix_minus(media: MediaServer, clients: list[MediaClient]) -> None:
     a = await join(media, SPACE, 1, clients, on_stage=True, track=ToneTrack(440))
     b = await join(media, SPACE, 2, clients, on_stage=True, track=ToneTrack(660))
     listener = await join(media, SPACE, 3, clients, on_stage=False)
@@ -70,7 +72,9 @@ async def test_two_speakers_mix_minus(media: MediaServer, clients: list[MediaCli
     assert band_rms(heard_b, 440) > HEARD and band_rms(heard_b, 660) < NOT_HEARD
 
 
-async def test_muted_and_demoted_speakers_go_silent(media: MediaServer, clients: list[MediaClient]):
+async def test_muted_and_demoted_speakers_go_silent(
+    media: MediaServer, clients: list[MediaClient]
+) -> None:
     await join(media, SPACE, 1, clients, on_stage=True, track=ToneTrack(440))
     await join(media, SPACE, 2, clients, on_stage=True, track=ToneTrack(660))
     listeners = [await join(media, SPACE, 10 + i, clients, on_stage=False) for i in range(2)]
@@ -97,7 +101,7 @@ async def test_muted_and_demoted_speakers_go_silent(media: MediaServer, clients:
 
 async def test_listener_sending_audio_is_never_heard(
     media: MediaServer, clients: list[MediaClient]
-):
+) -> None:
     speaker = await join(media, SPACE, 1, clients, on_stage=True, track=ToneTrack(440))
     await join(media, SPACE, 2, clients, on_stage=False, track=ToneTrack(1000))
     other = await join(media, SPACE, 3, clients, on_stage=False)
@@ -108,7 +112,9 @@ async def test_listener_sending_audio_is_never_heard(
     assert band_rms(heard_speaker, 1000) < NOT_HEARD
 
 
-async def test_promotion_uses_the_same_connection(media: MediaServer, clients: list[MediaClient]):
+async def test_promotion_uses_the_same_connection(
+    media: MediaServer, clients: list[MediaClient]
+) -> None:
     await join(media, SPACE, 1, clients, on_stage=True, track=ToneTrack(440))
     guest = await join(media, SPACE, 2, clients, on_stage=False)
     audience = await join(media, SPACE, 3, clients, on_stage=False)
@@ -126,7 +132,9 @@ async def test_promotion_uses_the_same_connection(media: MediaServer, clients: l
     assert band_rms(heard_guest, 440) > HEARD and band_rms(heard_guest, 660) < NOT_HEARD
 
 
-async def test_removed_member_connection_is_closed(media: MediaServer, clients: list[MediaClient]):
+async def test_removed_member_connection_is_closed(
+    media: MediaServer, clients: list[MediaClient]
+) -> None:
     await join(media, SPACE, 1, clients, on_stage=True, track=ToneTrack(440))
     removed = await join(media, SPACE, 2, clients, on_stage=True, track=ToneTrack(660))
     listener = await join(media, SPACE, 3, clients, on_stage=False)
@@ -142,7 +150,7 @@ async def test_removed_member_connection_is_closed(media: MediaServer, clients: 
 
 async def test_end_space_closes_everyone_and_stops_the_clock(
     media: MediaServer, clients: list[MediaClient]
-):
+) -> None:
     members = [await join(media, SPACE, 1, clients, on_stage=True, track=ToneTrack(440))]
     members += [await join(media, SPACE, 2 + i, clients, on_stage=False) for i in range(2)]
     room = media.room(SPACE)

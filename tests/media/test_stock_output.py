@@ -12,7 +12,7 @@ from townhall.media.server import MediaServer
 
 async def test_stock_output_mixes_and_promotes(
     media_settings: Settings, clients: list[MediaClient]
-):
+) -> None:
     media = MediaServer(media_settings, None, output="stock")
     try:
         assert media.output_mode == "stock"

@@ -20,7 +20,7 @@ def frame(value: int) -> np.ndarray:
     return np.full(N, value, dtype=np.int16)
 
 
-def test_jitter_prefetches_then_plays_in_order():
+def test_jitter_prefetches_then_plays_in_order() -> None:
     jb = JitterBuffer(prefetch=2 * N, max_delay=6 * N)
     jb.push(frame(1), 0)
     assert jb.pop() is None  # still prefetching
@@ -28,7 +28,7 @@ def test_jitter_prefetches_then_plays_in_order():
     assert jb.pop()[0] == 1 and jb.pop()[0] == 2
 
 
-def test_jitter_drops_late_frames_and_fills_gaps():
+def test_jitter_drops_late_frames_and_fills_gaps() -> None:
     jb = JitterBuffer(prefetch=N, max_delay=6 * N)
     jb.push(frame(1), 0)
     jb.push(frame(3), 2 * N)  # frame at N was lost
@@ -40,7 +40,7 @@ def test_jitter_drops_late_frames_and_fills_gaps():
     assert jb.depth == 0
 
 
-def test_jitter_delay_never_grows_beyond_its_bound():
+def test_jitter_delay_never_grows_beyond_its_bound() -> None:
     jb = JitterBuffer(prefetch=2 * N, max_delay=4 * N)
     for i in range(50):  # a sender running far ahead of the mixer
         jb.push(frame(i % 100), i * N)
@@ -49,7 +49,7 @@ def test_jitter_delay_never_grows_beyond_its_bound():
     assert jb.stats.overflow_samples == 46 * N
 
 
-def test_jitter_conceals_by_fading_repeat_then_silence_then_goes_idle():
+def test_jitter_conceals_by_fading_repeat_then_silence_then_goes_idle() -> None:
     jb = JitterBuffer(prefetch=N, max_delay=6 * N, idle_after_frames=3)
     jb.push(frame(1000), 0)
     assert jb.pop()[0] == 1000
@@ -61,14 +61,14 @@ def test_jitter_conceals_by_fading_repeat_then_silence_then_goes_idle():
     assert jb.pop()[0] == 7
 
 
-def test_jitter_resyncs_on_a_timestamp_jump():
+def test_jitter_resyncs_on_a_timestamp_jump() -> None:
     jb = JitterBuffer(prefetch=N, max_delay=6 * N)
     jb.push(frame(1), 0)
     jb.push(frame(2), 10 * 48_000)
     assert jb.stats.resets == 1 and jb.pop()[0] == 2
 
 
-def test_mix_saturates_and_subtracts_self():
+def test_mix_saturates_and_subtracts_self() -> None:
     loud = frame(30_000)
     result = mix({1: loud, 2: loud, 3: frame(-100)})
     assert result.full[0] == 32767  # clipped, never wrapped
@@ -77,13 +77,13 @@ def test_mix_saturates_and_subtracts_self():
     assert mix({1: frame(-30_000), 2: frame(-30_000)}).full[0] == -32768
 
 
-def test_level_is_zero_for_silence_and_grows_with_loudness():
+def test_level_is_zero_for_silence_and_grows_with_loudness() -> None:
     assert level(silence()) == 0.0
     quiet, loud = level(frame(100)), level(frame(10_000))
     assert 0 < quiet < loud <= 1
 
 
-def test_opus_encoder_makes_one_packet_per_frame():
+def test_opus_encoder_makes_one_packet_per_frame() -> None:
     encoder = OpusEncoder()
     sizes = [len(encoder.encode(frame(1000))) for _ in range(5)]
     assert all(s > 0 for s in sizes)
@@ -128,7 +128,7 @@ class Collector:
         return event
 
 
-async def test_steady_levels_are_resent_while_audible_and_never_for_silence():
+async def test_steady_levels_are_resent_while_audible_and_never_for_silence() -> None:
     bus = Collector()
     reporter = LevelReporter("space-r", bus, window=5, refresh=20)
     reporter.start()
@@ -145,7 +145,7 @@ async def test_steady_levels_are_resent_while_audible_and_never_for_silence():
     assert reports == [0.5, 0.5, 0.5, 0.0]
 
 
-def test_level_changes_threshold():
+def test_level_changes_threshold() -> None:
     assert not changed_meaningfully({1: 0.5}, {1: 0.53})
     assert changed_meaningfully({1: 0.5}, {1: 0.56})
     assert changed_meaningfully({1: 0.0}, {1: 0.01})  # crossing silence
@@ -153,7 +153,7 @@ def test_level_changes_threshold():
     assert not changed_meaningfully({1: 0.0}, {})
 
 
-async def test_levels_are_published_at_most_ten_times_a_second_and_only_on_change():
+async def test_levels_are_published_at_most_ten_times_a_second_and_only_on_change() -> None:
     bus = Collector()
     reporter = LevelReporter("space-l", bus)
     reporter.start()
@@ -175,7 +175,7 @@ async def test_levels_are_published_at_most_ten_times_a_second_and_only_on_chang
     assert bus.events[-1].data == {"levels": {"1": 0.0, "2": 0.0}}
 
 
-def test_jitter_fills_a_reordered_packet_into_its_place():
+def test_jitter_fills_a_reordered_packet_into_its_place() -> None:
     jb = JitterBuffer(prefetch=N)
     jb.push(frame(1), 0)
     jb.push(frame(3), 2 * N)  # frame 2 is late, not lost...
@@ -186,7 +186,7 @@ def test_jitter_fills_a_reordered_packet_into_its_place():
     assert jb.stats.late == 1
 
 
-def test_jitter_drains_a_standing_backlog_left_by_a_burst():
+def test_jitter_drains_a_standing_backlog_left_by_a_burst() -> None:
     jb = JitterBuffer(prefetch=N, drain_after_frames=10)
     jb.push(frame(0), 0)
     jb.push(frame(1), N)  # a burst: two frames arrive before one tick
@@ -205,7 +205,7 @@ def test_jitter_drains_a_standing_backlog_left_by_a_burst():
     assert jb.stats.drained_samples == N
 
 
-def test_jitter_keeps_a_two_frame_prefetch_without_draining_it():
+def test_jitter_keeps_a_two_frame_prefetch_without_draining_it() -> None:
     jb = JitterBuffer(prefetch=2 * N, drain_after_frames=5)
     jb.push(frame(0), 0)
     jb.push(frame(1), N)
@@ -215,13 +215,13 @@ def test_jitter_keeps_a_two_frame_prefetch_without_draining_it():
     assert jb.depth == 2 * N and jb.stats.drained_samples == 0
 
 
-def test_jitter_without_prefetch_plays_at_once():
+def test_jitter_without_prefetch_plays_at_once() -> None:
     jb = JitterBuffer(prefetch=0)
     jb.push(frame(5), 0)
     assert jb.pop()[0] == 5
 
 
-def test_timestamps_unwrap_across_the_32_bit_boundary_and_reordering():
+def test_timestamps_unwrap_across_the_32_bit_boundary_and_reordering() -> None:
     unwrap = TimestampUnwrapper().unwrap
     start = 0xFFFF_FFFF - N + 1
     assert unwrap(start) == start
