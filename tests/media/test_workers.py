@@ -272,16 +272,22 @@ async def test_origin_worker_killed_everyone_hears_again(
             os.kill(origin["pid"], signal.SIGKILL)
             killed_at = time.monotonic()
 
-            # The origin's members are told; their MediaSession offers again and they
-            # are placed elsewhere.
+            # The origin's members are told; their MediaSession offers again (as the SDK's
+            # follow_moves does) and they are placed elsewhere.
             moved: set[int] = set()
-            for member in [host, *listeners]:
+
+            async def follow(member: Member) -> None:
                 assert member.ws is not None and member.session is not None
-                with contextlib.suppress(TimeoutError):
-                    got = await member.ws.recv_until(lambda m: m["type"] == "media.moved", 500)
-                    if await member.session.on_event(got[-1], member.user_id):
+                while True:
+                    event = await member.ws.recv(timeout=30)
+                    if await member.session.on_event(event, member.user_id):
                         moved.add(member.user_id)
                         member.media = member.session.client
+
+            followers = [asyncio.create_task(follow(m)) for m in [host, *listeners]]
+            deadline = time.monotonic() + 10
+            while host.user_id not in moved and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
             assert host.user_id in moved
             for member in listeners:
                 assert member.media is not None
@@ -291,6 +297,9 @@ async def test_origin_worker_killed_everyone_hears_again(
                     view = await _overview(host)
                     raise AssertionError(f"{member.user_id} {moved}: {exc} {view}") from exc
             assert time.monotonic() - killed_at < 15  # bounded; the benchmark times it
+            assert len(moved) == 2  # the host and the origin's listener; not the edge's
+            for task in followers:
+                task.cancel()
             r = await http.get(f"/api/v1/spaces/{sid}", headers=host.headers)
             assert r.json()["state"] == "live"  # nothing in the database changed
         finally:
@@ -316,3 +325,43 @@ async def test_metrics_and_overview_are_for_staff(
         r = await http.get("/metrics", headers=admin.headers)
         assert r.status_code == 200
         assert 'townhall_media_worker_up{worker="1"} 1.0' in r.text
+
+
+async def test_workers_restart_and_stop_with_the_server(
+    workers_server: tuple[str, subprocess.Popen[bytes], Path],
+) -> None:
+    base, proc, data = workers_server
+    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+        admin = await _signup(base, http, "root")
+        _make_admin(data, "root")
+        first = [w["pid"] for w in (await _overview(admin))["workers"]]
+        os.kill(first[0], signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:  # supervised: started again
+            view = await _overview(admin)
+            if view["workers"][0]["alive"] and view["workers"][0]["pid"] not in (0, first[0]):
+                break
+            await asyncio.sleep(0.2)
+        else:
+            raise AssertionError(f"worker 0 was not started again: {view}")
+        assert view["workers"][0]["restarts"] == 1
+        pids = [w["pid"] for w in view["workers"]]
+    proc.terminate()
+    await asyncio.to_thread(proc.wait, 15)
+    deadline = time.monotonic() + 5
+    alive = pids
+    while alive and time.monotonic() < deadline:
+        alive = [pid for pid in pids if _exists(pid)]
+        await asyncio.sleep(0.1)
+    assert alive == [], "worker processes outlived the server"
+
+
+def _exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with contextlib.suppress(OSError):  # a zombie waiting for its reaper has exited
+        state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0]
+        return state != "Z"
+    return True

@@ -40,7 +40,7 @@ def test_a_lost_origin_moves_its_members_and_an_edge_takes_over() -> None:
     edge = placement.place("s", 3, False, alive)
     assert edge is not None and edge.edge
     moved, stop = placement.worker_lost(host.origin)
-    assert moved == {"s": {1, 2}} and stop == []
+    assert moved == {"s": ({1}, {2})} and stop == []
     back = placement.place("s", 1, True, alive - {host.origin})
     assert back is not None and back.worker == edge.worker and not back.edge  # takes over
     assert placement.origin_of("s") == edge.worker

@@ -136,17 +136,23 @@ class Placement:
         self._tidy(space_id)
         return stop
 
-    def worker_lost(self, worker: int) -> tuple[dict[str, set[int]], list[tuple[str, int, int]]]:
-        """A worker died: (members to move per space, relays to stop: space, origin, edge)."""
-        moved: dict[str, set[int]] = {}
+    def worker_lost(
+        self, worker: int
+    ) -> tuple[dict[str, tuple[set[int], set[int]]], list[tuple[str, int, int]]]:
+        """A worker died: (members to move per space: on stage, listeners; relays to stop:
+        space, origin, edge)."""
+        moved: dict[str, tuple[set[int], set[int]]] = {}
         stop: list[tuple[str, int, int]] = []
         for space_id in list(self.seats):
             seats = self.seats[space_id]
-            gone = {u for u, s in seats.items() if s.worker == worker}
+            gone = {u: s.on_stage for u, s in seats.items() if s.worker == worker}
             for user_id in gone:
                 del seats[user_id]
             if gone:
-                moved[space_id] = gone
+                moved[space_id] = (
+                    {u for u, stage in gone.items() if stage},
+                    {u for u, stage in gone.items() if not stage},
+                )
             if self.origins.get(space_id) == worker:
                 del self.origins[space_id]
             edges = self.edges.get(space_id, set())

@@ -66,6 +66,8 @@ START_TIMEOUT = 30.0
 RESTART_FIRST_SECONDS = 0.2
 RESTART_MAX_SECONDS = 10.0
 STABLE_SECONDS = 30.0
+LISTENERS_MOVE_AFTER = 0.5
+"""Seconds between telling a lost worker's speakers and its listeners to offer again."""
 
 
 class WorkerLink:
@@ -193,14 +195,21 @@ class WorkerPool:
         moved, relays = self.placement.worker_lost(link.index)
         for space_id, origin, edge in relays:
             self._send(origin, RelayTo(space_id=space_id, edge=edge, on=False))
-        for space_id, user_ids in moved.items():
-            self._tell_moved(space_id, sorted(user_ids), "worker_lost")
+        for space_id, (stage, listeners) in moved.items():
+            # Speakers first: the space is heard again once they are back; listeners
+            # offer a moment later, so that their handshakes do not delay the speakers'.
+            self._tell_moved(space_id, sorted(stage), "worker_lost")
+            self._spawn(self._tell_later(space_id, sorted(listeners), LISTENERS_MOVE_AFTER))
 
     def _tell_moved(self, space_id: str, user_ids: list[int], reason: str) -> None:
         if not user_ids:
             return
         event = Event(MEDIA_MOVED, space_id, {"user_ids": user_ids, "reason": reason})
         self._spawn(self._publish(event))
+
+    async def _tell_later(self, space_id: str, user_ids: list[int], delay: float) -> None:
+        await asyncio.sleep(delay if user_ids else 0)
+        self._tell_moved(space_id, user_ids, "worker_lost")
 
     async def close(self) -> None:
         """Stop every worker: each closes its rooms (finishing recordings) and exits."""
