@@ -4,7 +4,7 @@
 
 import { avatar, displayName, h } from '../../ui.js';
 import { keyed, setAttr, setText } from './keyed.js';
-import { menuElement, menuItems } from './menu.js';
+import { fillMenu, menuElement, menuItems } from './menu.js';
 import { listeners, onStage, stage } from './state.js';
 
 /** @typedef {import('./state.js').Member} Member */
@@ -80,14 +80,14 @@ function tiles(state, view, handlers, size) {
       const face = /** @type {HTMLElement} */ (li.querySelector('.face'));
       badge(face, 'mute-badge', staged && m.muted, () => h('span', { class: 'mute-badge', title: 'Muted' }, mutedIcon()));
       badge(face, 'hand-badge', m.hand, () => h('span', { class: 'hand-badge', title: 'Hand raised' }, '✋'));
-      const menu = li.querySelector(':scope > .menu');
-      // The open menu is made again only when its items change (it keeps the focus otherwise).
-      const signature = items.map((i) => i.key).join();
-      if (menu && (!open || menu.getAttribute('data-items') !== signature)) menu.remove();
-      if (open && !li.querySelector(':scope > .menu')) {
-        const el = menuElement(m, items, handlers.closeMenu);
-        el.setAttribute('data-items', signature);
-        li.append(el);
+      let menu = /** @type {HTMLElement | null} */ (li.querySelector(':scope > .menu'));
+      if (menu && !open) menu.remove();
+      if (open) {
+        if (!menu) {
+          menu = menuElement(m);
+          li.append(menu);
+        }
+        fillMenu(menu, items, handlers.closeMenu);
       }
     },
   };

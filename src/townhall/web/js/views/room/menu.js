@@ -5,6 +5,7 @@
 
 import * as S from '../../spaces.js';
 import { displayName, h } from '../../ui.js';
+import { keyed } from './keyed.js';
 
 /** @typedef {import('./state.js').Member} Member */
 /** @typedef {import('./state.js').RoomState} RoomState */
@@ -94,27 +95,12 @@ export function menuItems(state, view, m, handlers) {
 }
 
 /**
- * The open menu's element (arrow keys move between items).
+ * The open menu's element (arrow keys move between items); `fillMenu` puts its items.
  * @param {Member} m
- * @param {MenuItem[]} items
- * @param {() => void} close
  */
-export function menuElement(m, items, close) {
+export function menuElement(m) {
   const uid = m.user.id;
   const menu = h('ul', { class: 'menu', role: 'menu', id: `menu-${uid}`, 'aria-label': `Actions for ${displayName(m.user)}` });
-  for (const item of items) {
-    menu.append(h('li', { role: 'none' }, h('button', {
-      type: 'button',
-      role: 'menuitem',
-      class: item.danger ? 'danger' : '',
-      'data-action': item.key,
-      onclick: (/** @type {Event} */ ev) => {
-        ev.stopPropagation();
-        close();
-        item.run();
-      },
-    }, item.label)));
-  }
   menu.addEventListener('keydown', (ev) => {
     const buttons = Array.from(menu.querySelectorAll('button'));
     const i = buttons.indexOf(/** @type {HTMLButtonElement} */ (document.activeElement));
@@ -127,4 +113,32 @@ export function menuElement(m, items, close) {
     }
   });
   return menu;
+}
+
+/**
+ * The menu's items, kept by action (a new snapshot's actions add or drop items; the
+ * others stay, and so does the focus on them).
+ * @param {HTMLElement} menu
+ * @param {MenuItem[]} items
+ * @param {() => void} close
+ */
+export function fillMenu(menu, items, close) {
+  const focused = menu.contains(document.activeElement);
+  keyed(menu, items, (item) => item.key, (item) => {
+    const button = h('button', { type: 'button', role: 'menuitem', 'data-action': item.key });
+    const li = h('li', { role: 'none' }, button);
+    button.addEventListener('click', (ev) => {
+      ev.stopPropagation();
+      close();
+      /** @type {any} */ (li).run();
+    });
+    return li;
+  }, (li, item) => {
+    /** @type {any} */ (li).run = item.run;
+    const button = /** @type {HTMLElement} */ (li.firstChild);
+    button.className = item.danger ? 'danger' : '';
+    if (button.textContent !== item.label) button.textContent = item.label;
+  });
+  // The focused item went (an action no longer offered): the first one takes it.
+  if (focused && !menu.contains(document.activeElement)) /** @type {HTMLElement | null} */ (menu.querySelector('button'))?.focus();
 }
