@@ -119,6 +119,14 @@ async function playReplay(room, player, rec) {
   });
   room.replayHls = hls;
   if (!how) ogg();
+  if (hls) {
+    // The view may go without repainting (the room is left): stop hls.js with it.
+    const watch = setInterval(() => {
+      if (player.isConnected) return;
+      clearInterval(watch);
+      if (room.replayHls === hls) stopReplay(room);
+    }, 5000);
+  }
 }
 
 /** After the end: the media server finishes the file a moment later, so ask a few times. */
