@@ -110,11 +110,11 @@ async def measure_scale(workers: int, listeners: int, seconds: float) -> dict[st
     async with running_pool(workers, per_worker) as (pool, _bus):
         generator = LoadGenerator(PoolSignalling(pool))  # type: ignore[arg-type]
         await join_speakers(generator)
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(3.0)  # the speakers' handshakes are over
         # Baseline: each worker's CPU with the speakers but no listeners (decode, mix,
         # the mix-minus encodes): the fixed cost of the origin.
         idle_0, idle_wall = await pool.stats(), time.perf_counter()
-        await asyncio.sleep(3.0)
+        await asyncio.sleep(4.0)
         idle_1, idle_wall = await pool.stats(), time.perf_counter() - idle_wall
         idle = [
             (a.get("cpu_seconds", 0.0) - b.get("cpu_seconds", 0.0)) / idle_wall
@@ -159,6 +159,18 @@ async def measure_scale(workers: int, listeners: int, seconds: float) -> dict[st
                 }
             )
         sent = sum(w["packets_per_second"] for w in per_worker_out)
+        edges = [w for w in per_worker_out if "edge" in w["roles"].values()]
+        origin_out = next(w for w in per_worker_out if "origin" in w["roles"].values())
+        if edges and origin_out["marginal_cpu_us_per_listener_packet"]:
+            # 16 cores by the same measure: the origin as measured plus 15 edges like this one.
+            edge_marginal = edges[0]["marginal_cpu_us_per_listener_packet"]
+            origin_capacity = (1 - origin_out["fixed_cpu_share_without_listeners"]) / (
+                origin_out["marginal_cpu_us_per_listener_packet"] / 1e6
+            )
+            cores_16 = origin_capacity + 15 / (edge_marginal / 1e6)
+            projected = {"packets_per_second": round(cores_16), "listeners": round(cores_16 / 50)}
+        else:
+            projected = None
         total_cpu = sum(w["cpu_share_of_core"] for w in per_worker_out)
         result = {
             "workers": workers,
@@ -171,6 +183,7 @@ async def measure_scale(workers: int, listeners: int, seconds: float) -> dict[st
             "cpu_us_per_listener_packet": round(total_cpu / sent * 1e6, 2) if sent else None,
             "capacity_packets_per_second": round(capacity),
             "load_generator_cpu_share": round(load_cpu / wall, 3),
+            "projected_16_workers": projected,
             "per_worker": per_worker_out,
         }
         await generator.close()

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 from fastapi.responses import FileResponse
 
 from townhall.api.deps import BusDep, CurrentUser, DbSession, SettingsDep, TokensDep
+from townhall.api.schemas.media import MediaOverview
 from townhall.api.schemas.staff import (
     ActionIn,
     ActionOut,
@@ -50,7 +51,7 @@ ReportId = Annotated[int, Path(ge=1, le=2**62)]
 
 
 @router.get("/media")
-async def media_overview(user: CurrentUser, request: Request) -> media_admin.MediaOverview:
+async def media_overview(user: CurrentUser, request: Request) -> MediaOverview:
     """Staff: the media plane per worker: its spaces (origin or edge), listeners,
     packets/s, CPU and relay loss."""
     return await media_admin.staff_overview(user, request.app.state.media)

@@ -30,3 +30,35 @@ class OfferIn(Body):
 class AnswerOut(Out):
     sdp: str
     type: str
+
+
+class MediaSpaceOut(Out):
+    edge: bool = Field(description="the space's mix comes from another worker (its origin)")
+    members: int
+    listeners: int
+    listener_packets: int
+
+
+class MediaWorkerOut(Out):
+    """One media worker (or the in-process media plane) as `GET /api/v1/admin/media` shows it."""
+
+    index: int
+    alive: bool
+    pid: int = 0
+    restarts: int = 0
+    spaces: dict[str, MediaSpaceOut] = {}
+    listeners: int = 0
+    packets_per_second: float = 0.0
+    cpu: float = 0.0
+    """Share of one core since the previous report."""
+    cpu_seconds: float = 0.0
+    listener_packets: int = 0
+    relay_received: int = 0
+    relay_lost: int = 0
+    relay_dropped: int = 0
+
+
+class MediaOverview(Out):
+    mode: str
+    """"workers" (TOWNHALL_MEDIA_WORKERS > 0) or "in-process"."""
+    workers: list[MediaWorkerOut]

@@ -8,35 +8,12 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-from pydantic import BaseModel
 
+from townhall.api.schemas.media import MediaOverview, MediaSpaceOut, MediaWorkerOut
 from townhall.domain import staff as rules
 from townhall.media.server import MediaServer
 from townhall.media.workers.pool import WorkerPool
 from townhall.store.models import User
-
-
-class MediaWorkerOut(BaseModel):
-    index: int
-    alive: bool
-    pid: int = 0
-    restarts: int = 0
-    spaces: dict[str, dict[str, Any]] = {}
-    listeners: int = 0
-    packets_per_second: float = 0.0
-    cpu: float = 0.0
-    """Share of one core since the previous report."""
-    cpu_seconds: float = 0.0
-    listener_packets: int = 0
-    relay_received: int = 0
-    relay_lost: int = 0
-    relay_dropped: int = 0
-
-
-class MediaOverview(BaseModel):
-    mode: str
-    """"workers" (TOWNHALL_MEDIA_WORKERS > 0) or "in-process"."""
-    workers: list[MediaWorkerOut]
 
 
 async def overview(media: Any) -> MediaOverview:
@@ -53,23 +30,23 @@ async def staff_overview(actor: User, media: Any) -> MediaOverview:
 
 def _in_process(media: MediaServer) -> MediaWorkerOut:
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    spaces: dict[str, dict[str, Any]] = {}
+    spaces: dict[str, MediaSpaceOut] = {}
     for space_id in media.space_ids():
         room = media.room(space_id)
         if room is not None:
-            spaces[space_id] = {
-                "edge": False,
-                "members": len(room.participants),
-                "listeners": media.webrtc_listeners(space_id),
-                "listener_packets": room.listener_packets,
-            }
+            spaces[space_id] = MediaSpaceOut(
+                edge=False,
+                members=len(room.participants),
+                listeners=media.webrtc_listeners(space_id),
+                listener_packets=room.listener_packets,
+            )
     return MediaWorkerOut(
         index=0,
         alive=True,
         spaces=spaces,
-        listeners=sum(s["listeners"] for s in spaces.values()),
+        listeners=sum(s.listeners for s in spaces.values()),
         cpu_seconds=usage.ru_utime + usage.ru_stime,
-        listener_packets=sum(s["listener_packets"] for s in spaces.values()),
+        listener_packets=sum(s.listener_packets for s in spaces.values()),
     )
 
 
