@@ -365,3 +365,29 @@ def _exists(pid: int) -> bool:
         state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0]
         return state != "Z"
     return True
+
+
+async def test_hls_of_a_space_mixed_in_a_worker_is_served_by_the_api(
+    workers_server: tuple[str, subprocess.Popen[bytes], Path],
+) -> None:
+    base, _proc, data = workers_server
+    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+        host, sid, _ = await _space_with_listeners(base, http, data, 0)
+        try:
+            link = (await http.get(f"/api/v1/spaces/{sid}/hls", headers=host.headers)).json()
+            deadline = time.monotonic() + 20
+            playlist = ""
+            while time.monotonic() < deadline:
+                r = await http.get(link["path"], params={"_HLS_msn": 1}, timeout=10)
+                if r.status_code == 200 and "#EXT-X-PART:" in r.text:
+                    playlist = r.text
+                    break
+                await asyncio.sleep(0.3)
+            assert playlist, "no LL-HLS playlist from the worker's packager"
+            part = next(line for line in playlist.splitlines() if line.startswith("#EXT-X-PART:"))
+            uri = part.split('URI="', 1)[1].split('"', 1)[0]
+            url = httpx.URL(base + link["path"]).join(uri)
+            r = await http.get(url)
+            assert r.status_code == 200 and len(r.content) > 100
+        finally:
+            await host.close()

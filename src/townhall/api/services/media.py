@@ -197,6 +197,7 @@ async def _start_workers(state: Any, settings: Settings, hub: HlsHub) -> None:
         allowed,
         count=settings.media_workers,
         listeners_per_worker=settings.media_listeners_per_worker,
+        hls=hub if settings.hls else None,
     )
     state.media = pool
     state.media_bridge = NoBridge()

@@ -30,7 +30,9 @@ from townhall.bus.base import SubscriptionClosed, SubscriptionLagged
 from townhall.bus.events import MEDIA_MOVED, Event, EventFormatError
 from townhall.config import Settings
 from townhall.domain.errors import Conflict, Invalid, RateLimited, Unavailable
+from townhall.media.hls.hub import HlsHub
 from townhall.media.room_state import RoomStateSource
+from townhall.media.workers.hls import replay_into
 from townhall.media.workers.placement import Placement
 from townhall.media.workers.proxy import room_state_to_wire
 from townhall.media.workers.wire import (
@@ -39,6 +41,9 @@ from townhall.media.workers.wire import (
     ChannelClosed,
     Delivered,
     Disconnect,
+    HlsEnd,
+    HlsPart,
+    HlsStart,
     MemberGone,
     Message,
     Moved,
@@ -107,11 +112,13 @@ class WorkerPool:
         *,
         count: int,
         listeners_per_worker: int,
+        hls: HlsHub | None = None,
     ) -> None:
         self._settings = settings
         self._bus = bus
         self._states = states
         self._allowed = allowed
+        self._hls = hls  # the API's hub: serves what the origins package
         self.links = [WorkerLink(i) for i in range(count)]
         self.placement = Placement(count, listeners_per_worker)
         self._key = secrets.token_bytes(32)
@@ -394,6 +401,9 @@ class WorkerPool:
                 self._spawn(self._publish(Event.from_json(message.event)))
             except EventFormatError:
                 log.warning("media worker %s published a malformed event", link.index)
+        elif isinstance(message, HlsStart | HlsPart | HlsEnd):
+            if self._hls is not None:
+                replay_into(self._hls, message)
         elif isinstance(message, PublishUser):
             self._spawn(self._publish_user(message))
         elif isinstance(message, Presence):

@@ -143,6 +143,32 @@ class PublishUser(_Msg):
     payload: dict[str, Any]
 
 
+class HlsStart(_Msg):
+    """The origin's HLS packager began a stream (the API's hub serves it)."""
+
+    kind: Literal["hls_start"] = "hls_start"
+    space_id: str
+    stream: str
+    init: str  # base64
+
+
+class HlsPart(_Msg):
+    kind: Literal["hls_part"] = "hls_part"
+    space_id: str
+    stream: str
+    msn: int
+    index: int
+    duration: float
+    segment_start: float
+    data: str  # base64
+
+
+class HlsEnd(_Msg):
+    kind: Literal["hls_end"] = "hls_end"
+    space_id: str
+    stream: str
+
+
 class Presence(_Msg):
     kind: Literal["presence"] = "presence"
     space_id: str
@@ -210,6 +236,9 @@ Message = Annotated[
     | Ask
     | Publish
     | PublishUser
+    | HlsStart
+    | HlsPart
+    | HlsEnd
     | Presence
     | MemberGone
     | RoomClosed

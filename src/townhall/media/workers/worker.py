@@ -27,7 +27,9 @@ from townhall.logs import configure as configure_logging
 from townhall.media.access import MediaAccess
 from townhall.media.bridge import MediaBridge
 from townhall.media.evidence import EvidenceDesk
+from townhall.media.hls.hub import HlsHub
 from townhall.media.server import MediaServer
+from townhall.media.workers.hls import ChannelHlsRelay
 from townhall.media.workers.proxy import ChannelBus, ChannelRoomStates, access_check
 from townhall.media.workers.relay import RelayEndpoint
 from townhall.media.workers.wire import (
@@ -91,12 +93,8 @@ class Worker:
         self.index = start.index
         self.settings = Settings(**start.settings)
         self.bus = ChannelBus(channel, self.settings.presence_ttl_seconds)
-        hls = None
-        if self.settings.hls and self.settings.redis_url:
-            from townhall.media.hls.hub import HlsHub
-            from townhall.media.hls.relay import RedisHlsRelay
-
-            hls = HlsHub(RedisHlsRelay(self.settings.redis_url, self.settings.redis_prefix))
+        # The origin packages HLS; the parts go to the API's hub, which serves them.
+        hls = HlsHub(ChannelHlsRelay(channel)) if self.settings.hls else None
         self.hls = hls
         self.media = WorkerMediaServer(self.settings, self.bus, hls=hls)
         self.media.on_moved = self._moved
