@@ -41,9 +41,15 @@ export function paintQueue(q, state, view, on) {
       avatar(m.user, 'sm'),
       h('span', { class: 'qname' }, name),
       h('span', { class: 'q-actions' },
-        h('button', { type: 'button', class: 'btn btn-primary btn-small', 'aria-label': `Approve ${name} to speak`, onclick: () => on.approve(m) }, 'Approve'),
-        h('button', { type: 'button', class: 'btn btn-small', 'aria-label': `Decline ${name}'s request`, onclick: () => on.decline(m) }, 'Decline')));
-  }, () => {});
+        h('button', { type: 'button', class: 'btn btn-primary btn-small', 'data-action': 'approve_hand', 'aria-label': `Approve ${name} to speak`, onclick: () => on.approve(m) }, 'Approve'),
+        h('button', { type: 'button', class: 'btn btn-small', 'data-action': 'decline_hand', 'aria-label': `Decline ${name}'s request`, onclick: () => on.decline(m) }, 'Decline')));
+  }, (li, m) => {
+    // What the server offers (while not known since a change, both: it answers anyway).
+    for (const button of Array.from(li.querySelectorAll('button[data-action]'))) {
+      const action = /** @type {HTMLElement} */ (button).dataset.action || '';
+      /** @type {HTMLElement} */ (button).hidden = m.actions !== null && !m.actions.includes(action);
+    }
+  });
   let empty = /** @type {HTMLElement | null} */ (q.list.querySelector(':scope > .empty'));
   if (hands.length && empty) empty.remove();
   if (!hands.length && !empty) {
