@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import httpx
 import pytest
 
 from tests.api.test_ws import WsClient
+from tests.bus.redis_helpers import REDIS_URL, redis_unreachable_reason
 from tests.support.server import server_process
 from townhall.client.media import (
     MediaClient,
@@ -88,10 +90,17 @@ async def _signup(base: str, http: httpx.AsyncClient, handle: str) -> Member:
     return Member(base, http, int(body["user"]["id"]), str(body["token"]))
 
 
-@pytest.fixture
+@pytest.fixture(
+    params=[
+        "memory",
+        pytest.param("redis", marks=pytest.mark.redis),
+    ]
+)
 async def workers_server(
-    tmp_path: Path,
+    tmp_path: Path, request: pytest.FixtureRequest
 ) -> AsyncIterator[tuple[str, subprocess.Popen[bytes], Path]]:
+    """A server with 2 workers and one listener seat per worker; on the in-memory bus, or
+    on Redis (the workers reach the bus through the API either way)."""
     use_host_addresses(["127.0.0.1"])
     data = tmp_path / "data"
     env = {
@@ -99,12 +108,34 @@ async def workers_server(
         "TOWNHALL_MEDIA_LISTENERS_PER_WORKER": "1",
         "TOWNHALL_MEDIA_ADDRESSES": "127.0.0.1",
     }
+    if request.param == "redis":
+        reason = await redis_unreachable_reason()
+        if reason:
+            pytest.skip(reason)
+        env |= {
+            "TOWNHALL_REDIS_URL": REDIS_URL,
+            "TOWNHALL_REDIS_PREFIX": f"th-w-{uuid.uuid4().hex[:8]}:",
+        }
     stack = contextlib.ExitStack()
     base, proc = await asyncio.to_thread(stack.enter_context, server_process(data, env))
     try:
         yield base, proc, data
     finally:
         await asyncio.to_thread(stack.close)
+        if request.param == "redis":
+            await _delete_keys(env["TOWNHALL_REDIS_PREFIX"])
+
+
+async def _delete_keys(prefix: str) -> None:
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
 
 
 def _make_admin(data: Path, handle: str) -> None:
