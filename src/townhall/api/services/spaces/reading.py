@@ -127,7 +127,6 @@ async def _snapshot(session: AsyncSession, space_id: str, viewer_id: int) -> Sna
     space = await viewable(session, space_id, viewer_id)
     notable = await store.notable_members(session, space.id, [viewer_id])
     first = await store.first_listeners(session, space.id, LISTENERS_SHOWN)
-    listener_count = await store.listener_count(session, space.id)
     rows = {r.user_id: r for r in [*notable, *first]}
     users = await accounts_store.users_by_ids(session, list(rows))
     room = Room(
@@ -181,7 +180,7 @@ async def _snapshot(session: AsyncSession, space_id: str, viewer_id: int) -> Sna
             for r in first
             if r.user_id in users
         ],
-        listener_count=listener_count,
+        listener_count=view.listener_count,  # counted with the view, in this read
         hand_queue=queue,
         hand_count=len(hands),
         invitations=invitations,
