@@ -118,7 +118,8 @@ async def wer(engine: str, model: Path | None) -> dict[str, Any]:
 
     def rate(prefix: str) -> float:
         parts = [v for k, v in out.items() if k.startswith(prefix)]
-        return round(sum(p["errors"] for p in parts) / sum(p["words"] for p in parts), 3)
+        ratio: float = sum(p["errors"] for p in parts) / sum(p["words"] for p in parts)
+        return round(ratio, 3)
 
     return {
         "engine": engine,

@@ -38,7 +38,7 @@ TARGET_RSS_PER_LISTENER = 250 * 1024
 async def wait_attached(server: Any, count: int, timeout: float = 60.0) -> dict[str, Any]:
     async with asyncio.timeout(timeout):
         while True:
-            stats = await server.channel.request({"op": "stats"})
+            stats: dict[str, Any] = await server.channel.request({"op": "stats"})
             if stats["listeners"] + stats["attach_failures"] >= count:
                 return stats
             await asyncio.sleep(0.2)

@@ -57,7 +57,7 @@ class EncodedTrack(MediaStreamTrack):
         self._start: float | None = None
         self.sent_at: list[float] = []
 
-    async def recv(self) -> av.Packet:
+    async def recv(self) -> av.Packet[Any]:
         if self.readyState != "live":
             raise MediaStreamError
         if not self._repeat and self._index >= len(self._packets):

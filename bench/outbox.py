@@ -28,6 +28,7 @@ from sqlalchemy import text
 from bench.common import summary_ms, write_result
 from townhall.api.app import create_app
 from townhall.api.services import outbox
+from townhall.bus.events import EventData, ListenersCount, MemberJoined, UserRef
 from townhall.config import load_settings
 from townhall.store.db import Database
 from townhall.store.migrate import upgrade
@@ -101,9 +102,11 @@ async def _measure(settings: Any, writers: int, commits: int) -> dict[str, Any]:
         async def write(w: int) -> None:
             for n in range(commits):
                 async with app.state.db.sessions() as session:
-                    events = [
-                        ("member.joined", {"user": {"id": w * 100_000 + n}, "role": "listener"}),
-                        ("listeners.count", {"count": n}),
+                    uid = w * 100_000 + n
+                    user = UserRef(id=uid, handle=f"u{uid}", display_name=f"U{uid}")
+                    events: list[EventData] = [
+                        MemberJoined(user=user, role="listener"),
+                        ListenersCount(count=n),
                     ]
                     numbered = await outbox.add_space_events(session, sid, events)
                     await session.commit()

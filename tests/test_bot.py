@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -40,7 +41,7 @@ def _account(base: str, handle: str) -> str:
 
 
 @pytest.fixture
-def server(tmp_path: Path):
+def server(tmp_path: Path) -> Iterator[str]:
     with running_server(tmp_path / "data") as base:
         yield base
 

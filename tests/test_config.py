@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from townhall.config import ConfigError, load_settings
@@ -28,7 +30,7 @@ def test_ice_servers_parse_from_json(monkeypatch: pytest.MonkeyPatch) -> None:
         load_settings()
 
 
-def test_database_urls_map_to_async_drivers(tmp_path) -> None:
+def test_database_urls_map_to_async_drivers(tmp_path: Path) -> None:
     s = load_settings(data_dir=tmp_path)
     assert s.effective_database_url == f"sqlite+aiosqlite:///{(tmp_path / 'townhall.db').resolve()}"
     s = load_settings(database_url="postgres://u:p@db:5432/th")

@@ -71,6 +71,7 @@ async def test_upgrading_an_existing_database_keeps_rows_and_stops_reusing_ids(
             )
         assert diff == []
         (token_id,) = (await _rows(db, "SELECT id FROM tokens"))[0]
+        assert isinstance(token_id, int)
         # Cascades still work, and the highest ids, deleted, are not handed out again.
         async with db.engine.begin() as conn:
             await conn.exec_driver_sql("DELETE FROM users WHERE id = 2")

@@ -11,7 +11,8 @@ import pytest
 
 from tests.support.ogg import decode_ogg
 from tests.support.server import running_server
-from townhall.client.api import ApiError, Townhall
+from townhall.client.api import Townhall
+from townhall.client.errors import ApiError
 from townhall.client.media import ToneTrack, dominant_frequencies
 
 

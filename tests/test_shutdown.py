@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import websockets
+from websockets.asyncio.client import ClientConnection
 
 from tests.bus.redis_helpers import REDIS_URL, redis_unreachable_reason
 from tests.support.ogg import decode_ogg
@@ -24,7 +25,7 @@ from townhall.client.media import ToneTrack, dominant_frequencies
 SHUTDOWN_BOUND_SECONDS = 10.0
 
 
-async def _open_sockets(base: str, token: str, space_id: str, count: int) -> list[object]:
+async def _open_sockets(base: str, token: str, space_id: str, count: int) -> list[ClientConnection]:
     url = base.replace("http", "ws") + f"/api/v1/ws?token={token}"
     sockets = []
     for _ in range(count):
@@ -36,12 +37,12 @@ async def _open_sockets(base: str, token: str, space_id: str, count: int) -> lis
     return sockets
 
 
-async def _closed_with_a_frame(ws: object, timeout: float = 5.0) -> bool:
+async def _closed_with_a_frame(ws: ClientConnection, timeout: float = 5.0) -> bool:
     """Read what is left until the connection closes; True if the server sent a close."""
     try:
         async with asyncio.timeout(timeout):
             while True:
-                await ws.recv()  # type: ignore[attr-defined]
+                await ws.recv()
     except websockets.ConnectionClosed as closed:
         return closed.rcvd is not None
     return False
@@ -147,7 +148,7 @@ async def test_a_redis_outage_is_logged_once_and_its_end_once(tmp_path: Path) ->
                         await asyncio.sleep(0.2)
                     await asyncio.sleep(2.0)  # every component has found it back
                 for ws in sockets:
-                    await ws.close()  # type: ignore[attr-defined]
+                    await ws.close()
     logs = "".join(p.read_text(errors="replace") for p in tmp_path.glob("server-*.log"))
     assert "Traceback" not in logs, logs[-3000:]
     assert logs.count("redis bus: Redis does not answer") == 1, logs

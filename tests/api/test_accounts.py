@@ -10,7 +10,9 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
+from tests.conftest import MakeUser
 from townhall.api.app import create_app
+from townhall.config import Settings
 from townhall.store.db import Database, utcnow
 from townhall.store.models import Token, User
 
@@ -97,7 +99,7 @@ async def test_malformed_bodies_are_4xx(client: httpx.AsyncClient) -> None:
 
 
 async def test_login_wrong_password_and_logout_revokes(
-    client: httpx.AsyncClient, make_user
+    client: httpx.AsyncClient, make_user: MakeUser
 ) -> None:
     await make_user("carol")
     r = await client.post(LOGIN, json={"handle": "carol", "password": "wrong password"})
@@ -121,7 +123,9 @@ async def test_bad_authorization_headers(client: httpx.AsyncClient) -> None:
         assert r.status_code == 401, value
 
 
-async def test_api_tokens_list_create_revoke(client: httpx.AsyncClient, make_user) -> None:
+async def test_api_tokens_list_create_revoke(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
     dave = await make_user("dave")
     r = await client.post("/api/v1/me/tokens", json={"name": "my bot"}, headers=dave.headers)
     assert r.status_code == 201
@@ -149,7 +153,9 @@ async def test_api_tokens_list_create_revoke(client: httpx.AsyncClient, make_use
     assert r.status_code == 422
 
 
-async def test_expired_token_is_refused(client: httpx.AsyncClient, make_user, app) -> None:
+async def test_expired_token_is_refused(
+    client: httpx.AsyncClient, make_user: MakeUser, app: Any
+) -> None:
     frank = await make_user("frank")
     db: Database = app.state.db
     async with db.session() as s:
@@ -158,7 +164,7 @@ async def test_expired_token_is_refused(client: httpx.AsyncClient, make_user, ap
     assert r.status_code == 401 and _err(r)["code"] == "invalid_token"
 
 
-async def test_edit_profile(client: httpx.AsyncClient, make_user) -> None:
+async def test_edit_profile(client: httpx.AsyncClient, make_user: MakeUser) -> None:
     gina = await make_user("gina")
     r = await client.patch(
         "/api/v1/me", json={"display_name": "Gina G", "bio": "hello"}, headers=gina.headers
@@ -172,7 +178,9 @@ async def test_edit_profile(client: httpx.AsyncClient, make_user) -> None:
     assert me["bio"] == "hello" and me["display_name"] == "Gina G"  # nothing lost
 
 
-async def test_delete_account_takes_its_data(client: httpx.AsyncClient, make_user) -> None:
+async def test_delete_account_takes_its_data(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
     hal = await make_user("hal")
     ivy = await make_user("ivy")
     await client.post("/api/v1/users/ivy/follow", headers=hal.headers)
@@ -196,7 +204,7 @@ async def test_delete_account_takes_its_data(client: httpx.AsyncClient, make_use
     ).status_code == 201
 
 
-async def test_signup_and_login_are_rate_limited(settings) -> None:
+async def test_signup_and_login_are_rate_limited(settings: Settings) -> None:
     limited = settings.model_copy(update={"auth_rate_limit": 3, "auth_rate_window": 60.0})
     application = create_app(limited)
     async with application.router.lifespan_context(application):
@@ -237,7 +245,7 @@ async def test_openapi_and_docs(client: httpx.AsyncClient) -> None:
 
 
 async def test_passwords_are_argon2id_and_tokens_keyed_digests(
-    client: httpx.AsyncClient, make_user, app
+    client: httpx.AsyncClient, make_user: MakeUser, app: Any
 ) -> None:
     kim = await make_user("kim")
     async with app.state.db.session() as s:
@@ -249,7 +257,9 @@ async def test_passwords_are_argon2id_and_tokens_keyed_digests(
     assert hashlib.sha256(kim.token.encode()).hexdigest() not in stored  # keyed, not bare
 
 
-async def test_changing_the_secret_key_signs_everyone_out(settings, make_user, client) -> None:
+async def test_changing_the_secret_key_signs_everyone_out(
+    settings: Settings, make_user: MakeUser, client: httpx.AsyncClient
+) -> None:
     lou = await make_user("lou")
     for key, expected in (("another key, 32 characters long", 401), (settings.secret_key, 200)):
         application = create_app(settings.model_copy(update={"secret_key": key}))
@@ -261,7 +271,7 @@ async def test_changing_the_secret_key_signs_everyone_out(settings, make_user, c
 
 
 async def test_login_sets_the_cookie_and_logout_clears_it(
-    client: httpx.AsyncClient, make_user
+    client: httpx.AsyncClient, make_user: MakeUser
 ) -> None:
     await make_user("meg")
     r = await client.post(LOGIN, json={"handle": "meg", "password": "correct horse"})
@@ -276,7 +286,7 @@ async def test_login_sets_the_cookie_and_logout_clears_it(
     assert (await client.get("/api/v1/me")).status_code == 401
 
 
-async def test_secure_cookies_behind_https(settings) -> None:
+async def test_secure_cookies_behind_https(settings: Settings) -> None:
     secure = settings.model_copy(update={"cookie_secure": True})
     application = create_app(secure)
     async with application.router.lifespan_context(application):
@@ -288,7 +298,7 @@ async def test_secure_cookies_behind_https(settings) -> None:
             assert "secure" in r.headers["set-cookie"].lower()
 
 
-async def test_every_api_route_asks_who_is_asking(app, client: httpx.AsyncClient) -> None:
+async def test_every_api_route_asks_who_is_asking(app: Any, client: httpx.AsyncClient) -> None:
     """Without credentials every /api/v1 route but sign-up, login and the public listing
     of spaces (a visitor's home page) answers 401 (JSON)."""
     open_routes = {"/api/v1/auth/signup", "/api/v1/auth/login"}
@@ -324,7 +334,7 @@ async def test_every_api_route_asks_who_is_asking(app, client: httpx.AsyncClient
 
 
 async def test_deleting_an_account_closes_its_spaces_with_events(
-    app, client: httpx.AsyncClient, make_user
+    app: Any, client: httpx.AsyncClient, make_user: MakeUser
 ) -> None:
     from tests.api.test_spaces_support import Spaces, events
 

@@ -100,6 +100,7 @@ async def test_a_guesser_on_the_owners_own_address_does_not_lock_out_the_device(
         owner.cookies.clear()
         assert await _login(owner, "nina", RIGHT) == 200
         device = owner.cookies.get("townhall_device")
+        assert device is not None
     async with from_address(limited, "127.0.0.1") as guesser:
         codes = [await _login(guesser, "nina", f"guess {i}") for i in range(10)]
         assert codes[:1] == [401] and codes[-1] == 429

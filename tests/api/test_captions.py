@@ -31,7 +31,7 @@ async def said(app: Any, space_id: str, user_id: int, *lines: tuple[int, str]) -
 async def ended_space_with_words(
     app: Any, sp: Spaces, host: Any, *lines: tuple[int, str], **create: Any
 ) -> str:
-    sid = (await sp.create(host, **create))["id"]
+    sid: str = (await sp.create(host, **create))["id"]
     await said(app, sid, host.id, *lines)
     await sp.ok(host, sid, "end")
     return sid

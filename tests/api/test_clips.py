@@ -42,7 +42,7 @@ def two_tone_recording(data_dir: Path, space_id: str) -> list[bytes]:
 
 
 async def recorded_space(app: Any, sp: Spaces, settings: Any, host: Any, **create: Any) -> str:
-    sid = (await sp.create(host, record=True, **create))["id"]
+    sid: str = (await sp.create(host, record=True, **create))["id"]
     async with app.state.db.session() as session:
         await captions_store.add_line(session, sid, host.id, 500, 2000, 500, "the low tone")
         await captions_store.add_line(session, sid, host.id, 4000, 5000, 4000, "the high tone")

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 import websockets
+from websockets.typing import Origin
 
 from tests.api.test_ws import WsClient, serve
 from tests.support.server import server_process
@@ -288,7 +289,9 @@ async def test_websocket_handshakes_from_another_origin_are_refused(
     cookie = {"Cookie": f"townhall_session={token}"}
     for origin in (FOREIGN, "null", "http://evil.example"):
         with pytest.raises(websockets.InvalidStatus) as refused:
-            await websockets.connect(url, additional_headers=cookie, origin=origin, open_timeout=5)  # type: ignore[arg-type]
+            await websockets.connect(
+                url, additional_headers=cookie, origin=Origin(origin), open_timeout=5
+            )
         assert refused.value.response.status_code == 403
     # The server's own page may; so may a token (not the cookie) from anywhere.
     for headers, origin, query in (
@@ -298,8 +301,8 @@ async def test_websocket_handshakes_from_another_origin_are_refused(
         conn = await websockets.connect(
             url + query,
             additional_headers=headers,
-            origin=origin,
-            open_timeout=5,  # type: ignore[arg-type]
+            origin=Origin(origin),
+            open_timeout=5,
         )
         ws = WsClient(conn)
         try:
@@ -333,9 +336,9 @@ async def test_every_response_carries_the_security_headers(client: httpx.AsyncCl
         assert csp["frame-ancestors"] == ["'none'"], path
         assert csp["object-src"] == ["'none'"], path
         assert "'self'" in csp["connect-src"], path
-    csp = (await client.get("/")).headers["content-security-policy"]
-    assert "connect-src 'self' ws://testserver" in csp
-    assert "media-src 'self' blob:" in csp
+    home_csp = (await client.get("/")).headers["content-security-policy"]
+    assert "connect-src 'self' ws://testserver" in home_csp
+    assert "media-src 'self' blob:" in home_csp
 
 
 async def test_413_and_403_answers_carry_the_headers_too(client: httpx.AsyncClient) -> None:

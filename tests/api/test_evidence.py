@@ -106,10 +106,10 @@ async def test_a_report_keeps_the_spaces_audio_around_it(settings: Settings) -> 
             )
             assert r.status_code == 201, r.text
             queue = (await client.get(f"{ADMIN}/reports", headers=mod.headers)).json()
-            now = [e for g in queue["groups"] for e in g["evidence"]]
-            assert len(now) == 2 and len({e["id"] for e in now}) == 1  # one window, one file
-            assert now[0]["status"] in ("pending", "ready")  # ready: a slow machine
-            assert (now[0]["status"] == "pending") == (now[0]["url"] is None)
+            listed = [e for g in queue["groups"] for e in g["evidence"]]
+            assert len(listed) == 2 and len({e["id"] for e in listed}) == 1  # one window, one file
+            assert listed[0]["status"] in ("pending", "ready")  # ready: a slow machine
+            assert (listed[0]["status"] == "pending") == (listed[0]["url"] is None)
             found = await evidence_of(client, mod, "ready", timeout=AFTER_SECONDS + 10)
         finally:
             await asyncio.gather(speaker.close(), listener.close())

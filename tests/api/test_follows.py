@@ -6,8 +6,12 @@ from typing import Any
 
 import httpx
 
+from tests.conftest import MakeUser
 
-async def test_follow_unfollow_and_profile_flags(client: httpx.AsyncClient, make_user) -> None:
+
+async def test_follow_unfollow_and_profile_flags(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
     a = await make_user("anna")
     await make_user("ben")
     r = await client.post("/api/v1/users/ben/follow", headers=a.headers)
@@ -20,7 +24,7 @@ async def test_follow_unfollow_and_profile_flags(client: httpx.AsyncClient, make
     assert r.json()["is_following"] is False and r.json()["followers_count"] == 0
 
 
-async def test_follow_errors(client: httpx.AsyncClient, make_user) -> None:
+async def test_follow_errors(client: httpx.AsyncClient, make_user: MakeUser) -> None:
     a = await make_user("cleo")
     r = await client.post("/api/v1/users/cleo/follow", headers=a.headers)
     assert r.status_code == 422 and r.json()["error"]["code"] == "follow_self"
@@ -31,7 +35,7 @@ async def test_follow_errors(client: httpx.AsyncClient, make_user) -> None:
     assert (await client.post("/api/v1/users/cleo/follow")).status_code == 401
 
 
-async def test_cursor_pagination(client: httpx.AsyncClient, make_user) -> None:
+async def test_cursor_pagination(client: httpx.AsyncClient, make_user: MakeUser) -> None:
     star = await make_user("star")
     fans = [await make_user(f"fan{i}") for i in range(7)]
     for f in fans:
@@ -61,7 +65,7 @@ async def test_cursor_pagination(client: httpx.AsyncClient, make_user) -> None:
 
 
 async def test_block_removes_follows_both_ways_and_stops_following(
-    client: httpx.AsyncClient, make_user
+    client: httpx.AsyncClient, make_user: MakeUser
 ) -> None:
     dan = await make_user("dan")
     eve = await make_user("eve")

@@ -4,6 +4,7 @@ and every response is one the schema declares (status, content type, headers, bo
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -19,6 +20,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 from schemathesis.core.failures import FailureGroup
+from schemathesis.core.result import Err
 
 from tests.support.server import running_server
 
@@ -59,6 +61,8 @@ def test_every_answer_conforms_to_the_schema(
     failures: list[str] = []
     checked = 0
     for result in schema.get_all_operations():
+        if isinstance(result, Err):
+            raise result.err()
         operation = result.ok()
         if (operation.method.upper(), operation.path) in SKIP:
             continue
@@ -71,7 +75,7 @@ def test_every_answer_conforms_to_the_schema(
             database=None,
             suppress_health_check=list(HealthCheck),
         )
-        def run(case: schemathesis.Case) -> None:
+        def run(case: schemathesis.Case[Any]) -> None:
             headers = dict(case.headers or {}) | auth
             response = case.call(base_url=base, headers=headers, timeout=10)
             try:

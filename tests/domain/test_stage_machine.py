@@ -63,7 +63,7 @@ class RoomMachine(RuleBasedStateMachine):
             "invited": [u for u in present if members[u].invited_as is not None],
             "stage": [u for u in present if is_on_stage(members[u].role)],
         }.get(who, [])
-        if preferred and data.draw(st.booleans()):
+        if len(preferred) > 0 and data.draw(st.booleans()):
             present = preferred
         if present and data.draw(st.integers(0, 4)) > 0:
             return data.draw(st.sampled_from(present))

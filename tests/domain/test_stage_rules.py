@@ -1,5 +1,6 @@
 """Roles, limits, hands, invitations, mutes and removal in a live room."""
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
@@ -79,9 +80,9 @@ def test_hands_need_moderators_and_policy() -> None:
     assert code(e) == "moderators_only"
     with pytest.raises(Conflict):
         r.raise_hand(L1, 2.0, False)
-    with pytest.raises(Conflict) as e:
+    with pytest.raises(Conflict) as conflict:
         r.raise_hand(SPK, 2.0, False)
-    assert code(e) == "already_on_stage"
+    assert code(conflict) == "already_on_stage"
     followed = room(speaker_policy=SpeakerPolicy.FOLLOWED)
     with pytest.raises(Forbidden) as e:
         followed.raise_hand(L1, 1.0, False)
@@ -97,12 +98,12 @@ def test_hands_need_moderators_and_policy() -> None:
 
 def test_invitations() -> None:
     r = room()
-    with pytest.raises(Conflict) as e:
+    with pytest.raises(Conflict) as conflict:
         r.accept_invite(L1)
-    assert code(e) == "no_invitation"
-    with pytest.raises(Forbidden) as e:
+    assert code(conflict) == "no_invitation"
+    with pytest.raises(Forbidden) as forbidden:
         r.invite(CO, L1, Role.COHOST)
-    assert code(e) == "host_only"
+    assert code(forbidden) == "host_only"
     with pytest.raises(Conflict) as e:
         r.invite(HOST, SPK, Role.COHOST)  # co-host limit 1
     assert code(e) == "cohost_limit"
@@ -221,16 +222,18 @@ def test_a_cohost_cannot_remove_ban_or_demote_another_cohost_the_host_can() -> N
     two = Limits(stage_limit=4, cohost_limit=2)
     r = room(limits=two).invite(HOST, SPK, Role.COHOST).accept_invite(SPK)
     assert (r.role_of(CO), r.role_of(SPK)) == (Role.COHOST, Role.COHOST)
-    for act in (
+    acts: tuple[Callable[[Room], Room], ...] = (
         lambda x: x.remove(CO, SPK),
         lambda x: x.ban(CO, SPK),
         lambda x: x.demote(CO, SPK, Role.SPEAKER),
         lambda x: x.demote(CO, SPK, Role.LISTENER),
-    ):
+    )
+    for act in acts:
         with pytest.raises(Forbidden) as e:
             act(r)
         assert code(e) == "host_only"
-    assert r.set_mute(CO, SPK, True).member(SPK).muted  # muting stays open to moderators
+    muted = r.set_mute(CO, SPK, True).member(SPK)
+    assert muted is not None and muted.muted  # muting stays open to moderators
     assert r.demote(HOST, SPK, Role.SPEAKER).role_of(SPK) is Role.SPEAKER
     assert SPK in r.remove(HOST, SPK).removed
     assert SPK in r.ban(HOST, SPK).removed

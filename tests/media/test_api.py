@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import httpx
 import pytest
 
+from tests.conftest import MakeUser, TestUser
 from townhall.client.media import (
     MediaClient,
+    Samples,
     SignalingError,
     ToneTrack,
     band_rms,
@@ -25,11 +28,11 @@ def backend() -> str:
     return "sqlite"
 
 
-async def next_second(client: MediaClient):
+async def next_second(client: MediaClient) -> Samples:
     return await client.recorder.wait_samples(48_000, after=client.recorder.mark(), timeout=10)
 
 
-async def start_space(http: httpx.AsyncClient, host) -> str:
+async def start_space(http: httpx.AsyncClient, host: TestUser) -> str:
     r = await http.post(
         "/api/v1/spaces", json={"title": "Tones", "visibility": "public"}, headers=host.headers
     )
@@ -38,7 +41,7 @@ async def start_space(http: httpx.AsyncClient, host) -> str:
 
 
 async def test_members_connect_and_moderation_reaches_the_audio(
-    app, client: httpx.AsyncClient, make_user, clients: list[MediaClient]
+    app: Any, client: httpx.AsyncClient, make_user: MakeUser, clients: list[MediaClient]
 ) -> None:
     host, fan, stranger = (
         await make_user("hosty"),
@@ -79,7 +82,9 @@ async def test_members_connect_and_moderation_reaches_the_audio(
     assert app.state.media.room(space_id) is None
 
 
-async def test_bad_requests_get_clear_errors(app, client: httpx.AsyncClient, make_user) -> None:
+async def test_bad_requests_get_clear_errors(
+    app: Any, client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
     host = await make_user("hostz")
     space_id = await start_space(client, host)
     url = f"/api/v1/spaces/{space_id}/media"

@@ -10,7 +10,7 @@ import pytest
 from tests.media.room_helpers import join
 from townhall.bus import MemoryBus
 from townhall.bus.events import Event
-from townhall.client.media import MediaClient, ToneTrack, band_rms, rms
+from townhall.client.media import MediaClient, Samples, ToneTrack, band_rms, rms
 from townhall.config import Settings
 from townhall.media.bridge import MediaBridge
 from townhall.media.server import MediaServer
@@ -32,7 +32,7 @@ async def wired(media_settings: Settings) -> AsyncIterator[Wired]:
         await bus.close()
 
 
-async def next_second(client: MediaClient):
+async def next_second(client: MediaClient) -> Samples:
     return await client.recorder.wait_samples(48_000, after=client.recorder.mark(), timeout=10)
 
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from typing import Any
 
 import httpx
 import pytest
 
+from tests.conftest import MakeUser, TestUser
 from tests.media.test_hls_packager import check_ll_hls
 from townhall.api.hls_tokens import BUCKET_SECONDS, HlsTokens
 from townhall.client.hls import HlsPlayer, parse_playlist
@@ -30,7 +32,9 @@ def backend() -> str:
     return "sqlite"
 
 
-async def start_space(http: httpx.AsyncClient, host, visibility: str = "public", **more) -> str:
+async def start_space(
+    http: httpx.AsyncClient, host: TestUser, visibility: str = "public", **more: Any
+) -> str:
     r = await http.post(
         "/api/v1/spaces",
         json={"title": "Tones", "visibility": visibility, **more},
@@ -40,7 +44,9 @@ async def start_space(http: httpx.AsyncClient, host, visibility: str = "public",
     return str(r.json()["id"])
 
 
-async def speak(http: httpx.AsyncClient, space_id: str, host, clients: list[MediaClient]):
+async def speak(
+    http: httpx.AsyncClient, space_id: str, host: TestUser, clients: list[MediaClient]
+) -> MediaClient:
     r = await http.post(f"/api/v1/spaces/{space_id}/unmute", headers=host.headers)
     assert r.status_code == 200, r.text
     speaker = await connect(http_answer(http, space_id, host.headers), track=ToneTrack(440))
@@ -49,7 +55,7 @@ async def speak(http: httpx.AsyncClient, space_id: str, host, clients: list[Medi
     return speaker
 
 
-async def wait_for_parts(app, space_id: str, parts: int, timeout: float = 15.0) -> None:
+async def wait_for_parts(app: Any, space_id: str, parts: int, timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         window = app.state.hls.hub.local(space_id)
@@ -64,7 +70,7 @@ def error_code(r: httpx.Response) -> str:
 
 
 async def test_a_listener_over_hls_hears_the_speakers_440_hz(
-    app, client, make_user, clients
+    app: Any, client: httpx.AsyncClient, make_user: MakeUser, clients: list[MediaClient]
 ) -> None:
     host = await make_user("hosthls")
     space_id = await start_space(client, host)
@@ -117,7 +123,9 @@ async def test_a_listener_over_hls_hears_the_speakers_440_hz(
     check_ll_hls(ended.text, live=False)
 
 
-async def test_a_blocking_reload_returns_once_the_part_exists(app, client, make_user) -> None:
+async def test_a_blocking_reload_returns_once_the_part_exists(
+    app: Any, client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
     host = await make_user("hostblock")
     space_id = await start_space(client, host)
     hub = app.state.hls.hub
@@ -172,7 +180,9 @@ async def test_a_blocking_reload_returns_once_the_part_exists(app, client, make_
     assert r.status_code == 200 and "#EXT-X-ENDLIST" in r.text
 
 
-async def test_bad_hls_requests_get_clear_4xx(app, client, make_user) -> None:
+async def test_bad_hls_requests_get_clear_4xx(
+    app: Any, client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
     host = await make_user("hostbad")
     space_id = await start_space(client, host)
     url = f"/hls/{space_id}/live.m3u8"
@@ -219,7 +229,9 @@ async def test_bad_hls_requests_get_clear_4xx(app, client, make_user) -> None:
     assert r.status_code == 404 and error_code(r) == "space_not_live"
 
 
-async def test_private_spaces_need_a_signed_token_of_that_space(app, client, make_user) -> None:
+async def test_private_spaces_need_a_signed_token_of_that_space(
+    app: Any, client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
     host, guest, stranger = (
         await make_user("hostpriv"),
         await make_user("guestpriv"),
@@ -290,7 +302,9 @@ async def test_private_spaces_need_a_signed_token_of_that_space(app, client, mak
     assert (await client.get(f"/hls/{public_id}/live.m3u8")).status_code == 200
 
 
-async def test_full_webrtc_seats_send_listeners_to_hls(app, client, make_user, clients) -> None:
+async def test_full_webrtc_seats_send_listeners_to_hls(
+    app: Any, client: httpx.AsyncClient, make_user: MakeUser, clients: list[MediaClient]
+) -> None:
     host, fan = await make_user("hostfull"), await make_user("fanfull")
     space_id = await start_space(client, host)
     await speak(client, space_id, host, clients)

@@ -66,6 +66,7 @@ def test_playback_starts_hold_back_behind_the_freshest_edge_once_a_reload_waited
     p = player(edges, arrivals)
     assert p.playing_from == pytest.approx(T0 + 2.64, abs=1e-4)
     lag = p.edge_lag()
+    assert lag is not None
     assert lag == pytest.approx(2.64 - 5 * PART, abs=1e-4)  # 187 ms after 5.0 ended
     plays, stalls = p.schedule()
     assert stalls == 0

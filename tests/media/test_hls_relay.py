@@ -8,7 +8,7 @@ import contextlib
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -62,14 +62,16 @@ def record(n: int, stream: str = "feed") -> PartRecord:
     return PartRecord(stream, msn, index, 0.49, 1_700_000_000 + n * 0.49, f"part{n}".encode())
 
 
-async def until(check, timeout: float = 10.0) -> None:
+async def until(check: Callable[[], object], timeout: float = 10.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while not check():
         assert asyncio.get_running_loop().time() < deadline, "condition never met"
         await asyncio.sleep(0.05)
 
 
-async def test_a_mirror_follows_the_packaging_node_and_survives_a_redis_restart(tmp_path) -> None:
+async def test_a_mirror_follows_the_packaging_node_and_survives_a_redis_restart(
+    tmp_path: Path,
+) -> None:
     port = free_port()
     url = f"redis://127.0.0.1:{port}/0"
     with redis_server(port, tmp_path) as server:

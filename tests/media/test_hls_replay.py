@@ -58,9 +58,11 @@ async def ended_with_recording(sp: Spaces, settings: Any, host: Any, **more: Any
 
 def decode_timed(init: bytes, media: bytes) -> tuple[float, np.ndarray]:
     """(start time in seconds by the segment's own decode times, samples)."""
-    with av.open(io.BytesIO(init + media)) as container:
+    with av.open(io.BytesIO(init + media), "r") as container:
         frames = list(container.decode(audio=0))
-    start = float(frames[0].pts * frames[0].time_base)
+    first = frames[0]
+    assert first.pts is not None and first.time_base is not None
+    start = float(first.pts * first.time_base)
     pcm = np.concatenate([f.to_ndarray().reshape(-1) for f in frames])
     return start, (np.clip(pcm, -1, 1) * 32767).astype(np.int16)
 

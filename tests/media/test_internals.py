@@ -99,7 +99,7 @@ async def test_every_internal_is_where_the_fast_paths_expect_it(
         sent.extend(packets)
 
     internals.replace_send_rtcp(sender, keep)
-    assert sender._send_rtcp is keep  # type: ignore[comparison-overlap]
+    assert sender._send_rtcp is keep
 
     outbound = internals.outbound_srtp(sender.transport)
     inbound = internals.inbound_srtp(sender.transport)

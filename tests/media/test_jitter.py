@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from townhall.media.audio import FRAME_SAMPLES
+from townhall.media.audio import FRAME_SAMPLES, Pcm
 from townhall.media.jitter import JitterBuffer
 
 N = FRAME_SAMPLES
@@ -21,6 +21,13 @@ PERIOD_MS = 20.0
 
 def frame(value: int) -> np.ndarray:
     return np.full(N, value, dtype=np.int16)
+
+
+def played(jb: JitterBuffer) -> Pcm:
+    """The next frame `jb` plays, which the test expects to be there."""
+    out = jb.pop()
+    assert out is not None, "the jitter buffer played nothing"
+    return out
 
 
 @dataclass
@@ -134,30 +141,30 @@ def test_the_target_never_exceeds_its_maximum_and_rises_at_most_every_100_ms() -
 def test_a_packet_that_misses_its_frame_still_plays_one_frame_later() -> None:
     jb = JitterBuffer(prefetch=N)
     jb.push(frame(1), 0)
-    assert jb.pop()[0] == 1
-    concealed = jb.pop()  # frame 2 is not there yet: an underrun
+    assert played(jb)[0] == 1
+    concealed = played(jb)  # frame 2 is not there yet: an underrun
     assert jb.stats.concealed == 1 and abs(int(concealed[0])) <= 1
     jb.push(frame(2), N)  # it arrives just after its time
     jb.push(frame(3), 2 * N)
     assert jb.stats.late == 0 and jb.stats.rescued == 1
     assert jb.target == 2 * N and jb.stats.target_raises == 1
-    assert [jb.pop()[0] for _ in range(2)] == [2, 3]  # playout is now a frame later
+    assert [played(jb)[0] for _ in range(2)] == [2, 3]  # playout is now a frame later
     jb.push(frame(4), 3 * N)
     jb.push(frame(5), 4 * N)
-    assert jb.pop()[0] == 4 and jb.depth == N  # one frame of margin from now on
+    assert played(jb)[0] == 4 and jb.depth == N  # one frame of margin from now on
 
 
 def test_a_duplicate_or_a_rate_limited_late_packet_is_dropped_without_raising() -> None:
     jb = JitterBuffer(prefetch=N)
     for k in range(3):
         jb.push(frame(k + 1), k * N)
-        assert jb.pop()[0] == k + 1
+        assert played(jb)[0] == k + 1
     jb.push(frame(2), N)  # a copy of a frame that was played: no sign of jitter
     assert jb.stats.late == 1 and jb.target == N and jb.stats.target_raises == 0
     assert jb.pop() is not None  # underrun: frame 4 missed
     jb.push(frame(4), 3 * N)  # late: raises and plays
     assert jb.target == 2 * N and jb.stats.rescued == 1
-    assert jb.pop()[0] == 4
+    assert played(jb)[0] == 4
     assert jb.pop() is not None  # frame 5 missed too, only 2 pops after the raise
     jb.push(frame(5), 4 * N)
     assert jb.stats.late == 2 and jb.target == 2 * N  # at most one raise per 100 ms
@@ -174,17 +181,17 @@ def test_silence_is_not_jitter_and_the_learned_target_survives_idle() -> None:
     jb.push(frame(7), 10_000 * N)  # back: re-anchored with the learned prefetch
     assert jb.pop() is None
     jb.push(frame(8), 10_001 * N)
-    assert jb.pop()[0] == 7 and jb.pop()[0] == 8
+    assert played(jb)[0] == 7 and played(jb)[0] == 8
     assert run.targets[0] == N
 
 
 def test_ticks_the_server_skipped_are_not_taken_for_network_jitter() -> None:
     jb = JitterBuffer(prefetch=N)
     jb.push(frame(1), 0)
-    assert jb.pop()[0] == 1
+    assert played(jb)[0] == 1
     jb.skip(3)  # the mixer fell behind: three frames of playout discarded before they came
     for k in range(1, 4):
         jb.push(frame(k + 1), k * N)  # packets for the skipped time: late, dropped
     assert jb.stats.late == 3 and jb.stats.target_raises == 0 and jb.target == N
     jb.push(frame(5), 4 * N)
-    assert jb.pop()[0] == 5
+    assert played(jb)[0] == 5

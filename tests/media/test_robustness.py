@@ -7,6 +7,8 @@ import functools
 import os
 import re
 import socket
+from collections.abc import Callable
+from typing import Any
 
 import av
 import pytest
@@ -23,7 +25,7 @@ from townhall.media.server import MediaServer
 SECOND = 48_000
 
 
-async def make_offer(setup) -> str:
+async def make_offer(setup: Callable[[RTCPeerConnection], object]) -> str:
     """An offer from a real aiortc connection shaped by `setup(pc)`."""
     pc = RTCPeerConnection(rtc_configuration([]))
     try:
@@ -36,6 +38,11 @@ async def make_offer(setup) -> str:
 
 def audio_only(pc: RTCPeerConnection) -> None:
     pc.addTransceiver("audio", direction="sendrecv")
+
+
+def two_audio_streams(pc: RTCPeerConnection) -> None:
+    audio_only(pc)
+    audio_only(pc)
 
 
 def pcmu_only(pc: RTCPeerConnection) -> None:
@@ -64,7 +71,7 @@ async def test_malformed_offers_are_refused_with_clear_errors(
         "no_audio": (await make_offer(lambda pc: pc.createDataChannel("chat")), "offer"),
         "no_opus": (await make_offer(pcmu_only), "offer"),
         "too_many_streams": (
-            await make_offer(lambda pc: (audio_only(pc), audio_only(pc))),
+            await make_offer(two_audio_streams),
             "offer",
         ),
         "bad_direction": (good.replace("a=sendrecv", "a=inactive"), "offer"),
@@ -134,7 +141,7 @@ class GarbageTrack(MediaStreamTrack):
         super().__init__()
         self._n = 0
 
-    async def recv(self) -> av.Packet:
+    async def recv(self) -> av.Packet[Any]:
         await asyncio.sleep(0.02)
         packet = av.Packet(os.urandom(1 + self._n % 200))
         packet.pts = self._n * 960

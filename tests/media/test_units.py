@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from tests.support.clock import ManualClock
-from townhall.media.audio import FRAME_SAMPLES, OpusEncoder, level, silence
+from townhall.bus.events import Event
+from townhall.media.audio import FRAME_SAMPLES, OpusEncoder, Pcm, level, silence
 from townhall.media.jitter import JitterBuffer, TimestampUnwrapper
 from townhall.media.levels import LevelReporter, changed_meaningfully
 from townhall.media.mixer import FrameClock, mix
@@ -20,21 +21,28 @@ def frame(value: int) -> np.ndarray:
     return np.full(N, value, dtype=np.int16)
 
 
+def played(jb: JitterBuffer) -> Pcm:
+    """The next frame `jb` plays, which the test expects to be there."""
+    out = jb.pop()
+    assert out is not None, "the jitter buffer played nothing"
+    return out
+
+
 def test_jitter_prefetches_then_plays_in_order() -> None:
     jb = JitterBuffer(prefetch=2 * N, max_delay=6 * N)
     jb.push(frame(1), 0)
     assert jb.pop() is None  # still prefetching
     jb.push(frame(2), N)
-    assert jb.pop()[0] == 1 and jb.pop()[0] == 2
+    assert played(jb)[0] == 1 and played(jb)[0] == 2
 
 
 def test_jitter_drops_late_frames_and_fills_gaps() -> None:
     jb = JitterBuffer(prefetch=N, max_delay=6 * N)
     jb.push(frame(1), 0)
     jb.push(frame(3), 2 * N)  # frame at N was lost
-    assert jb.pop()[0] == 1
-    assert not jb.pop().any()  # the hole is silence
-    assert jb.pop()[0] == 3
+    assert played(jb)[0] == 1
+    assert not played(jb).any()  # the hole is silence
+    assert played(jb)[0] == 3
     jb.push(frame(9), N)  # arrives after its time was played: late
     assert jb.stats.late == 1
     assert jb.depth == 0
@@ -45,27 +53,27 @@ def test_jitter_delay_never_grows_beyond_its_bound() -> None:
     for i in range(50):  # a sender running far ahead of the mixer
         jb.push(frame(i % 100), i * N)
         assert jb.depth <= 4 * N
-    assert jb.pop()[0] == 46  # oldest kept frame: 50 - 4
+    assert played(jb)[0] == 46  # oldest kept frame: 50 - 4
     assert jb.stats.overflow_samples == 46 * N
 
 
 def test_jitter_conceals_by_fading_repeat_then_silence_then_goes_idle() -> None:
     jb = JitterBuffer(prefetch=N, max_delay=6 * N, idle_after_frames=3)
     jb.push(frame(1000), 0)
-    assert jb.pop()[0] == 1000
-    repeat = jb.pop()
+    assert played(jb)[0] == 1000
+    repeat = played(jb)
     assert 0 < abs(int(repeat[0])) <= 500 and repeat[-1] == 0
-    assert not jb.pop().any() and not jb.pop().any()
+    assert not played(jb).any() and not played(jb).any()
     assert jb.pop() is None  # idle: the next frame re-anchors
     jb.push(frame(7), 123_456 * N)
-    assert jb.pop()[0] == 7
+    assert played(jb)[0] == 7
 
 
 def test_jitter_resyncs_on_a_timestamp_jump() -> None:
     jb = JitterBuffer(prefetch=N, max_delay=6 * N)
     jb.push(frame(1), 0)
     jb.push(frame(2), 10 * 48_000)
-    assert jb.stats.resets == 1 and jb.pop()[0] == 2
+    assert jb.stats.resets == 1 and played(jb)[0] == 2
 
 
 def test_mix_saturates_and_subtracts_self() -> None:
@@ -121,9 +129,9 @@ async def test_clock_skips_instead_of_bursting_when_the_loop_is_blocked() -> Non
 
 class Collector:
     def __init__(self) -> None:
-        self.events: list = []
+        self.events: list[Event] = []
 
-    async def publish(self, event):
+    async def publish(self, event: Event) -> Event:
         self.events.append(event)
         return event
 
@@ -180,7 +188,7 @@ def test_jitter_fills_a_reordered_packet_into_its_place() -> None:
     jb.push(frame(1), 0)
     jb.push(frame(3), 2 * N)  # frame 2 is late, not lost...
     jb.push(frame(2), N)  # ...and arrives before its time is played
-    assert [jb.pop()[0] for _ in range(3)] == [1, 2, 3]
+    assert [played(jb)[0] for _ in range(3)] == [1, 2, 3]
     assert jb.stats.filled == 1 and jb.stats.late == 0
     jb.push(frame(2), N)  # a duplicate of a played frame is late
     assert jb.stats.late == 1
@@ -201,7 +209,7 @@ def test_jitter_drains_a_standing_backlog_left_by_a_burst() -> None:
     for _ in range(20):  # steady arrivals afterwards: nothing else dropped
         jb.push(frame(9), pts)
         pts += N
-        assert jb.pop()[0] == 9
+        assert played(jb)[0] == 9
     assert jb.stats.drained_samples == N
 
 
@@ -218,7 +226,7 @@ def test_jitter_keeps_a_two_frame_prefetch_without_draining_it() -> None:
 def test_jitter_without_prefetch_plays_at_once() -> None:
     jb = JitterBuffer(prefetch=0)
     jb.push(frame(5), 0)
-    assert jb.pop()[0] == 5
+    assert played(jb)[0] == 5
 
 
 def test_timestamps_unwrap_across_the_32_bit_boundary_and_reordering() -> None:

@@ -14,7 +14,7 @@ def decode_ogg(source: Path | bytes) -> tuple[npt.NDArray[np.int16], float]:
     """The recording's samples (48 kHz mono int16) and its duration in seconds as the
     container states it."""
     handle = io.BytesIO(source) if isinstance(source, bytes) else str(source)
-    with av.open(handle) as container:
+    with av.open(handle, "r") as container:
         assert container.format.name == "ogg", container.format.name
         stream = container.streams.audio[0]
         assert stream.codec_context.name in ("opus", "libopus"), stream.codec_context.name

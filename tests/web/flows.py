@@ -116,7 +116,7 @@ def hears(result: dict[str, Any], freq: int, tolerance: int = 12) -> bool:
 def silent_at(result: dict[str, Any], freq: int, below: int) -> bool:
     """True when the level at `freq` is at least 30 dB under the level at `below`."""
     levels = result["levels"]
-    return levels[str(freq)] < levels[str(below)] - 30
+    return bool(levels[str(freq)] < levels[str(below)] - 30)
 
 
 def confirm_in_page(page: Any, button: str) -> None:

@@ -30,7 +30,7 @@ def schedule_space(page: Any, title: str, topics: str, when: datetime) -> str:
     page.get_by_role("button", name="Schedule space").click()
     expect(page.get_by_role("heading", name="Space scheduled")).to_be_visible()
     url = page.get_by_label("Share link").input_value()
-    return url.split("#/space/")[1]
+    return str(url.split("#/space/")[1])
 
 
 def test_home_live_upcoming_search_bell_and_profiles(

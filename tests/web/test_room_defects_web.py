@@ -61,8 +61,13 @@ def test_a_phone_host_from_start_to_recap(browsers: Any, server: str) -> None:
     host = browsers.page(phone_browser, server, width=360, height=740, mobile=True)
     desk = browsers.page(browsers.launch(), server)
     native: list[str] = []
+
+    def dismiss_native(dialog: Any) -> None:
+        native.append(dialog.message)
+        dialog.dismiss()
+
     for page in (host, desk):
-        page.on("dialog", lambda d: (native.append(d.message), d.dismiss()))
+        page.on("dialog", dismiss_native)
     signup(host, unique("pat"), "Pat Phone")
     signup(desk, unique("dee"), "Dee Desk")
 
