@@ -38,7 +38,7 @@ from bench.common import encode_tone, load_average, percentile, process_cpu_seco
 from bench.loadgen import EncodedTrack, LoadGenerator, LoadListener
 from townhall.bus.events import MEDIA_MOVED
 from townhall.bus.memory import MemoryBus
-from townhall.config import Settings
+from townhall.config import load_settings
 from townhall.media.ice import use_host_addresses
 from townhall.media.room_state import RoomState
 from townhall.media.workers.pool import WorkerPool
@@ -81,7 +81,7 @@ async def running_pool(workers: int, per_worker: int) -> Any:
         return True
 
     with tempfile.TemporaryDirectory(prefix="townhall-bench-") as data:
-        settings = Settings(
+        settings = load_settings(
             data_dir=Path(data),
             media_addresses=["127.0.0.1"],
             hls=False,

@@ -13,7 +13,7 @@ import pytest
 
 from townhall.api.app import create_app
 from townhall.bus import events
-from townhall.config import Settings
+from townhall.config import load_settings
 
 TYPES = Path(__file__).resolve().parents[1] / "src/townhall/web/js/types.js"
 PROPERTY = re.compile(r"@property \{.*?\} (\[?)(\w+)\]?")
@@ -45,7 +45,7 @@ def event_models() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def schemas(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     data = tmp_path_factory.mktemp("types")
-    app = create_app(Settings(data_dir=data, database_url=f"sqlite+aiosqlite:///{data}/t.db"))
+    app = create_app(load_settings(data_dir=data, database_url=f"sqlite+aiosqlite:///{data}/t.db"))
     return dict(app.openapi()["components"]["schemas"])
 
 
