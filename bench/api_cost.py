@@ -160,7 +160,13 @@ async def measure(args: argparse.Namespace, base: str, pid: int, accounts: Any) 
         t0 = time.perf_counter()
 
         async def fill(i: int) -> None:
-            joined = await _call(http, "POST", f"/api/v1/spaces/{sid}/join", members[i])
+            path = f"/api/v1/spaces/{sid}/join"
+            for _ in range(30):  # shed with 503 while the machine is busy: come back
+                resp = await http.post(path, headers={"Authorization": f"Bearer {members[i]}"})
+                if resp.status_code != 503:
+                    break
+                await asyncio.sleep(float(resp.headers.get("retry-after", 1)))
+            joined = await _call(http, "POST", path, members[i])  # idempotent
             ws = await _ws_open(base, members[i])
             await _subscribe(ws, sid, int(joined["seq"]))
             room.append(ws)

@@ -208,6 +208,7 @@ class Member:
 @dataclass
 class MemberResult:
     join_status: int = 0
+    join_retried: bool = False
     join_seconds: float | None = None
     ws_error: str = ""
     subscribed_seq: int | None = None
@@ -328,7 +329,14 @@ async def _arrive(
     headers = {"Authorization": f"Bearer {m.token}"}
     t0 = time.perf_counter()
     try:
-        resp = await http.post(f"/api/v1/spaces/{space_id}/join", headers=headers, timeout=60)
+        path = f"/api/v1/spaces/{space_id}/join"
+        try:
+            resp = await http.post(path, headers=headers, timeout=60)
+        except (httpx.ReadError, httpx.RemoteProtocolError):
+            # A kept-alive connection the server closed just as it was reused (uvicorn
+            # closes idle ones after 5 s): a real client retries; a join is idempotent.
+            r.join_retried = True
+            resp = await http.post(path, headers=headers, timeout=60)
         r.join_status = resp.status_code
     except httpx.HTTPError as exc:
         r.join_status = -1
@@ -779,6 +787,7 @@ def _summarise(
             "status_5xx": storm_5xx,
             "join_http": join_summary,
             "joins_per_second": round(len(ok_joins) / max(storm_seconds, 1e-9), 1),
+            "joins_retried_after_a_closed_connection": sum(1 for r in results if r["join_retried"]),
             "ws_subscribed": len(with_ws),
             "ws_errors": sum(1 for r in results if r["ws_error"]),
             "ws_error_examples": sorted({r["ws_error"] for r in results if r["ws_error"]})[:5],
