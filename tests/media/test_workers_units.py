@@ -132,3 +132,28 @@ def test_wire_frames_are_length_prefixed_json() -> None:
     assert int.from_bytes(frame[:4], "big") == len(frame) - 4
     offer = Offer(space_id="s", user_id=1, sdp="v=0", type="offer", on_stage=False, muted=True)
     assert b'"kind":"offer"' in encode(offer)
+
+
+async def test_a_channel_fed_garbage_closes_without_raising() -> None:
+    import socket as socket_module
+
+    from townhall.media.workers.wire import Channel, ChannelClosed
+
+    ours, theirs = socket_module.socketpair()
+    reader, writer = await asyncio.open_unix_connection(sock=ours)
+    channel = Channel(reader, writer)
+    handled: list[Any] = []
+    serving = asyncio.ensure_future(channel.serve(handled.append))
+    pending = asyncio.ensure_future(channel.request(Reply(id=0), timeout=5))
+    await asyncio.sleep(0.05)
+    theirs.sendall((12).to_bytes(4, "big") + b"not json :-)")
+    async with asyncio.timeout(5):
+        await serving  # the garbage ends the channel; nothing is raised
+    assert channel.closed and handled == []
+    try:
+        await pending
+    except ChannelClosed:
+        pass
+    else:
+        raise AssertionError("a request waiting on a dead channel must fail")
+    theirs.close()
