@@ -24,6 +24,7 @@ import contextlib
 import time
 from typing import Any
 
+import av
 import numpy as np
 from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
@@ -79,7 +80,8 @@ async def record_decoded(track: MediaStreamTrack, out: list[tuple[float, int, fl
         while True:
             frame = await track.recv()
             now = time.perf_counter()
-            samples = frame.to_ndarray().reshape(-1, 2)[:, 0].astype(np.float64)  # type: ignore[union-attr]
+            assert isinstance(frame, av.AudioFrame)
+            samples = frame.to_ndarray().reshape(-1, 2)[:, 0].astype(np.float64)
             out.append((now, int(frame.pts or 0), band_level(samples)))
 
 

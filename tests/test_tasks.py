@@ -23,7 +23,9 @@ async def _swallows_once(rounds: list[int]) -> None:
             if swallowed == 2:
                 raise
             swallowed += 1
-            asyncio.current_task().uncancel()  # type: ignore[union-attr]
+            task = asyncio.current_task()
+            assert task is not None
+            task.uncancel()
         rounds.append(1)
         if len(rounds) > 1000:
             return

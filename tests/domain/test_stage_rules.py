@@ -8,7 +8,7 @@ import pytest
 from townhall.domain.errors import Conflict, Forbidden, NotFound
 from townhall.domain.roles import Role
 from townhall.domain.spaces import SpaceState, SpeakerPolicy
-from townhall.domain.stage import Limits, Room, changed_members
+from townhall.domain.stage import Limits, Member, Room, changed_members
 
 HOST, CO, SPK, L1, L2, L3 = 1, 2, 3, 4, 5, 6
 
@@ -30,6 +30,13 @@ def room(
 
 def code(exc: pytest.ExceptionInfo[Exception]) -> str:
     return getattr(exc.value, "code", "")
+
+
+def member(r: Room, user_id: int) -> Member:
+    """`user_id`'s membership of `r`, which the test expects to exist."""
+    m = r.member(user_id)
+    assert m is not None, f"{user_id} is not in the room"
+    return m
 
 
 def test_setup_roles_and_counts() -> None:
@@ -62,7 +69,7 @@ def test_hand_queue_in_order_and_stage_limit() -> None:
     r = room().raise_hand(L2, 5.0, False).raise_hand(L1, 7.0, False).raise_hand(L3, 6.0, False)
     assert [m.user_id for m in r.hand_queue()] == [L2, L3, L1]
     r = r.approve_hand(CO, L2)  # stage now 4 of 4
-    assert r.role_of(L2) is Role.SPEAKER and r.member(L2).muted  # type: ignore[union-attr]
+    assert r.role_of(L2) is Role.SPEAKER and member(r, L2).muted
     with pytest.raises(Conflict) as e:
         r.approve_hand(HOST, L3)
     assert code(e) == "stage_full"
@@ -87,7 +94,7 @@ def test_hands_need_moderators_and_policy() -> None:
     with pytest.raises(Forbidden) as e:
         followed.raise_hand(L1, 1.0, False)
     assert code(e) == "speaker_policy_followed"
-    assert followed.raise_hand(L1, 1.0, True).member(L1).hand_raised_at == 1.0  # type: ignore[union-attr]
+    assert member(followed.raise_hand(L1, 1.0, True), L1).hand_raised_at == 1.0
     invited = room(speaker_policy=SpeakerPolicy.INVITED)
     with pytest.raises(Forbidden) as e:
         invited.raise_hand(L1, 1.0, True)
@@ -119,7 +126,7 @@ def test_invitations() -> None:
     with pytest.raises(Conflict) as e:
         r3.accept_invite(L2)
     assert code(e) == "stage_full"
-    assert r3.decline_invite(L2).member(L2).invited_as is None  # type: ignore[union-attr]
+    assert member(r3.decline_invite(L2), L2).invited_as is None
 
 
 def test_step_down_and_demote() -> None:
@@ -146,9 +153,9 @@ def test_step_down_and_demote() -> None:
 
 def test_mute_rules() -> None:
     r = room().set_mute(SPK, SPK, False).set_mute(HOST, HOST, False)
-    assert not r.member(SPK).muted  # type: ignore[union-attr]
+    assert not member(r, SPK).muted
     r2 = r.set_mute(CO, SPK, True)
-    assert r2.member(SPK).muted  # type: ignore[union-attr]
+    assert member(r2, SPK).muted
     with pytest.raises(Forbidden) as e:
         r2.set_mute(HOST, SPK, False)
     assert code(e) == "cannot_unmute_others"
@@ -159,7 +166,7 @@ def test_mute_rules() -> None:
         r.set_mute(SPK, HOST, True)
     with pytest.raises(Conflict):
         r.set_mute(L1, L1, False)
-    assert r.set_mute(HOST, CO, True).member(CO).muted  # type: ignore[union-attr]
+    assert member(r.set_mute(HOST, CO, True), CO).muted
 
 
 def test_remove_and_ban() -> None:
@@ -232,8 +239,7 @@ def test_a_cohost_cannot_remove_ban_or_demote_another_cohost_the_host_can() -> N
         with pytest.raises(Forbidden) as e:
             act(r)
         assert code(e) == "host_only"
-    muted = r.set_mute(CO, SPK, True).member(SPK)
-    assert muted is not None and muted.muted  # muting stays open to moderators
+    assert member(r.set_mute(CO, SPK, True), SPK).muted  # muting stays open to moderators
     assert r.demote(HOST, SPK, Role.SPEAKER).role_of(SPK) is Role.SPEAKER
     assert SPK in r.remove(HOST, SPK).removed
     assert SPK in r.ban(HOST, SPK).removed

@@ -97,7 +97,8 @@ async def _collect(track: MediaStreamTrack, samples: list[np.ndarray]) -> None:
     with contextlib.suppress(MediaStreamError):
         while True:
             frame = await track.recv()
-            data = frame.to_ndarray().reshape(-1, 2)  # type: ignore[union-attr]
+            assert isinstance(frame, av.AudioFrame)
+            data = frame.to_ndarray().reshape(-1, 2)
             samples.append(data[:, 0].astype(np.float64))
 
 
