@@ -26,6 +26,7 @@ test: $(STAMP)
 	@export TOWNHALL_TEST_POSTGRES_URL="$${TOWNHALL_TEST_POSTGRES_URL:-$$( $(BIN)/python -c 'import socket; socket.create_connection(("127.0.0.1", 5432), 1); print("$(PG_URL)")' 2>/dev/null)}"; \
 	 export TOWNHALL_TEST_REDIS_URL="$${TOWNHALL_TEST_REDIS_URL:-$$( $(BIN)/python -c 'import socket; socket.create_connection(("127.0.0.1", 6379), 1); print("redis://127.0.0.1:6379/15")' 2>/dev/null)}"; \
 	 $(BIN)/ruff check src tests bench && \
+	 $(BIN)/ruff format --check src tests bench && \
 	 $(BIN)/mypy && \
 	 node --test tests/js && \
 	 $(BIN)/pytest -n auto -q -m "not serial" $(PYTEST_ARGS) && \
