@@ -19,7 +19,7 @@ def sp(client: httpx.AsyncClient) -> Spaces:
 
 
 async def _stage(app: Any, sid: str, viewer: Any) -> list[tuple[int, str]]:
-    snap = await Spaces.snapshot(None, app, sid, viewer)  # type: ignore[arg-type]
+    snap = await Spaces.snapshot(app, sid, viewer)
     return [(s["user"]["id"], s["role"]) for s in snap["stage"]]
 
 

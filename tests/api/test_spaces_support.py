@@ -36,7 +36,8 @@ class Spaces:
         path = f"{API}/{space_id}" + (f"/{sub}" if sub else "")
         return await self.client.get(path, headers=who.headers)
 
-    async def snapshot(self, app: Any, space_id: str, viewer: Any) -> dict[str, Any]:
+    @staticmethod
+    async def snapshot(app: Any, space_id: str, viewer: Any) -> dict[str, Any]:
         from townhall.api.services import spaces
 
         async with app.state.db.session() as session:

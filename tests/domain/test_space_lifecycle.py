@@ -1,6 +1,8 @@
 """Space lifecycle, validation, access and the host-grace rule."""
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -88,10 +90,8 @@ def test_host_grace() -> None:
     assert sp.host_grace_expired(False, None, 1000.0, 300)
 
 
-def _access(**kw: object) -> Access:
-    base: dict[str, object] = {"viewer_id": 2, "host_id": 1, "visibility": Visibility.PUBLIC}
-    base.update(kw)
-    return Access(**base)  # type: ignore[arg-type]
+def _access(**kw: Any) -> Access:
+    return replace(Access(viewer_id=2, host_id=1, visibility=Visibility.PUBLIC), **kw)
 
 
 def test_public_space_is_open_unless_blocked_or_removed() -> None:
