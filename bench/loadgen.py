@@ -21,7 +21,7 @@ import fractions
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import av
 import pylibsrtp
@@ -182,11 +182,17 @@ class LoadListener:
         return self.tap.first_packet_time - self.offer_time
 
 
+class Signalling(Protocol):
+    """Where the generator sends its offers: a bench server's `Channel`, or a worker pool."""
+
+    async def request(self, message: dict[str, Any]) -> dict[str, Any]: ...
+
+
 @dataclass
 class LoadGenerator:
     """Opens listeners against a bench server and keeps them until `close()`."""
 
-    channel: Channel
+    channel: Signalling
     first_user: int = 1000
     listeners: list[LoadListener] = field(default_factory=list)
     failures: int = 0

@@ -108,7 +108,7 @@ async def join_speakers(generator: LoadGenerator) -> None:
 async def measure_scale(workers: int, listeners: int, seconds: float) -> dict[str, Any]:
     per_worker = listeners if workers == 1 else -(-listeners // workers)
     async with running_pool(workers, per_worker) as (pool, _bus):
-        generator = LoadGenerator(PoolSignalling(pool))  # type: ignore[arg-type]
+        generator = LoadGenerator(PoolSignalling(pool))
         await join_speakers(generator)
         await asyncio.sleep(3.0)  # the speakers' handshakes are over
         # Baseline: each worker's CPU with the speakers but no listeners (decode, mix,
@@ -200,7 +200,7 @@ def _audible(listener: LoadListener, marks: dict[int, tuple[int, int]]) -> bool:
 
 async def measure_failover(listeners: int) -> dict[str, Any]:
     async with running_pool(2, -(-listeners // 2)) as (pool, bus):
-        generator = LoadGenerator(PoolSignalling(pool))  # type: ignore[arg-type]
+        generator = LoadGenerator(PoolSignalling(pool))
         await join_speakers(generator)
         await generator.join_many(listeners, concurrency=8, timeout=150 + 0.3 * listeners)
         await asyncio.sleep(2.0)
