@@ -122,7 +122,7 @@ async def test_a_replay_is_valid_vod_and_a_middle_segment_plays_the_tone_on_time
 
 
 async def test_replays_follow_the_recordings_access_rules(
-    client: httpx.AsyncClient, settings: Any, sp: Spaces, make_user: Any
+    app: Any, client: httpx.AsyncClient, settings: Any, sp: Spaces, make_user: Any
 ) -> None:
     host, guest, stranger = (
         await make_user("host"),
@@ -176,7 +176,7 @@ async def test_replays_follow_the_recordings_access_rules(
     assert (await client.get(f"/hls/{public}/replay.m3u8")).status_code == 200
     r = await client.delete(f"/api/v1/spaces/{public}/recording", headers=host.headers)
     assert r.status_code == 204
-    app_service = client._transport.app.state.hls_replay  # type: ignore[attr-defined]
+    app_service = app.state.hls_replay  # the app `client` talks to
     app_service._access.clear()  # the 2 s access cache, not waited out
     error(await client.get(f"/hls/{public}/replay.m3u8"), 404, "recording_not_found")
     error(await client.get("/hls/nosuchspace0/replay.m3u8"), 404, "space_not_found")
