@@ -7,13 +7,22 @@ from typing import Any
 import httpx
 import pytest
 
+from townhall.api.schemas.notifications import InviteNotice, SpaceStartedNotice
+from townhall.api.schemas.spaces import UserBrief
 from townhall.api.services import notifications
 from townhall.bus import Bus
 
+_BY = UserBrief(id=1, handle="host", display_name="Host")
 
-async def _notify(app: Any, user_ids: list[int], kind: str, data: dict[str, Any]) -> None:
+
+def _invite(n: int | str) -> InviteNotice:
+    """An invitation numbered by its title."""
+    return InviteNotice(space_id="abcdefABCDEF", title=str(n), by=_BY, role="speaker")
+
+
+async def _notify(app: Any, user_ids: list[int], n: int) -> None:
     async with app.state.db.session() as session:
-        await notifications.notify(session, app.state.bus, user_ids, kind, data)
+        await notifications.notify(session, user_ids, _invite(n))
 
 
 async def _items(client: httpx.AsyncClient, headers: dict[str, str], **params: Any) -> Any:
@@ -45,10 +54,12 @@ async def test_followers_are_notified_except_blocked_and_the_actor(
         await client.post("/api/v1/users/banned/block", headers=host.headers)
     ).status_code == 200
 
-    data = {"space_id": "abcdefABCDEF", "title": "Hello", "by": {"id": host.id}}
+    by = UserBrief(id=host.id, handle="host", display_name="Host")
+    notice = SpaceStartedNotice(space_id="abcdefABCDEF", title="Hello", by=by)
+    data = notice.model_dump(mode="json")
     async with app.state.db.session() as session:
         sent = await notifications.notify_followers(
-            session, app.state.bus, host.id, "space.started", data, also=[reminder.id, host.id]
+            session, host.id, notice, also=[reminder.id, host.id]
         )
     assert len(sent) == 2
 
@@ -69,7 +80,7 @@ async def test_list_pages_newest_first_without_gaps(
     bob = await make_user("bob")
     other = await make_user("other")
     for n in range(25):
-        await _notify(app, [bob.id, other.id], "invite", {"n": n})
+        await _notify(app, [bob.id, other.id], n)
     seen: list[int] = []
     cursor = None
     for _ in range(10):
@@ -77,7 +88,7 @@ async def test_list_pages_newest_first_without_gaps(
         if cursor:
             params["cursor"] = cursor
         body = await _items(client, bob.headers, **params)
-        seen += [item["data"]["n"] for item in body["items"]]
+        seen += [int(item["data"]["title"]) for item in body["items"]]
         cursor = body["next_cursor"]
         if cursor is None:
             break
@@ -91,10 +102,10 @@ async def test_mark_read_by_ids_and_all(
 ) -> None:
     bob = await make_user("bob")
     eve = await make_user("eve")
-    await _notify(app, [bob.id], "invite", {"n": 1})
-    await _notify(app, [bob.id], "invite", {"n": 2})
-    await _notify(app, [bob.id], "invite", {"n": 3})
-    await _notify(app, [eve.id], "invite", {"n": 9})
+    await _notify(app, [bob.id], 1)
+    await _notify(app, [bob.id], 2)
+    await _notify(app, [bob.id], 3)
+    await _notify(app, [eve.id], 9)
     bob_ids = [i["id"] for i in (await _items(client, bob.headers))["items"]]
     eve_id = (await _items(client, eve.headers))["items"][0]["id"]
 
@@ -133,7 +144,7 @@ async def test_mark_read_rejects_bad_bodies(
     app: Any, client: httpx.AsyncClient, make_user: Any, body: dict[str, Any]
 ) -> None:
     bob = await make_user("bob")
-    await _notify(app, [bob.id], "invite", {"n": 1})
+    await _notify(app, [bob.id], 1)
     r = await client.post("/api/v1/notifications/read", headers=bob.headers, json=body)
     assert r.status_code == 422, r.text
     assert "code" in r.json()["error"]
@@ -158,21 +169,21 @@ async def test_push_happens_after_commit_and_never_on_rollback(app: Any, make_us
     try:
         with pytest.raises(RuntimeError):
             async with app.state.db.session() as session:
-                await notifications.notify(session, bus, [bob.id], "invite", {"n": "rolled back"})
+                await notifications.notify(session, [bob.id], _invite("rolled back"))
                 raise RuntimeError("the request failed after notifying")
         with pytest.raises(TimeoutError):
             await channel.get(0.3)
 
         async with app.state.db.session() as session:
-            stored = await notifications.notify(session, bus, [bob.id], "invite", {"n": "kept"})
+            stored = await notifications.notify(session, [bob.id], _invite("kept"))
             with pytest.raises(TimeoutError):  # not before the commit
                 await channel.get(0.1)
         pushed = await channel.get(3.0)
-        assert pushed == {"type": "notification", "data": stored[0]}
-        assert pushed["data"]["data"] == {"n": "kept"} and pushed["data"]["read"] is False
+        assert pushed == {"type": "notification", "data": stored[0].model_dump(mode="json")}
+        assert pushed["data"]["data"]["title"] == "kept" and pushed["data"]["read"] is False
     finally:
         await channel.close()
 
     async with app.state.db.session() as session:
         page = (await notifications.list_page(session, bob.id, None, 10)).model_dump()
-    assert [i["data"] for i in page["items"]] == [{"n": "kept"}]
+    assert [i["data"]["title"] for i in page["items"]] == ["kept"]

@@ -125,7 +125,6 @@ class ErrorCode(StrEnum):
     invalid_hours = "invalid_hours", (422,), "a suspension lasts more than 0 and at most … h"
     invalid_invite_role = "invalid_invite_role", (422,), "invite people as speaker or cohost"
     invalid_json = "invalid_json", (422,), "message is not valid JSON"
-    invalid_kind = "invalid_kind", (422,), "kind must be 1..… characters"
     invalid_language = "invalid_language", (422,), "language is a two-letter code like en"
     invalid_last_seq = "invalid_last_seq", (), "last_seq must be a non-negative integer"
     invalid_message = "invalid_message", (), "message must be a JSON object"

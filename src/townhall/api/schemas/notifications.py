@@ -1,20 +1,98 @@
-"""My notifications."""
+"""My notifications: one model per kind (`kind` discriminates), and what each carries."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field, StrictBool, StrictInt
+from pydantic import Field, StrictBool, StrictInt, TypeAdapter
 
 from townhall.api.schemas import Body, IsoTime, Out
+from townhall.api.schemas.spaces import UserBrief
 
 
-class NotificationOut(Out):
+class Notice(Out):
+    """What a notification of one kind carries (its `data`); `KIND` names the kind."""
+
+    KIND: ClassVar[str]
+
+
+class SpaceStartedNotice(Notice):
+    """Someone you follow started a space (or a private space you are a guest of)."""
+
+    KIND: ClassVar[str] = "space.started"
+    space_id: str
+    title: str
+    by: UserBrief
+
+
+class SpaceReminderNotice(SpaceStartedNotice):
+    """A scheduled space you set a reminder on started (if not already told as a follower)."""
+
+    KIND: ClassVar[str] = "space.reminder"
+
+
+class CohostAddedNotice(SpaceStartedNotice):
+    """Someone you follow was made co-host of a live public space."""
+
+    KIND: ClassVar[str] = "cohost.added"
+    user: UserBrief
+
+
+class InviteNotice(SpaceStartedNotice):
+    """You were invited on stage (`speaker`, `cohost`) or to a private space (`guest`)."""
+
+    KIND: ClassVar[str] = "invite"
+    role: Literal["speaker", "cohost", "guest"]
+
+
+class WarningNotice(Notice):
+    """The instance's moderators warned you."""
+
+    KIND: ClassVar[str] = "moderation.warning"
+    reason: str
+    by: Literal["moderators"] = "moderators"
+
+
+class _Notification(Out):
     id: int
-    kind: str = Field(description="invite, space.started, space.reminder, cohost.added, ...")
-    data: dict[str, Any] = Field(description="what the kind needs (space id, title, by)")
     created_at: IsoTime
     read: bool
+
+
+class SpaceStartedNotification(_Notification):
+    kind: Literal["space.started"]
+    data: SpaceStartedNotice
+
+
+class SpaceReminderNotification(_Notification):
+    kind: Literal["space.reminder"]
+    data: SpaceReminderNotice
+
+
+class CohostAddedNotification(_Notification):
+    kind: Literal["cohost.added"]
+    data: CohostAddedNotice
+
+
+class InviteNotification(_Notification):
+    kind: Literal["invite"]
+    data: InviteNotice
+
+
+class WarningNotification(_Notification):
+    kind: Literal["moderation.warning"]
+    data: WarningNotice
+
+
+NotificationOut = Annotated[
+    SpaceStartedNotification
+    | SpaceReminderNotification
+    | CohostAddedNotification
+    | InviteNotification
+    | WarningNotification,
+    Field(discriminator="kind"),
+]
+NOTIFICATION: TypeAdapter[NotificationOut] = TypeAdapter(NotificationOut)
 
 
 class NotificationPage(Out):

@@ -7,18 +7,18 @@ cohost.added, invite).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from townhall.api.schemas.notifications import (
+    NOTIFICATION,
     MarkedRead,
+    Notice,
     NotificationOut,
     NotificationPage,
     UnreadCount,
 )
 from townhall.api.services import outbox
-from townhall.bus import Bus
 from townhall.domain.errors import Invalid
 from townhall.domain.paging import PAGE_MAX, parse_cursor
 from townhall.store import accounts as accounts_store
@@ -26,49 +26,47 @@ from townhall.store import notifications as store
 from townhall.store.models.notifications import Notification
 
 MARK_READ_MAX_IDS = 500
-KIND_MAX_LENGTH = 40
 
 
 def notification_out(row: Notification) -> NotificationOut:
-    return NotificationOut(
-        id=row.id,
-        kind=row.kind,
-        data=row.data,
-        created_at=row.created_at,
-        read=row.read_at is not None,
+    """The stored row as its kind's model (the kind decides the shape of `data`)."""
+    return NOTIFICATION.validate_python(
+        {
+            "id": row.id,
+            "kind": row.kind,
+            "data": row.data,
+            "created_at": row.created_at,
+            "read": row.read_at is not None,
+        }
     )
 
 
 async def notify(
-    session: AsyncSession, bus: Bus, user_ids: Iterable[int], kind: str, data: dict[str, Any]
-) -> list[dict[str, Any]]:
-    """Store one notification per user and push each over its user's channel.
+    session: AsyncSession, user_ids: Iterable[int], notice: Notice
+) -> list[NotificationOut]:
+    """Store one notification of `notice`'s kind per user and push each over its user's
+    channel.
 
     The pushes go through the outbox: sent once the session commits (never for a
     rolled-back transaction), as {"type": "notification", "data": <notification>}.
-    `bus` is unused (the outbox relay sends them); kept so callers need not change.
     """
-    if not kind or len(kind) > KIND_MAX_LENGTH:
-        raise Invalid("invalid_kind", f"kind must be 1..{KIND_MAX_LENGTH} characters", "kind")
-    rows = await store.add_many(session, user_ids, kind, data)
+    rows = await store.add_many(session, user_ids, notice.KIND, notice.model_dump(mode="json"))
     if not rows:
         return []
-    items = [notification_out(row).model_dump(mode="json") for row in rows]
+    items = [notification_out(row) for row in rows]
     await outbox.add_user_pushes(
         session,
-        [(row.user_id, "notification", item) for row, item in zip(rows, items, strict=True)],
+        [
+            (row.user_id, "notification", item.model_dump(mode="json"))
+            for row, item in zip(rows, items, strict=True)
+        ],
     )
     return items
 
 
 async def notify_followers(
-    session: AsyncSession,
-    bus: Bus,
-    actor_id: int,
-    kind: str,
-    data: dict[str, Any],
-    also: Iterable[int] = (),
-) -> list[dict[str, Any]]:
+    session: AsyncSession, actor_id: int, notice: Notice, also: Iterable[int] = ()
+) -> list[NotificationOut]:
     """Notify the actor's followers plus `also` (e.g. reminder holders), once each.
 
     The actor is never notified, nor anyone who blocked the actor or whom the actor blocked.
@@ -81,7 +79,7 @@ async def notify_followers(
     kept = sorted(recipients)
     if not kept:
         return []
-    return await notify(session, bus, kept, kind, data)
+    return await notify(session, kept, notice)
 
 
 async def list_page(

@@ -7,6 +7,11 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from townhall.api.schemas.notifications import (
+    InviteNotice,
+    SpaceReminderNotice,
+    SpaceStartedNotice,
+)
 from townhall.api.schemas.spaces import GuestsAdded, SpaceOut
 from townhall.api.services import notifications
 from townhall.api.services.spaces.loading import (
@@ -95,7 +100,7 @@ async def create_space(
     view = await space_view(session, space)
     view.share_url = share_url(public_base, space.id)
     if guests:
-        await _tell_guests(session, bus, space, host, guests)
+        await _tell_guests(session, space, host, guests)
     await session.commit()
     return view
 
@@ -112,15 +117,10 @@ async def _checked_guests(session: AsyncSession, host: User, ids: Sequence[int])
 
 
 async def _tell_guests(
-    session: AsyncSession, bus: Bus, space: Space, host: User, guests: Sequence[int]
+    session: AsyncSession, space: Space, host: User, guests: Sequence[int]
 ) -> None:
-    data = {
-        "space_id": space.id,
-        "title": space.title,
-        "by": user_brief(host).model_dump(),
-        "role": "guest",
-    }
-    await notifications.notify(session, bus, guests, "invite", data)
+    notice = InviteNotice(space_id=space.id, title=space.title, by=user_brief(host), role="guest")
+    await notifications.notify(session, guests, notice)
 
 
 async def _go_live(
@@ -130,7 +130,7 @@ async def _go_live(
     after = before.join(host.id)
     await save(session, space, before, after)
     view = await space_view(session, space)
-    await _announce_start(session, bus, space, host)
+    await _announce_start(session, space, host)
     await commit_and_publish(
         session,
         space.id,
@@ -142,23 +142,24 @@ async def _go_live(
     return view
 
 
-async def _announce_start(session: AsyncSession, bus: Bus, space: Space, host: User) -> None:
+async def _announce_start(session: AsyncSession, space: Space, host: User) -> None:
     """Followers (public spaces, or private ones open to followers) or guests hear
     `space.started`; reminder holders not told so already hear `space.reminder`."""
-    data = {"space_id": space.id, "title": space.title, "by": user_brief(host).model_dump()}
+    started = SpaceStartedNotice(space_id=space.id, title=space.title, by=user_brief(host))
     told: set[int] = {host.id}
     if space.visibility == Visibility.PUBLIC or space.followers_may_join:
-        await notifications.notify_followers(session, bus, host.id, "space.started", data)
+        await notifications.notify_followers(session, host.id, started)
         told |= set(await accounts_store.follower_ids(session, host.id))
     if space.visibility == Visibility.PRIVATE:
         guests = set(await store.guest_ids(session, space.id)) - told
         if guests:
-            await notifications.notify(session, bus, sorted(guests), "space.started", data)
+            await notifications.notify(session, sorted(guests), started)
         told |= guests
     blocked = set(await accounts_store.blocked_ids(session, host.id))
     waiting = set(await store.reminder_user_ids(session, space.id)) - told - blocked
     if waiting:
-        await notifications.notify(session, bus, sorted(waiting), "space.reminder", data)
+        reminder = SpaceReminderNotice(**started.model_dump())
+        await notifications.notify(session, sorted(waiting), reminder)
 
 
 async def start_space(
@@ -247,7 +248,7 @@ async def add_guests(
         session, space.id, await _checked_guests(session, actor, user_ids)
     )
     if added:
-        await _tell_guests(session, bus, space, actor, added)
+        await _tell_guests(session, space, actor, added)
     await session.commit()
     return GuestsAdded(added=added)
 

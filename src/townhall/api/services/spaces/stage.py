@@ -7,6 +7,7 @@ import time
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from townhall.api.schemas.notifications import CohostAddedNotice, InviteNotice
 from townhall.api.schemas.spaces import (
     JoinedOut,
     LeftOut,
@@ -244,13 +245,13 @@ async def invite(
         lambda r: r.invite(actor.id, user_id, wanted),
         lambda b, a: [InviteSent(user_id=user_id, role=wanted.value, by=actor.id)],
     )
-    data = {
-        "space_id": space.id,
-        "title": space.title,
-        "by": user_brief(actor).model_dump(),
-        "role": wanted.value,
-    }
-    await notifications.notify(session, bus, [user_id], "invite", data)
+    notice = InviteNotice(
+        space_id=space.id,
+        title=space.title,
+        by=user_brief(actor),
+        role="cohost" if wanted is Role.COHOST else "speaker",
+    )
+    await notifications.notify(session, [user_id], notice)
     await session.commit()
     return member_view(after, user_id)
 
@@ -273,13 +274,9 @@ async def answer_invitation(
         events = [RoleChanged(user_id=user.id, role=role.value, by=user.id)]
         events.append(listeners_event(after))
         if role is Role.COHOST and space.visibility == Visibility.PUBLIC:
-            data = {
-                "space_id": space.id,
-                "title": space.title,
-                "by": user_brief(user).model_dump(),
-                "user": user_brief(user).model_dump(),
-            }
-            await notifications.notify_followers(session, bus, user.id, "cohost.added", data)
+            brief = user_brief(user)
+            notice = CohostAddedNotice(space_id=space.id, title=space.title, by=brief, user=brief)
+            await notifications.notify_followers(session, user.id, notice)
     else:
         role_name = invited_as.value if invited_as else None
         events = [InviteDeclined(user_id=user.id, role=role_name)]

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from townhall.api.schemas.notifications import WarningNotice
 from townhall.api.services import access, notifications, spaces
 from townhall.api.services.staff import audit
 from townhall.bus import Bus
@@ -17,8 +18,6 @@ from townhall.domain.staff import ReportAction
 from townhall.store import staff as store
 from townhall.store.db import utcnow
 from townhall.store.models import User
-
-WARNING_KIND = "moderation.warning"
 
 
 async def cut_off(session: AsyncSession, bus: Bus, settings: Settings, target: User) -> None:
@@ -50,9 +49,7 @@ async def apply(
     reason = rules.check_reason(reason)
     detail: dict[str, object] = {}
     if action is ReportAction.WARN:
-        await notifications.notify(
-            session, bus, [target.id], WARNING_KIND, {"reason": reason, "by": "moderators"}
-        )
+        await notifications.notify(session, [target.id], WarningNotice(reason=reason))
     elif action is ReportAction.SUSPEND:
         until = utcnow() + timedelta(hours=rules.check_suspend_hours(hours))
         target.suspended_until = until
