@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field, StrictInt, StrictStr
 
-from townhall.api.schemas import Body
+from townhall.api.schemas import Body, IsoTime, Out
 from townhall.domain.staff import InstanceRole, ReportAction
 
 # -- requests ----------------------------------------------------------------------
@@ -75,6 +75,19 @@ class InviteList(BaseModel):
     unused: int
 
 
+class AuditDetail(Out):
+    """What an audit record adds to its action; only the fields the action has are sent."""
+
+    term: str | None = Field(default=None, description="words.added, words.removed")
+    invite_id: int | None = Field(default=None, description="invite.created")
+    role: str | None = Field(default=None, description="role.granted: the new role")
+    before: str | None = Field(default=None, description="role.granted: the role before")
+    invite_quota: int | None = Field(default=None, description="invites.quota")
+    locked: bool | None = Field(default=None, description="space.stage_lock")
+    until: IsoTime | None = Field(default=None, description="user.suspend: suspended until")
+    hours: float | None = Field(default=None, description="user.suspend: for how long")
+
+
 class AuditOut(BaseModel):
     id: int
     created_at: datetime
@@ -86,7 +99,7 @@ class AuditOut(BaseModel):
     space_id: str | None
     report_id: int | None
     reason: str
-    detail: dict[str, Any]
+    detail: AuditDetail
 
 
 class AuditPage(BaseModel):

@@ -17,6 +17,7 @@ from townhall.api.schemas.spaces import (
     SpaceOut,
     StageLock,
 )
+from townhall.api.schemas.staff import AuditDetail
 from townhall.api.services import notifications
 from townhall.api.services.access import space_access as announce_space_access
 from townhall.api.services.spaces.loading import (
@@ -403,7 +404,7 @@ async def lock_stage(
 ) -> StageLock:
     """A moderator locks the stage (no new raised hands) or opens it again."""
     await audit.record(
-        session, actor, "space.stage_lock", space_id=space_id, detail={"locked": locked}
+        session, actor, "space.stage_lock", space_id=space_id, detail=AuditDetail(locked=locked)
     )
     await stage_change(
         session,

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from townhall.api.schemas.staff import AuditOut, AuditPage
+from townhall.api.schemas.staff import AuditDetail, AuditOut, AuditPage
 from townhall.domain import staff as rules
 from townhall.store import staff as store
 from townhall.store.models import AuditRecord, User
@@ -24,7 +22,7 @@ async def record(
     space_id: str | None = None,
     report_id: int | None = None,
     reason: str = "",
-    detail: dict[str, Any] | None = None,
+    detail: AuditDetail | None = None,
 ) -> None:
     """Append one record (actor None: the operator at the command line)."""
     await store.append_audit(
@@ -38,7 +36,7 @@ async def record(
             space_id=space_id,
             report_id=report_id,
             reason=reason,
-            detail=detail,
+            detail=detail.model_dump(mode="json") if detail else None,
         ),
     )
 
@@ -55,7 +53,7 @@ def audit_out(row: AuditRecord) -> AuditOut:
         space_id=row.space_id,
         report_id=row.report_id,
         reason=row.reason,
-        detail=row.detail or {},
+        detail=AuditDetail.model_validate(row.detail or {}),
     )
 
 

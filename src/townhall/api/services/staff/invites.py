@@ -9,7 +9,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from townhall.api.auth_tokens import Tokens
-from townhall.api.schemas.staff import InviteList, InviteOut
+from townhall.api.schemas.staff import AuditDetail, InviteList, InviteOut
 from townhall.api.services.staff import audit
 from townhall.config import Settings
 from townhall.domain import staff as rules
@@ -59,7 +59,7 @@ async def create(
     row = await store.add_invite(
         session, tokens.digest(code), user.id if user else None, utcnow() + timedelta(days=days)
     )
-    await audit.record(session, user, "invite.created", detail={"invite_id": row.id})
+    await audit.record(session, user, "invite.created", detail=AuditDetail(invite_id=row.id))
     await session.commit()
     return await _out(session, row, code)
 

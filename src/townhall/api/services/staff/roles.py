@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from townhall.api.schemas.staff import StaffList, StaffUserOut
+from townhall.api.schemas.staff import AuditDetail, StaffList, StaffUserOut
 from townhall.api.services.staff import audit
 from townhall.domain import staff as rules
 from townhall.domain.errors import NotFound
@@ -57,7 +57,7 @@ async def grant(
             actor,
             "role.granted",
             target=target,
-            detail={"role": role.value, "before": before},
+            detail=AuditDetail(role=role.value, before=before),
         )
     await session.commit()
     return staff_user_out(target)
@@ -86,7 +86,7 @@ async def set_invite_quota(
     target = await target_by_handle(session, handle)
     target.invite_quota = quota
     await audit.record(
-        session, actor, "invites.quota", target=target, detail={"invite_quota": quota}
+        session, actor, "invites.quota", target=target, detail=AuditDetail(invite_quota=quota)
     )
     await session.commit()
     return staff_user_out(target)

@@ -8,6 +8,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from townhall.api.schemas.notifications import WarningNotice
+from townhall.api.schemas.staff import AuditDetail
 from townhall.api.services import access, notifications, spaces
 from townhall.api.services.staff import audit
 from townhall.bus import Bus
@@ -47,13 +48,13 @@ async def apply(
     """One sanction on `target`, by staff member `actor`, logged in the audit log."""
     rules.check_may_act_on(actor.id, actor.role, target.id, target.role)
     reason = rules.check_reason(reason)
-    detail: dict[str, object] = {}
+    detail = AuditDetail()
     if action is ReportAction.WARN:
         await notifications.notify(session, [target.id], WarningNotice(reason=reason))
     elif action is ReportAction.SUSPEND:
         until = utcnow() + timedelta(hours=rules.check_suspend_hours(hours))
         target.suspended_until = until
-        detail = {"until": until.isoformat(), "hours": hours}
+        detail = AuditDetail(until=until, hours=hours)
     elif action is ReportAction.BAN:
         target.banned_at = utcnow()
     elif action is ReportAction.RESTORE:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from townhall.api.schemas.staff import TermList, TermOut
+from townhall.api.schemas.staff import AuditDetail, TermList, TermOut
 from townhall.api.services.staff import audit
 from townhall.domain import staff as rules
 from townhall.domain.errors import Conflict, NotFound
@@ -29,7 +29,7 @@ async def add(session: AsyncSession, actor: User, term: str) -> TermOut:
     row = await store.add_term(session, cleaned, actor.id)
     if row is None:
         raise Conflict("term_listed", "that term is already on the list", "term")
-    await audit.record(session, actor, "words.added", detail={"term": cleaned})
+    await audit.record(session, actor, "words.added", detail=AuditDetail(term=cleaned))
     await session.commit()
     return _out(row)
 
@@ -39,7 +39,7 @@ async def remove(session: AsyncSession, actor: User, term_id: int) -> None:
     term = await store.remove_term(session, term_id)
     if term is None:
         raise NotFound("term_not_found", "no such term")
-    await audit.record(session, actor, "words.removed", detail={"term": term})
+    await audit.record(session, actor, "words.removed", detail=AuditDetail(term=term))
     await session.commit()
 
 
