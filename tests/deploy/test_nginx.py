@@ -1,6 +1,7 @@
 """deploy/nginx/townhall.conf in front of a real townhall: 200 LL-HLS players through
-real nginx get every part, and townhall sees only a few requests per part; a replay's
-playlist and segments reach townhall once each."""
+real nginx get every part, and townhall sees only a few requests per part; 1,500 blocking
+reloads for one future part reach townhall once; a replay's playlist and segments reach
+townhall once each."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ import pytest
 from tests.support.nginx import nginx_reason, running_nginx
 from tests.support.server import running_server
 from townhall.client.api import Townhall
-from townhall.client.hls import HlsPlayer, Http1
+from townhall.client.hls import HlsPlayer, Http1, parse_playlist
 from townhall.client.media import ToneTrack, band_rms
+from townhall.media.hls.playlist import PARTS_PER_SEGMENT
 
 pytestmark = pytest.mark.serial
 
@@ -95,6 +97,67 @@ async def test_200_players_through_nginx_cost_a_few_origin_requests_per_part(
     # requests per part (the blocking reloads, a part, the odd plain playlist).
     assert all(count == 1 for name, count in per_part.items() if name.count(".") == 2), per_part
     assert len(to_origin) / len(parts) <= 4, (len(to_origin), len(parts))
+
+
+# More than nginx counts in a cache node's 10-bit `uses` field: the 1,024th request for a
+# key not cached yet wrapped it to 0, fell below proxy_cache_min_uses 1, and went to
+# townhall past the cache lock, uncached (unless the config sets proxy_cache_min_uses 0).
+CROWD = 1500
+
+
+async def _reply(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> tuple[int, float, str]:
+    """(status, when it came, body) of the one request sent on a `Connection: close`."""
+    data = await reader.read()
+    writer.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), asyncio.get_running_loop().time(), body.decode()
+
+
+async def test_1500_blocking_reloads_of_one_future_part_reach_townhall_once(
+    tmp_path: Path,
+) -> None:
+    reason = nginx_reason()
+    if reason:
+        pytest.skip(reason)
+    with (
+        running_server(tmp_path / "data") as origin,
+        running_nginx(origin, tmp_path / "nginx") as nginx,
+    ):
+        async with Townhall(nginx.base) as host:
+            await host.signup("lockhost", "correct horse")
+            sid = (await host.create_space("Blocked", visibility="public"))["id"]
+            media = await host.connect_media(sid, track=ToneTrack(440))
+            try:
+                await media.wait_connected()
+                async with httpx.AsyncClient(timeout=20) as http:
+                    url = f"{origin}/hls/{sid}/live.m3u8"
+                    await _live_playlist(http, url)
+                    port = int(nginx.base.rsplit(":", 1)[1])
+                    conns = await asyncio.gather(
+                        *(asyncio.open_connection("127.0.0.1", port) for _ in range(CROWD))
+                    )
+                    msn, index = parse_playlist((await http.get(url)).text).next_position()
+                # Five parts past the next one: 2.5 to 3 s ahead, within the 6 s block.
+                msn, part = divmod(msn * PARTS_PER_SEGMENT + index + 5, PARTS_PER_SEGMENT)
+                path = f"/hls/{sid}/live.m3u8?_HLS_msn={msn}&_HLS_part={part}"
+                request = f"GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+                for _, writer in conns:
+                    writer.write(request.encode())
+                sent = asyncio.get_running_loop().time()
+                replies = await asyncio.gather(*(_reply(r, w) for r, w in conns))
+            finally:
+                await media.close()
+        lines = [line for line in nginx.log_lines() if f'"{path}"' in line]
+
+    assert [status for status, _, _ in replies] == [200] * CROWD
+    # They were all held together: the first answer came well after the last request.
+    assert min(at for _, at, _ in replies) > sent + 0.5, min(a for _, a, _ in replies) - sent
+    assert all(f"{msn}.{part}.m4s" in body for _, _, body in replies)
+    assert len(lines) == CROWD
+    to_origin = [line for line in lines if not line.startswith("-")]
+    assert len(to_origin) == 1, to_origin
 
 
 async def test_a_replays_segments_are_cut_once_and_then_served_by_nginx(tmp_path: Path) -> None:
