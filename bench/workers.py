@@ -117,8 +117,7 @@ async def measure_scale(workers: int, listeners: int, seconds: float) -> dict[st
         await asyncio.sleep(4.0)
         idle_1, idle_wall = await pool.stats(), time.perf_counter() - idle_wall
         idle = [
-            (a.get("cpu_seconds", 0.0) - b.get("cpu_seconds", 0.0)) / idle_wall
-            for b, a in zip(idle_0, idle_1, strict=True)
+            (a.cpu_seconds - b.cpu_seconds) / idle_wall for b, a in zip(idle_0, idle_1, strict=True)
         ]
         await generator.join_many(listeners, concurrency=8, timeout=150 + 0.3 * listeners)
         await asyncio.sleep(2.0)
@@ -134,17 +133,17 @@ async def measure_scale(workers: int, listeners: int, seconds: float) -> dict[st
         per_worker_out = []
         capacity = 0.0
         for b, a, fixed in zip(before, after, idle, strict=True):
-            packets = a.get("listener_packets", 0) - b.get("listener_packets", 0)
-            cpu = a.get("cpu_seconds", 0.0) - b.get("cpu_seconds", 0.0)
+            packets = a.listener_packets - b.listener_packets
+            cpu = a.cpu_seconds - b.cpu_seconds
             marginal = (cpu - fixed * wall) / packets if packets else None
             if marginal and marginal > 0:
                 capacity += (1.0 - fixed) / marginal  # packets/s with this core full
-            roles = {s: ("edge" if v["edge"] else "origin") for s, v in a["spaces"].items()}
+            roles = {s: ("edge" if v.edge else "origin") for s, v in a.spaces.items()}
             per_worker_out.append(
                 {
-                    "index": a["index"],
+                    "index": a.index,
                     "roles": roles,
-                    "listeners": a.get("listeners", 0),
+                    "listeners": a.listeners,
                     "packets_per_second": round(packets / wall, 1),
                     "cpu_share_of_core": round(cpu / wall, 3),
                     "fixed_cpu_share_without_listeners": round(fixed, 3),
@@ -154,8 +153,8 @@ async def measure_scale(workers: int, listeners: int, seconds: float) -> dict[st
                     "marginal_cpu_us_per_listener_packet": round(marginal * 1e6, 2)
                     if marginal
                     else None,
-                    "relay_received": a.get("relay_received", 0),
-                    "relay_lost": a.get("relay_lost", 0),
+                    "relay_received": a.relay_received,
+                    "relay_lost": a.relay_lost,
                 }
             )
         sent = sum(w["packets_per_second"] for w in per_worker_out)
@@ -206,9 +205,7 @@ async def measure_failover(listeners: int) -> dict[str, Any]:
         await asyncio.sleep(2.0)
         by_user = {lst.user: lst for lst in generator.listeners}
         view = await pool.stats()
-        origin = next(
-            w for w in view if SPACE in w.get("spaces", {}) and not w["spaces"][SPACE]["edge"]
-        )
+        origin = next(w for w in view if SPACE in w.spaces and not w.spaces[SPACE].edge)
         subscription = await bus.subscribe(SPACE)
         reoffers: list[asyncio.Task[Any]] = []
 
@@ -240,7 +237,7 @@ async def measure_failover(listeners: int) -> dict[str, Any]:
         marks: dict[int, tuple[int, int]] = {}
         for user in listener_ids:
             _audible(by_user[user], marks)
-        os.kill(origin["pid"], signal.SIGKILL)
+        os.kill(origin.pid, signal.SIGKILL)
         killed = time.perf_counter()
         back: dict[int, float] = {}
         async with asyncio.timeout(30):

@@ -9,6 +9,7 @@ from typing import Any
 
 from townhall.media.workers.placement import Placement
 from townhall.media.workers.relay import RelayEndpoint, seal, socket_path, unseal
+from townhall.media.workers.stats import SourceStats
 from townhall.media.workers.wire import Offer, Reply, encode
 
 KEY = b"k" * 32
@@ -99,7 +100,7 @@ async def test_an_edge_forwards_sealed_packets_counts_loss_and_drops_strangers(
         await asyncio.sleep(0.05)
         assert room.got == [(b"p1", 960), (b"p2", 1920), (b"p5", 4800)]
         assert edge.dropped == 2
-        assert edge.stats()["received"]["s"] == {"packets": 3, "lost": 2}
+        assert edge.stats().received["s"] == SourceStats(packets=3, lost=2)
     finally:
         stranger.close()
         edge.close()

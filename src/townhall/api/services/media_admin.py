@@ -13,19 +13,46 @@ from townhall.api.schemas.media import MediaOverview, MediaSpaceOut, MediaWorker
 from townhall.domain import staff as rules
 from townhall.media.server import MediaServer
 from townhall.media.workers.pool import WorkerPool
+from townhall.media.workers.stats import WorkerReport
 from townhall.store.models import User
 
 
-async def overview(media: Any) -> MediaOverview:
+async def overview(media: MediaServer | WorkerPool) -> MediaOverview:
     if isinstance(media, WorkerPool):
-        stats = await media.stats()
-        return MediaOverview(mode="workers", workers=[MediaWorkerOut(**s) for s in stats])
+        reports = await media.stats()
+        return MediaOverview(mode="workers", workers=[_worker_out(r) for r in reports])
     return MediaOverview(mode="in-process", workers=[_in_process(media)])
 
 
-async def staff_overview(actor: User, media: Any) -> MediaOverview:
+async def staff_overview(actor: User, media: MediaServer | WorkerPool) -> MediaOverview:
     rules.check_staff(actor.role)
     return await overview(media)
+
+
+def _worker_out(report: WorkerReport) -> MediaWorkerOut:
+    return MediaWorkerOut(
+        index=report.index,
+        alive=report.alive,
+        pid=report.pid,
+        restarts=report.restarts,
+        spaces={
+            space_id: MediaSpaceOut(
+                edge=s.edge,
+                members=s.members,
+                listeners=s.listeners,
+                listener_packets=s.listener_packets,
+            )
+            for space_id, s in report.spaces.items()
+        },
+        listeners=report.listeners,
+        packets_per_second=report.packets_per_second,
+        cpu=report.cpu,
+        cpu_seconds=report.cpu_seconds,
+        listener_packets=report.listener_packets,
+        relay_received=report.relay_received,
+        relay_lost=report.relay_lost,
+        relay_dropped=report.relay_dropped,
+    )
 
 
 def _in_process(media: MediaServer) -> MediaWorkerOut:

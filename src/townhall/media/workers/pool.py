@@ -35,6 +35,7 @@ from townhall.media.room_state import RoomStateSource
 from townhall.media.workers.hls import replay_into
 from townhall.media.workers.placement import Placement
 from townhall.media.workers.proxy import room_state_to_wire
+from townhall.media.workers.stats import WorkerReport, WorkerStats, report_of
 from townhall.media.workers.wire import (
     Ask,
     Channel,
@@ -87,7 +88,7 @@ class WorkerLink:
         self.started_at = 0.0
         self.restarts = 0
         self.subs: dict[int, asyncio.Task[None]] = {}
-        self.last_stats: dict[str, Any] | None = None
+        self.last_stats: WorkerStats | None = None
 
     @property
     def alive(self) -> bool:
@@ -330,46 +331,23 @@ class WorkerPool:
     def set_captions(self, space_id: str, on: bool, language: str = "en") -> None:
         """Captions run only with the in-process media plane (TOWNHALL_MEDIA_WORKERS=0)."""
 
-    async def stats(self) -> list[dict[str, Any]]:
+    async def stats(self) -> list[WorkerReport]:
         """Per worker: pid, restarts, spaces (with role, members, listeners), packets/s,
         CPU share since the last call, relay loss."""
         return await asyncio.gather(*(self._stats_of(link) for link in self.links))
 
-    async def _stats_of(self, link: WorkerLink) -> dict[str, Any]:
-        base: dict[str, Any] = {
-            "index": link.index,
-            "alive": link.alive,
-            "pid": link.pid,
-            "restarts": link.restarts,
-        }
+    async def _stats_of(self, link: WorkerLink) -> WorkerReport:
+        down = WorkerReport(index=link.index, alive=False, pid=link.pid, restarts=link.restarts)
         channel = link.channel
         if not link.alive or channel is None:
-            return base
+            return down
         try:
-            now = await channel.request(StatsRequest(), timeout=3.0)
+            reply = await channel.request(StatsRequest(), timeout=3.0)
         except (Refused, ChannelClosed, TimeoutError):
-            return base | {"alive": False}
+            return down
+        now = WorkerStats.model_validate(reply)
         before, link.last_stats = link.last_stats, now
-        packets = sum(s["listener_packets"] for s in now["spaces"].values())
-        lost = sum(r["lost"] for r in now["relay"]["received"].values())
-        received = sum(r["packets"] for r in now["relay"]["received"].values())
-        rate = cpu = 0.0
-        if before is not None and before.get("pid") == now["pid"]:
-            elapsed = max(now["time"] - before["time"], 1e-6)
-            old = sum(s["listener_packets"] for s in before["spaces"].values())
-            rate = max(packets - old, 0) / elapsed
-            cpu = max(now["cpu_seconds"] - before["cpu_seconds"], 0.0) / elapsed
-        return base | {
-            "spaces": now["spaces"],
-            "listeners": sum(s["listeners"] for s in now["spaces"].values()),
-            "packets_per_second": round(rate, 1),
-            "cpu": round(cpu, 3),
-            "cpu_seconds": now["cpu_seconds"],
-            "listener_packets": packets,
-            "relay_received": received,
-            "relay_lost": lost,
-            "relay_dropped": now["relay"]["dropped"],
-        }
+        return report_of(link.index, link.restarts, now, before)
 
     # -- what workers ask -----------------------------------------------------
 

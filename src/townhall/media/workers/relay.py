@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from townhall.media.workers.stats import RelayStats, SourceStats
+
 log = logging.getLogger(__name__)
 
 MAGIC = b"THR1"
@@ -216,10 +218,10 @@ class RelayEndpoint:
         room.forward(payload, timestamp)
         return True
 
-    def stats(self) -> dict[str, Any]:
-        return {
-            "dropped": self.dropped,
-            "send_errors": self.send_errors,
-            "received": {s: {"packets": i.received, "lost": i.lost} for s, i in self._in.items()},
-            "sending": {s: sorted(o.edges) for s, o in self._out.items() if o.edges},
-        }
+    def stats(self) -> RelayStats:
+        return RelayStats(
+            dropped=self.dropped,
+            send_errors=self.send_errors,
+            received={s: SourceStats(packets=i.received, lost=i.lost) for s, i in self._in.items()},
+            sending={s: sorted(o.edges) for s, o in self._out.items() if o.edges},
+        )

@@ -32,6 +32,7 @@ from townhall.media.server import MediaServer
 from townhall.media.workers.hls import ChannelHlsRelay
 from townhall.media.workers.proxy import ChannelBus, ChannelRoomStates, access_check
 from townhall.media.workers.relay import RelayEndpoint
+from townhall.media.workers.stats import SpaceStats, WorkerStats
 from townhall.media.workers.wire import (
     Channel,
     Delivered,
@@ -176,27 +177,27 @@ class Worker:
             raise
         return {"sdp": sdp, "type": type_}
 
-    async def _stats(self) -> dict[str, Any]:
+    async def _stats(self) -> WorkerStats:
         usage = resource.getrusage(resource.RUSAGE_SELF)
         spaces = {}
         for space_id in self.media.space_ids():
             room = self.media.room(space_id)
             if room is None:
                 continue
-            spaces[space_id] = {
-                "edge": space_id in self.media.edges,
-                "members": len(room.participants),
-                "listeners": self.media.webrtc_listeners(space_id),
-                "listener_packets": room.listener_packets,
-            }
-        return {
-            "index": self.index,
-            "pid": os.getpid(),
-            "cpu_seconds": usage.ru_utime + usage.ru_stime,
-            "time": time.monotonic(),
-            "spaces": spaces,
-            "relay": self.relay.stats(),
-        }
+            spaces[space_id] = SpaceStats(
+                edge=space_id in self.media.edges,
+                members=len(room.participants),
+                listeners=self.media.webrtc_listeners(space_id),
+                listener_packets=room.listener_packets,
+            )
+        return WorkerStats(
+            index=self.index,
+            pid=os.getpid(),
+            cpu_seconds=usage.ru_utime + usage.ru_stime,
+            time=time.monotonic(),
+            spaces=spaces,
+            relay=self.relay.stats(),
+        )
 
     async def close(self) -> None:
         await self.bridge.close()
