@@ -172,3 +172,19 @@ test('a 4401 close (signed out) does not reconnect', () => {
   assert.ok(told);
   live.stop();
 });
+
+test('asks for batches; an array frame is handled event by event, seen ones dropped', () => {
+  const live = connected();
+  assert.equal(last().url, 'ws://test/api/v1/ws?batch=1');
+  const got = [];
+  live.subscribe('s1', (m) => got.push(`${m.type}:${m.seq}`));
+  last().receive({ type: 'snapshot', space_id: 's1', seq: 5, data: {} });
+  last().receive([
+    { type: 'member.joined', space_id: 's1', seq: 5, data: {} }, // in the snapshot
+    { type: 'member.joined', space_id: 's1', seq: 6, data: {} },
+    { type: 'listeners.count', space_id: 's1', seq: 7, data: {} },
+  ]);
+  assert.deepEqual(got, ['snapshot:5', 'member.joined:6', 'listeners.count:7']);
+  assert.equal(live.lastSeq('s1'), 7);
+  live.stop();
+});

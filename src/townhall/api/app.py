@@ -40,8 +40,10 @@ from townhall.api.services.absent_members import AbsentMemberSweeper
 from townhall.api.services.accounts import AuthGuard
 from townhall.api.services.host_grace import HostGraceWatcher
 from townhall.api.services.outbox import OutboxRelay
+from townhall.api.services.pacing import FramePacer
 from townhall.api.services.staff.evidence import EvidenceKeeper
 from townhall.api.shedding import LoadShedding
+from townhall.api.ws_wire import WireCapture
 from townhall.config import Settings
 from townhall.store.db import Database
 
@@ -85,6 +87,7 @@ def create_app(settings: Settings) -> FastAPI:
             pool=settings.database_pool,
         )
         app.state.bus = _bus_for(settings)
+        app.state.pacer = FramePacer()  # spaces the frames of batched WebSocket clients
         start = getattr(app.state.bus, "start", None)
         if start is not None:
             await start()
@@ -139,6 +142,7 @@ def create_app(settings: Settings) -> FastAPI:
         wait=settings.request_queue_seconds,
     )
     install_edge(app, settings)
+    app.add_middleware(WireCapture)  # outermost: it must see the server's own `send`
     install_docs(app)
     app.include_router(health.router, responses=error_responses(503))
     app.include_router(

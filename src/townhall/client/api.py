@@ -182,11 +182,13 @@ class Townhall:
         """The space's snapshot, then its live events, as dicts (see docs/EVENTS.md)."""
         parts = urlsplit(self.server)
         scheme = "wss" if parts.scheme == "https" else "ws"
-        url = f"{scheme}://{parts.netloc}/api/v1/ws"
+        url = f"{scheme}://{parts.netloc}/api/v1/ws?batch=1"  # a busy space: arrays
         async with websockets.connect(url, additional_headers=self.headers) as ws:
             msg: dict[str, Any] = {"op": "subscribe", "space_id": space_id}
             if last_seq is not None:
                 msg["last_seq"] = last_seq
             await ws.send(json.dumps(msg))
             async for raw in ws:
-                yield json.loads(raw)
+                message = json.loads(raw)
+                for one in message if isinstance(message, list) else [message]:
+                    yield one

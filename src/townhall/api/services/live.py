@@ -30,6 +30,8 @@ from townhall.api.schemas.live import (
     client_message,
 )
 from townhall.api.services import accounts, spaces
+from townhall.api.services.pacing import FramePacer
+from townhall.api.ws_wire import FrameWriter, frame_writer, text_frame
 from townhall.bus import (
     Bus,
     BusUnavailable,
@@ -82,6 +84,8 @@ class _Watch:
     cursor: int = 0
     saw_removal: bool = False  # a replayed event removed this user
     cut_at: int | None = None  # removed: stop once the client has every event up to this
+    paced: bool = False  # counted by the node's FramePacer
+    framed_at: float | None = None  # when the last frame of events went out (paced)
 
 
 @dataclass
@@ -102,6 +106,10 @@ class LiveClient:
     batched: bool = False
     """The client asked for batches (`?batch=1`): events already waiting go out together
     as one JSON array, so a busy space costs one frame per wake-up, not one per event."""
+    wire: FrameWriter | None = None
+    """The connection's transport, for frames made once per event (api/ws_wire.py)."""
+    pacer: FramePacer | None = None
+    """The node's frame pacer, for a batched client: at most one frame per interval."""
     _access_epoch: int = 0  # bumped by every access change, so subscribe can re-check
     _send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -136,13 +144,29 @@ class LiveClient:
             if self.websocket.client_state == WebSocketState.CONNECTED:
                 await self.websocket.send_text(text)
 
-    async def send_texts(self, texts: list[str]) -> None:
-        """Send event messages: one array frame to a batched client, else one by one."""
-        if self.batched and len(texts) > 1:
-            await self.send_text("[" + ",".join(texts) + "]")
+    async def send_events(self, events: list[Event]) -> None:
+        """Send event messages: one array frame to a batched client, else one by one.
+        Straight to the transport when the server allows (`api/ws_wire.py`), each
+        single event's frame made once for every socket."""
+        if not events:
             return
-        for text in texts:
-            await self.send_text(text)
+        together = self.batched and len(events) > 1
+        if self.wire is None:
+            texts = [event_text(event) for event in events]
+            for text in ["[" + ",".join(texts) + "]"] if together else texts:
+                await self.send_text(text)
+            return
+        if together:
+            joined = b",".join(event_bytes(event) for event in events)
+            frames = [text_frame(b"[" + joined + b"]")]
+        else:
+            frames = [event_frame(event) for event in events]
+        async with self._send_lock:
+            if self.ended or self.websocket.client_state != WebSocketState.CONNECTED:
+                return
+            for frame in frames:
+                if not self.wire.write(frame):
+                    return
 
     async def error(self, code: str, message: str, space_id: str | None = None) -> None:
         body: dict[str, Any] = {"type": "error", "error": {"code": code, "message": message}}
@@ -187,6 +211,9 @@ class LiveClient:
         subscription = await self.bus.subscribe(space_id)
         watch = _Watch(subscription)
         self.watches[space_id] = watch
+        if self.pacer is not None:
+            self.pacer.subscriptions += 1
+            watch.paced = True
         try:
             replayed = await self._catch_up(space_id, watch, last_seq)
             if self._access_epoch != epoch:  # access changed since it was checked
@@ -207,7 +234,7 @@ class LiveClient:
         if last_seq is not None:
             missed = await self.bus.replay(space_id, last_seq)
             if missed is not None:
-                await self.send_texts([event_text(event) for event in missed])
+                await self.send_events(missed)
                 for event in missed:
                     if _removed_user(event) == self.user.id:
                         watch.saw_removal = True
@@ -236,9 +263,15 @@ class LiveClient:
         while True:
             try:
                 async for first in watch.subscription:
-                    waiting = watch.subscription.ready() if self.batched else []
-                    texts, removed = self._to_send(watch, [first, *waiting])
-                    await self.send_texts(texts)
+                    waiting: list[Event] = []
+                    if self.pacer is not None:
+                        await self.pacer.wait_turn(watch.framed_at)
+                        waiting = watch.subscription.ready()
+                    events, removed = self._to_send(watch, [first, *waiting])
+                    if events:
+                        await self.send_events(events)
+                        if self.pacer is not None:
+                            watch.framed_at = self.pacer.now()
                     if removed:
                         await self._removed(space_id, watch)
                         return
@@ -272,27 +305,27 @@ class LiveClient:
                 await self.error("bus_closed", "the server is shutting down", space_id)
                 return
 
-    def _to_send(self, watch: _Watch, events: list[Event]) -> tuple[list[str], bool]:
+    def _to_send(self, watch: _Watch, events: list[Event]) -> tuple[list[Event], bool]:
         """The messages of these events the client still needs (the cursor moves past
         them), and whether one of them removed this user (nothing after it is sent)."""
-        texts: list[str] = []
+        out: list[Event] = []
         for event in events:
             if event.volatile:
                 # Live only, carrying the seq of the latest kept event: older ones
                 # predate what the client has (replay or snapshot) and are stale.
                 if event.seq >= watch.cursor:
-                    texts.append(event_text(event))
+                    out.append(event)
                 continue
             if event.seq <= watch.cursor:
                 continue  # already sent by replay or contained in the snapshot
-            texts.append(event_text(event))
+            out.append(event)
             watch.cursor = event.seq
             if watch.cut_at is not None:
                 if watch.cursor >= watch.cut_at:
-                    return texts, True
+                    return out, True
             elif _removed_user(event) == self.user.id:
-                return texts, True
-        return texts, False
+                return out, True
+        return out, False
 
     # -- access changes ---------------------------------------------------
 
@@ -363,11 +396,18 @@ class LiveClient:
     async def unsubscribe(self, space_id: str, goodbye: bool = True) -> None:
         watch = self.watches.pop(space_id, None)
         if watch is not None:
+            self._forget(watch)
             if watch.task is not None and watch.task is not asyncio.current_task():
                 await cancel_and_wait([watch.task])
             await watch.subscription.close()
         if goodbye:
             await self.bus.leave(space_id, self.user.id, self.client_id)
+
+    def _forget(self, watch: _Watch) -> None:
+        """The watch no longer sends: the pacer stops counting it."""
+        if watch.paced and self.pacer is not None:
+            self.pacer.subscriptions -= 1
+            watch.paced = False
 
     async def touch_all(self) -> None:
         for space_id in list(self.watches):
@@ -388,6 +428,9 @@ class LiveClient:
                         await self.unsubscribe(space_id)
         except TimeoutError:
             log.warning("live: goodbyes of a closed connection timed out; presence expires")
+        finally:
+            for watch in self.watches.values():
+                self._forget(watch)
 
 
 def event_message(event: Event) -> dict[str, Any]:
@@ -401,6 +444,24 @@ def event_message(event: Event) -> dict[str, Any]:
     if event.volatile:
         message["volatile"] = True  # its seq is the latest kept event's: not a new one
     return message
+
+
+def event_bytes(event: Event) -> bytes:
+    """The event's message as UTF-8 JSON, made once per event."""
+    data: bytes | None = event.__dict__.get("_message_bytes")
+    if data is None:
+        data = event_text(event).encode()
+        object.__setattr__(event, "_message_bytes", data)  # a cache, not a field
+    return data
+
+
+def event_frame(event: Event) -> bytes:
+    """The event's message as one WebSocket text frame, made once per event."""
+    frame: bytes | None = event.__dict__.get("_message_frame")
+    if frame is None:
+        frame = text_frame(event_bytes(event))
+        object.__setattr__(event, "_message_frame", frame)  # a cache, not a field
+    return frame
 
 
 def event_text(event: Event) -> str:
@@ -476,7 +537,16 @@ async def serve_client(websocket: WebSocket) -> None:
         await websocket.close(CLOSE_TRY_AGAIN_LATER, "live events unavailable")
         return
     batched = websocket.query_params.get("batch") == "1"
-    client = LiveClient(websocket, user, db, bus, token_id=credential.id, batched=batched)
+    client = LiveClient(
+        websocket,
+        user,
+        db,
+        bus,
+        token_id=credential.id,
+        batched=batched,
+        pacer=app.state.pacer if batched else None,
+        wire=frame_writer(websocket.scope),
+    )
     client.scope.start(channel.forward_to(client), "notifications")
     client.scope.start(_keep_present(client), "presence")
     try:

@@ -5,6 +5,14 @@ const PING_EVERY_MS = 15000;
 const PONG_TIMEOUT_MS = 8000;
 const BACKOFF_MS = [250, 500, 1000, 2000, 4000, 8000];
 
+/**
+ * The socket URL asking for batched events: several events of a space in one JSON array.
+ * @param {string} url
+ */
+export function withBatches(url) {
+  return url + (url.includes('?') ? '&' : '?') + 'batch=1';
+}
+
 export class LiveSocket extends EventTarget {
   constructor(url = null) {
     super();
@@ -107,7 +115,7 @@ export class LiveSocket extends EventTarget {
     this._setState('connecting');
     let ws;
     try {
-      ws = new WebSocket(this.url || `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api/v1/ws`);
+      ws = new WebSocket(withBatches(this.url || `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api/v1/ws`));
     } catch {
       this._scheduleReconnect();
       return;
@@ -135,7 +143,9 @@ export class LiveSocket extends EventTarget {
       } catch {
         return;
       }
-      this._onMessage(msg);
+      // A busy space sends its events in one array frame per wake-up (?batch=1).
+      if (Array.isArray(msg)) for (const one of msg) this._onMessage(one);
+      else this._onMessage(msg);
     };
     ws.onerror = () => {
       /* onclose follows and handles it */
