@@ -155,11 +155,15 @@ class BurstTrack(PacedAudioTrack):
         super().__init__()
         self.onsets: list[tuple[float, float]] = []  # (time.time(), frequency)
 
+    def frequency(self, burst: int) -> float:
+        """The frequency of burst number `burst`."""
+        return BURST_HZ[burst % len(BURST_HZ)]
+
     def samples(self, index: int) -> Samples:
         phase = index % BURST_PERIOD_FRAMES
         if phase >= BURST_FRAMES:
             return np.zeros(FRAME_SAMPLES, dtype=np.int16)
-        freq = BURST_HZ[(index // BURST_PERIOD_FRAMES) % len(BURST_HZ)]
+        freq = self.frequency(index // BURST_PERIOD_FRAMES)
         if phase == 0:
             self.onsets.append((time.time(), freq))
         t = (np.arange(FRAME_SAMPLES) + index * FRAME_SAMPLES) / SAMPLE_RATE

@@ -56,10 +56,15 @@ class Nginx:
 
 @contextmanager
 def running_nginx(
-    origin_base: str, workdir: Path, workers: int = 1, timing_log: bool = False
+    origin_base: str,
+    workdir: Path,
+    workers: int = 1,
+    timing_log: bool = False,
+    port: int | None = None,
 ) -> Iterator[Nginx]:
+    """nginx on `port` (a free one by default) in front of `origin_base`."""
     origin = int(origin_base.rsplit(":", 1)[1])
-    port = free_port()
+    port = port or free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     for sub in ("cache", "body", "proxy", "fastcgi", "uwsgi", "scgi"):
         (workdir / sub).mkdir(exist_ok=True)
