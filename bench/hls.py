@@ -621,6 +621,9 @@ async def crowd(players: int, seconds: float, threads: int) -> dict[str, Any]:
     served = len([line for line in lines if '"/hls/' in line])
     keys = collections.Counter(line.split('"')[1] for line in to_origin)
     twice = {k for k, n in keys.items() if n > 1}
+    # the same key passed to townhall twice before it was cached (the cache lock let a
+    # second one through), as opposed to a cached answer expired and fetched again
+    missed = collections.Counter(line.split('"')[1] for line in to_origin if " MISS " in line)
     # when (nginx's clock) and how each key fetched twice went to townhall
     fetched: dict[str, list[str]] = {}
     for line in timing:
@@ -648,6 +651,7 @@ async def crowd(players: int, seconds: float, threads: int) -> dict[str, Any]:
         "origin_requests_per_part": round(len(to_origin) / count, 2),
         "origin_requests_by_cache_status": dict(statuses),
         "origin_keys_fetched_more_than_once": len(twice),
+        "origin_keys_missed_more_than_once": sum(n > 1 for n in missed.values()),
         "twice_fetched_examples": {k[-40:]: v for k, v in list(fetched.items())[:3]},
         "townhall_cpu_percent_with_crowd": round(100 * crowd_cpu / wall, 1),
         "townhall_cpu_percent_same_space_no_players": round(100 * idle_cpu / seconds, 1),

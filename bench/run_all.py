@@ -67,6 +67,7 @@ HEADLINES: dict[str, list[str]] = {
         "players_with_every_part",
         "share_stalled",
         "origin_requests_per_part",
+        "origin_keys_missed_more_than_once",
         "townhall_cpu_percent_for_the_crowd",
         "nginx_cpu_percent_of_one_core",
     ],
