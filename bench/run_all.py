@@ -64,7 +64,7 @@ HEADLINES: dict[str, list[str]] = {
     "hls-packaging": ["packager_cpu_percent_of_one_core", "window_bytes_held_after_voice"],
     "hls-latency": ["glass_to_ear", "stalls"],
     "hls-crowd": [
-        "players_with_every_part",
+        "players_with_every_part_on_time",
         "share_stalled",
         "origin_requests_per_part",
         "origin_keys_missed_more_than_once",
