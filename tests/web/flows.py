@@ -129,6 +129,19 @@ def confirm_in_page(page: Any, button: str) -> None:
     expect(dialog).to_have_count(0)
 
 
+def refuse_native_dialogs(page: Any) -> list[str]:
+    """Dismiss and list every dialog of the browser's own (confirm(), prompt(), alert())
+    the page opens: the app should open none."""
+    native: list[str] = []
+
+    def dismiss(dialog: Any) -> None:
+        native.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", dismiss)
+    return native
+
+
 def answer_in_page(page: Any, text: str, button: str) -> None:
     """Fill the page's own dialog's text field (a report's reason) and send it."""
     page.get_by_role("dialog").get_by_role("textbox").fill(text)

@@ -7,7 +7,14 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.web.flows import login, open_app, signup, unique
+from tests.web.flows import (
+    confirm_in_page,
+    login,
+    open_app,
+    refuse_native_dialogs,
+    signup,
+    unique,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -58,6 +65,7 @@ def test_edit_profile_follow_and_block(browsers: Any, server: str) -> None:
     alice_page = browsers.page(browser, server)
     bob_page = browsers.page(browser, server)
     alice, bob = unique("alice"), unique("bob")
+    native = refuse_native_dialogs(alice_page)
     signup(alice_page, alice, "Alice")
     signup(bob_page, bob, "Bob")
 
@@ -86,20 +94,32 @@ def test_edit_profile_follow_and_block(browsers: Any, server: str) -> None:
     # Alice sees that Bob follows her; she blocks him, which ends his follow.
     open_app(alice_page, f"/u/{bob}")
     expect(alice_page.get_by_text("Follows you")).to_be_visible()
-    alice_page.once("dialog", lambda d: d.accept())
-    alice_page.get_by_role("button", name="Block").click()
+    # Blocking is asked in the page's own dialog: cancelled, nothing happens and focus is
+    # back on the button; confirmed, Bob is blocked.
+    block = alice_page.get_by_role("button", name="Block")
+    block.click()
+    dialog = alice_page.get_by_role("dialog")
+    expect(dialog).to_contain_text(f"Block @{bob}?")
+    expect(dialog).to_contain_text("They will not be able to follow you")
+    confirm_in_page(alice_page, "Cancel")
+    expect(block).to_be_focused()
+    expect(alice_page.get_by_text("Follows you")).to_be_visible()
+    block.click()
+    confirm_in_page(alice_page, "Block")
     expect(alice_page.get_by_role("button", name="Unblock")).to_be_visible()
     expect(alice_page.get_by_text("You blocked this account")).to_be_visible()
     bob_page.reload()
     expect(bob_page.get_by_text("Has blocked you")).to_be_visible()
     expect(bob_page.locator(".counts")).to_contain_text("0 followers")
-    # Unblock again.
+    # Unblock again (not asked).
     alice_page.get_by_role("button", name="Unblock").click()
     expect(alice_page.get_by_role("button", name="Follow", exact=True)).to_be_visible()
+    assert native == [], f"the browser's own dialogs were used: {native}"
 
 
 def test_tokens_and_account_deletion(browsers: Any, server: str, console: Any) -> None:
     page = browsers.page(browsers.launch(), server)
+    native = refuse_native_dialogs(page)
     handle = unique("tok")
     signup(page, handle, "Toby Tokens")
     open_app(page, "/settings")
@@ -123,13 +143,22 @@ def test_tokens_and_account_deletion(browsers: Any, server: str, console: Any) -
     assert page.evaluate(f"({me})('{token}').then(r => r.status)") == 401
 
     # Deleting the account needs the password, then the handle is gone.
+    # It is asked in the page's own dialog; cancelled, the account stays.
     page.get_by_text("Delete account").click()
-    page.once("dialog", lambda d: d.accept())
     page.get_by_role("textbox", name="Password").fill("correct horse")
-    page.get_by_role("button", name="Delete my account").click()
+    delete = page.get_by_role("button", name="Delete my account")
+    delete.click()
+    expect(page.get_by_role("dialog")).to_contain_text("This cannot be undone.")
+    confirm_in_page(page, "Cancel")
+    expect(delete).to_be_enabled()
+    expect(delete).to_be_focused()
+    assert page.evaluate("fetch('/api/v1/me').then(r => r.status)") == 200
+    delete.click()
+    confirm_in_page(page, "Delete my account")
     expect(page.get_by_role("heading", name="Create your account")).to_be_visible()
     page.get_by_label("Handle").fill(handle)
     page.get_by_label("Display name").fill("Toby Again")
     page.get_by_label("Password").fill("correct horse")
     page.get_by_role("button", name="Sign up").click()
     page.get_by_role("link", name=f"Your profile (@{handle})").wait_for()
+    assert native == [], f"the browser's own dialogs were used: {native}"

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.web.flows import open_app, signup, unique
+from tests.web.flows import confirm_in_page, open_app, refuse_native_dialogs, signup, unique
 
 pytestmark = pytest.mark.browser
 
@@ -81,6 +81,7 @@ def test_private_space_share_link_guests_and_edits(
 def test_schedule_then_cancel(browsers: Any, server: str) -> None:
     browser = browsers.launch()
     host, fan = browsers.page(browser, server), browsers.page(browser, server)
+    native = refuse_native_dialogs(host)
     signup(host, unique("chost"), "Cora Host")
     signup(fan, unique("cfan"), "Finn Fan")
     host.get_by_role("link", name="Start a space").click()
@@ -102,9 +103,17 @@ def test_schedule_then_cancel(browsers: Any, server: str) -> None:
     # The host cancels it from the home page; it leaves the list for everyone.
     open_app(host, "/")
     card = host.locator(".space-card", has_text="Maybe next week")
-    host.once("dialog", lambda d: d.accept())
-    card.get_by_role("button", name="Cancel").click()
+    # Asked in the page's own dialog: cancelled, the card stays (focus back on its button).
+    cancel = card.get_by_role("button", name="Cancel")
+    cancel.click()
+    expect(host.get_by_role("dialog")).to_contain_text("Cancel “Maybe next week”?")
+    confirm_in_page(host, "Cancel")
+    expect(cancel).to_be_focused()
+    expect(card).to_have_count(1)
+    cancel.click()
+    confirm_in_page(host, "Cancel space")
     expect(card).to_have_count(0)
+    assert native == [], f"the browser's own dialogs were used: {native}"
     open_app(fan, "/")
     expect(fan.get_by_text("Nothing scheduled yet.")).to_be_visible()
 

@@ -34,8 +34,12 @@ function ask(opts) {
       const yes = dialog.returnValue === 'ok';
       const text = field ? /** @type {HTMLTextAreaElement} */ (field).value.trim() : '';
       dialog.remove();
-      if (opener && opener.isConnected) opener.focus();
       resolve(yes && (!field || text) ? text : null);
+      // Focus goes back to the opener; a form's submit button is disabled while its
+      // handler runs, so try again once the handler has gone on.
+      const back = () => { if (opener && opener.isConnected) opener.focus(); };
+      back();
+      if (opener && document.activeElement !== opener) setTimeout(back, 0);
     });
     dialog.showModal();
     (field || ok).focus();

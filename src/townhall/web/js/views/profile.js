@@ -1,6 +1,7 @@
 // Profile pages (follow, block, followers/following, their spaces) and editing my profile.
 
 import { del, get, patch, post, qs } from '../api.js';
+import { confirmDialog } from '../dialog.js';
 import { go } from '../router.js';
 import { currentUser, setUser, signOut } from '../session.js';
 import { spacesByHost } from '../spaces.js';
@@ -61,9 +62,10 @@ export async function profileView(params) {
         {
           type: 'button',
           class: profile.is_blocked ? 'btn' : 'btn btn-danger-ghost',
-          onclick: (ev) => {
-            if (!profile.is_blocked && !confirm(`Block @${profile.handle}? They will not be able to follow you or join your spaces.`)) return;
-            act(ev.currentTarget, profile.is_blocked ? del : post, 'block', profile.is_blocked ? `Unblocked @${profile.handle}` : `Blocked @${profile.handle}`);
+          onclick: async (ev) => {
+            const button = ev.currentTarget;
+            if (!profile.is_blocked && !(await confirmDialog({ title: `Block @${profile.handle}?`, message: 'They will not be able to follow you or join your spaces.', confirm: 'Block', danger: true }))) return;
+            act(button, profile.is_blocked ? del : post, 'block', profile.is_blocked ? `Unblocked @${profile.handle}` : `Blocked @${profile.handle}`);
           },
         },
         profile.is_blocked ? 'Unblock' : 'Block',
@@ -270,7 +272,7 @@ export async function settingsView() {
     h('button', { type: 'submit', class: 'btn btn-danger' }, 'Delete my account'),
   );
   bindForm(deleteForm, async (data) => {
-    if (!confirm('Delete your account and everything in it? This cannot be undone.')) return;
+    if (!(await confirmDialog({ title: 'Delete your account?', message: 'Your account and everything in it go. This cannot be undone.', confirm: 'Delete my account', danger: true }))) return;
     await del('/me', { password: String(data.get('password') || '') });
     setUser(null);
     go('/signup', { replace: true });

@@ -1,5 +1,6 @@
 // One space in a list: host, title, topics, listener count, some speakers, reminder.
 
+import { confirmDialog } from '../dialog.js';
 import { currentUser } from '../session.js';
 import * as spaces from '../spaces.js';
 import { announce, avatar, displayName, h, showError, when } from '../ui.js';
@@ -49,7 +50,7 @@ export function spaceCard(space, { onChange } = {}) {
           class: 'btn btn-small btn-ghost',
           'aria-describedby': titleId,
           onclick: async () => {
-            if (!confirm(`Cancel “${space.title}”?`)) return;
+            if (!(await confirmDialog({ title: `Cancel “${space.title}”?`, message: 'People who set a reminder are not called.', confirm: 'Cancel space', danger: true }))) return;
             try {
               await spaces.cancel(space.id);
               announce('Space cancelled');
