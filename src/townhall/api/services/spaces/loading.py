@@ -4,12 +4,16 @@ Every change to a space runs in one transaction that starts by locking the space
 (`locked`), reads the room fresh (`load_room`), asks the domain, writes what changed
 (`save`), adds its events to the outbox and commits (`commit_and_publish`). The outbox
 relay publishes them on the bus after the commit (so a snapshot taken after an event was
-seen always contains it, and a committed change is always announced).
+seen always contains it, and a committed change is always announced). Stage use cases
+take that path as one step: `async with staged(...) as stage` (lock, load; `apply` the
+domain's new room, which saves it; `publish` events; committed with them on the way
+out), or `stage_change(...)` when the change and its events are two functions.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from enum import Enum
 from typing import TypeVar
 
@@ -129,6 +133,49 @@ async def commit_and_publish(
     await session.commit()
 
 
+class StagedChange:
+    """One change of a space's stage inside `staged`: the locked space, the room as
+    loaded (`before`), the room the domain made of it (`after`) and the events to
+    publish with it."""
+
+    def __init__(self, session: AsyncSession, space: Space, before: Room) -> None:
+        self._session = session
+        self.space = space
+        self.before = before
+        self.after = before
+        self.events: Events = []
+
+    async def apply(self, after: Room) -> Room:
+        """Take the domain's new room and save what changed (flushed, not committed)."""
+        self.after = after
+        if after is not self.before:
+            await save(self._session, self.space, self.before, after)
+        return after
+
+    def publish(self, *events: EventData) -> None:
+        """Events to add to the outbox with the change (in this order)."""
+        self.events.extend(events)
+
+
+@asynccontextmanager
+async def staged(
+    session: AsyncSession,
+    settings: Settings,
+    space_id: str,
+    removed: Sequence[int] = (),
+    focus: Sequence[int] | None = None,
+) -> AsyncIterator[StagedChange]:
+    """Lock the space and load its room; the body checks, `apply`s the domain's change
+    and `publish`es its events; on the way out the events are added to the outbox and
+    everything commits. An error in the body commits nothing (it propagates).
+
+    `removed`, `focus`: as for `load_room` (`focus`: the change is only about them)."""
+    space = await locked(session, space_id)
+    stage = StagedChange(session, space, await load_room(session, space, settings, removed, focus))
+    yield stage
+    await commit_and_publish(session, space.id, stage.events)
+
+
 async def stage_change(
     session: AsyncSession,
     settings: Settings,
@@ -138,15 +185,12 @@ async def stage_change(
     removed: Sequence[int] = (),
     focus: Sequence[int] | None = None,
 ) -> tuple[Space, Room, Room]:
-    """Lock, load, apply `change(room) -> room`, save, commit, publish `events(before, after)`.
-
-    `focus`: the change is only about these people (see `load_room`)."""
-    space = await locked(session, space_id)
-    before = await load_room(session, space, settings, removed, focus)
-    after = change(before)
-    await save(session, space, before, after)
-    await commit_and_publish(session, space.id, events(before, after))
-    return space, before, after
+    """`staged` for a change that is one function of the room, its events one function
+    of (before, after): lock, load, change, save, commit with the events."""
+    async with staged(session, settings, space_id, removed, focus) as stage:
+        after = await stage.apply(change(stage.before))
+        stage.publish(*events(stage.before, after))
+    return stage.space, stage.before, stage.after
 
 
 def listeners_event(room: Room) -> ListenersCount:

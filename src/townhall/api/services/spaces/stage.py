@@ -23,13 +23,10 @@ from townhall.api.services.access import space_access as announce_space_access
 from townhall.api.services.spaces.loading import (
     Events,
     access,
-    commit_and_publish,
     listeners_event,
-    load_room,
-    locked,
     parse_enum,
-    save,
     stage_change,
+    staged,
     user_exists,
 )
 from townhall.api.services.spaces.reading import seq_and_snapshot
@@ -67,26 +64,19 @@ from townhall.store.models import User
 async def join(
     session: AsyncSession, bus: Bus, settings: Settings, user: User, space_id: str
 ) -> JoinedOut:
-    space = await locked(session, space_id)
-    rules.check_may_join(await access(session, space, user.id))
-    before = await load_room(session, space, settings, focus=[user.id])  # removal: in access
-    after = before.join(user.id)
-    if after is not before:
-        await save(session, space, before, after)
-        role = after.role_of(user.id)
-        assert role is not None
-        await commit_and_publish(
-            session,
-            space.id,
-            [
-                MemberJoined(user=user_ref(user), role=role.value),
-                listeners_event(after),
-            ],
-        )
+    async with staged(session, settings, space_id, focus=[user.id]) as stage:
+        rules.check_may_join(await access(session, stage.space, user.id))  # removal: in access
+        after = await stage.apply(stage.before.join(user.id))
+        if after is not stage.before:
+            role = after.role_of(user.id)
+            assert role is not None
+            stage.publish(
+                MemberJoined(user=user_ref(user), role=role.value), listeners_event(after)
+            )
     # Read with the snapshot, in one consistent read: a client that subscribes with
     # last_seq=seq gets exactly the events after it, not a second snapshot. The
     # database's seq (the outbox numbers events at commit): a join never waits for Redis.
-    seq, data = await seq_and_snapshot(session, space.id, user.id)
+    seq, data = await seq_and_snapshot(session, stage.space.id, user.id)
     return JoinedOut(**data.model_dump(), seq=seq)
 
 
@@ -118,23 +108,17 @@ async def leave_absent(
 
     Checked again under the space's lock: False (nothing done) when the space is no
     longer live, they already left, they are the host, or they are connected again."""
-    space = await locked(session, space_id)
-    before = await load_room(session, space, settings, focus=[user_id])
-    if (
-        before.state is not SpaceState.LIVE
-        or user_id not in before.members
-        or not may_be_swept(user_id, before.host_id)
-        or await bus.is_present(space_id, user_id)
-    ):
-        await session.rollback()
-        return False
-    after = before.leave(user_id)
-    await save(session, space, before, after)
-    await commit_and_publish(
-        session,
-        space.id,
-        [MemberLeft(user_id=user_id, reason="absent"), listeners_event(after)],
-    )
+    async with staged(session, settings, space_id, focus=[user_id]) as stage:
+        before = stage.before
+        if (
+            before.state is not SpaceState.LIVE
+            or user_id not in before.members
+            or not may_be_swept(user_id, before.host_id)
+            or await bus.is_present(space_id, user_id)
+        ):
+            return False  # nothing changed: the lock is let go
+        after = await stage.apply(before.leave(user_id))
+        stage.publish(MemberLeft(user_id=user_id, reason="absent"), listeners_event(after))
     return True
 
 
@@ -151,23 +135,16 @@ async def drop_lost_access(
     for space_id, state, hosts in await store.open_spaces_of(session, host_id):
         if not hosts or state != SpaceState.LIVE:
             continue
-        space = await locked(session, space_id)
-        if space.host_id != host_id or rules.may_view(await access(session, space, user_id)):
-            continue
-        lost.append(space.id)
-        before = await load_room(session, space, settings)
-        if before.state is not SpaceState.LIVE or user_id not in before.members:
-            continue
-        after = before.leave(user_id)
-        await save(session, space, before, after)
-        await commit_and_publish(
-            session,
-            space.id,
-            [
-                MemberLeft(user_id=user_id, reason="no_access"),
-                listeners_event(after),
-            ],
-        )
+        async with staged(session, settings, space_id, focus=[user_id]) as stage:
+            space = stage.space
+            if space.host_id != host_id or rules.may_view(await access(session, space, user_id)):
+                continue
+            lost.append(space.id)
+            before = stage.before
+            if before.state is not SpaceState.LIVE or user_id not in before.members:
+                continue
+            after = await stage.apply(before.leave(user_id))
+            stage.publish(MemberLeft(user_id=user_id, reason="no_access"), listeners_event(after))
     return lost
 
 
@@ -178,13 +155,12 @@ async def raise_hand(
     session: AsyncSession, bus: Bus, settings: Settings, user: User, space_id: str
 ) -> MemberOut:
     staff_rules.check_account_age(user.created_at, utcnow(), settings.min_account_age_to_speak)
-    space = await locked(session, space_id)
-    rules.check_may_view(await access(session, space, user.id))  # lost access?
-    follows = await accounts_store.is_following(session, space.host_id, user.id)
-    before = await load_room(session, space, settings)
-    after = before.raise_hand(user.id, time.time(), follows)
-    await save(session, space, before, after)
-    await commit_and_publish(session, space.id, [HandRaised(user_id=user.id)])
+    async with staged(session, settings, space_id) as stage:
+        space = stage.space
+        rules.check_may_view(await access(session, space, user.id))  # lost access?
+        follows = await accounts_store.is_following(session, space.host_id, user.id)
+        after = await stage.apply(stage.before.raise_hand(user.id, time.time(), follows))
+        stage.publish(HandRaised(user_id=user.id))
     return member_view(after, user.id)
 
 
@@ -239,49 +215,44 @@ async def invite(
 ) -> MemberOut:
     """Invite a listener to speak, or (host only) someone to co-host; they accept or decline."""
     wanted = parse_enum(Role, role, "role")
-    space, _, after = await stage_change(
-        session,
-        settings,
-        space_id,
-        lambda r: r.invite(actor.id, user_id, wanted),
-        lambda b, a: [InviteSent(user_id=user_id, role=wanted.value, by=actor.id)],
-    )
-    notice = InviteNotice(
-        space_id=space.id,
-        title=space.title,
-        by=user_brief(actor),
-        role="cohost" if wanted is Role.COHOST else "speaker",
-    )
-    await notifications.notify(session, [user_id], notice)
-    await session.commit()
+    async with staged(session, settings, space_id) as stage:
+        after = await stage.apply(stage.before.invite(actor.id, user_id, wanted))
+        stage.publish(InviteSent(user_id=user_id, role=wanted.value, by=actor.id))
+        notice = InviteNotice(
+            space_id=stage.space.id,
+            title=stage.space.title,
+            by=user_brief(actor),
+            role="cohost" if wanted is Role.COHOST else "speaker",
+        )
+        await notifications.notify(session, [user_id], notice)  # commits with the invitation
     return member_view(after, user_id)
 
 
 async def answer_invitation(
     session: AsyncSession, bus: Bus, settings: Settings, user: User, space_id: str, accept: bool
 ) -> MemberOut:
-    space = await locked(session, space_id)
-    if accept:
-        rules.check_may_view(await access(session, space, user.id))  # lost access?
-    before = await load_room(session, space, settings)
-    pending = before.member(user.id)
-    after = before.accept_invite(user.id) if accept else before.decline_invite(user.id)
-    await save(session, space, before, after)
-    invited_as = pending.invited_as if pending else None
-    role = after.role_of(user.id)
-    events: Events
-    if accept:
+    async with staged(session, settings, space_id) as stage:
+        space, before = stage.space, stage.before
+        if accept:
+            rules.check_may_view(await access(session, space, user.id))  # lost access?
+        pending = before.member(user.id)
+        after = await stage.apply(
+            before.accept_invite(user.id) if accept else before.decline_invite(user.id)
+        )
+        if not accept:
+            invited_as = pending.invited_as if pending else None
+            role_name = invited_as.value if invited_as else None
+            stage.publish(InviteDeclined(user_id=user.id, role=role_name))
+            return member_view(after, user.id)
+        role = after.role_of(user.id)
         assert role is not None
-        events = [RoleChanged(user_id=user.id, role=role.value, by=user.id)]
-        events.append(listeners_event(after))
+        stage.publish(
+            RoleChanged(user_id=user.id, role=role.value, by=user.id), listeners_event(after)
+        )
         if role is Role.COHOST and space.visibility == Visibility.PUBLIC:
             brief = user_brief(user)
             notice = CohostAddedNotice(space_id=space.id, title=space.title, by=brief, user=brief)
             await notifications.notify_followers(session, user.id, notice)
-    else:
-        role_name = invited_as.value if invited_as else None
-        events = [InviteDeclined(user_id=user.id, role=role_name)]
-    await commit_and_publish(session, space.id, events)
     return member_view(after, user.id)
 
 
@@ -333,20 +304,14 @@ async def transfer_host(
     session: AsyncSession, bus: Bus, settings: Settings, actor: User, space_id: str, user_id: int
 ) -> SpaceOut:
     """The host hands the host role to a co-host and stays on as a co-host."""
-    space = await locked(session, space_id)
-    before = await load_room(session, space, settings)
-    after = before.transfer_host(actor.id, user_id)
-    await save(session, space, before, after)
-    view = await space_view(session, space)
-    await commit_and_publish(
-        session,
-        space.id,
-        [
+    async with staged(session, settings, space_id) as stage:
+        await stage.apply(stage.before.transfer_host(actor.id, user_id))
+        view = await space_view(session, stage.space)  # the space as saved: its new host
+        stage.publish(
             RoleChanged(user_id=user_id, role="host", by=actor.id),
             RoleChanged(user_id=actor.id, role="cohost", by=actor.id),
             SpaceUpdated(space=view.model_dump(mode="json")),
-        ],
-    )
+        )
     return view
 
 
@@ -433,31 +398,27 @@ async def remove(
     to the space: when the host blocks, the host's account blocks them too (every space
     of the host, as a profile block does); a co-host's block is the space ban only, never
     an account block of the co-host's own."""
-    space = await locked(session, space_id)
-    before = await load_room(session, space, settings, removed=[user_id])
-    if block:
-        await user_exists(session, user_id)
-        after = before.ban(actor.id, user_id)
-    else:
-        after = before.remove(actor.id, user_id)
-    await save(session, space, before, after)
-    await audit.record(
-        session,
-        actor,
-        "space.ban" if block else "space.remove",
-        target=await accounts_store.user_by_id(session, user_id),
-        space_id=space.id,
-    )
-    await store.add_removal(session, space.id, user_id, actor.id)
-    if block and actor.id == space.host_id:
-        await accounts_store.block(session, actor.id, user_id)
-    events: Events = []
-    if user_id in before.members:
-        events = [MemberRemoved(user_id=user_id, by=actor.id)]
-        events.append(listeners_event(after))
-    # Also for someone watching without being a member: their sockets stop the space.
-    await announce_space_access(session, user_id, [space.id])
-    await commit_and_publish(session, space.id, events)
+    async with staged(session, settings, space_id, removed=[user_id]) as stage:
+        space, before = stage.space, stage.before
+        if block:
+            await user_exists(session, user_id)
+            after = await stage.apply(before.ban(actor.id, user_id))
+        else:
+            after = await stage.apply(before.remove(actor.id, user_id))
+        await audit.record(
+            session,
+            actor,
+            "space.ban" if block else "space.remove",
+            target=await accounts_store.user_by_id(session, user_id),
+            space_id=space.id,
+        )
+        await store.add_removal(session, space.id, user_id, actor.id)
+        if block and actor.id == space.host_id:
+            await accounts_store.block(session, actor.id, user_id)
+        if user_id in before.members:
+            stage.publish(MemberRemoved(user_id=user_id, by=actor.id), listeners_event(after))
+        # Also for someone watching without being a member: their sockets stop the space.
+        await announce_space_access(session, user_id, [space.id])
     if block and actor.id == space.host_id:
         # The host's account block reaches the host's other live spaces too, at once.
         others = await drop_lost_access(session, settings, user_id, space.host_id)
