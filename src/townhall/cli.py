@@ -124,6 +124,59 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_media(args: argparse.Namespace) -> int:
+    """A media-only node (`townhall.media.nodes.node`)."""
+    from townhall.media.nodes.node import NodeOptions, run
+
+    overrides: dict[str, Any] = {"media_addresses": [args.advertise]}
+    if args.redis:
+        overrides["redis_url"] = args.redis
+    if args.data_dir is not None:
+        overrides["data_dir"] = args.data_dir
+    settings = load_settings(**overrides)
+    configure_logging(settings.log_level)
+    if not settings.redis_url:
+        raise ConfigError("townhall media needs --redis URL (or TOWNHALL_REDIS_URL)")
+    if not settings.media_secret:
+        raise ConfigError("townhall media needs TOWNHALL_MEDIA_SECRET (shared with the API nodes)")
+    asyncio.run(_check_redis(settings.redis_url))
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    options = NodeOptions(
+        advertise=args.advertise,
+        listen=args.listen or args.advertise,
+        port=args.port,
+        relay_port=args.port if args.relay_port is None else args.relay_port,
+        capacity=args.capacity or settings.media_listeners_per_worker,
+        node_id=args.id or "",
+    )
+    asyncio.run(run(settings, options))
+    return 0
+
+
+def _add_media(sub: Any) -> None:
+    media = sub.add_parser(
+        "media",
+        help="run a media-only node",
+        description="Run a media-only node that API nodes find through Redis "
+        "(TOWNHALL_MEDIA_SECRET must be the same on every node).",
+    )
+    media.add_argument("--redis", help="Redis URL shared with the API nodes")
+    media.add_argument(
+        "--advertise", required=True, help="this machine's address that clients and nodes reach"
+    )
+    media.add_argument("--listen", help="address to bind (default: the advertised one)")
+    media.add_argument("--port", type=int, default=7800, help="control port, TCP (default 7800)")
+    media.add_argument("--relay-port", type=int, help="relay port, UDP (default: --port)")
+    media.add_argument(
+        "--capacity",
+        type=int,
+        help="connections it takes (default TOWNHALL_MEDIA_LISTENERS_PER_WORKER)",
+    )
+    media.add_argument("--id", help="node id (default advertise:port)")
+    media.add_argument("--data-dir", type=Path, help="folder for report evidence")
+    media.set_defaults(func=cmd_media)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="townhall", description="Self-hostable live audio rooms.")
     parser.add_argument("--version", action="version", version=f"townhall {__version__}")
@@ -147,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.set_defaults(func=cmd_db_upgrade)
     db.set_defaults(func=lambda _a: _usage(db))
 
+    _add_media(sub)
     _add_bot(sub)
     from townhall.admin_cli import add_admin_commands
 

@@ -74,6 +74,12 @@ class Settings(BaseSettings):
     # media_listeners_per_worker on it go to other workers (edges) that relay its mix.
     media_workers: int = Field(0, ge=0, le=256)
     media_listeners_per_worker: int = Field(500, ge=1, le=100_000)
+    # Media nodes (`townhall media` on other machines, found through Redis): the API
+    # places spaces and listeners on the registered nodes instead of its own media plane.
+    # Needs TOWNHALL_REDIS_URL and TOWNHALL_MEDIA_SECRET (shared by every API and media
+    # node: it authenticates registrations, the control channel and relay packets).
+    media_nodes: bool = False
+    media_secret: str = ""
     host_grace_seconds: float = Field(300.0, ge=0)
     # Members (not the host) with neither a WebSocket subscription nor a media connection
     # to a live space for longer than this are made to leave it.
@@ -260,6 +266,16 @@ class Settings(BaseSettings):
     def captions_available(self) -> bool:
         """Does this instance caption speech (an engine is configured)?"""
         return self.captions_engine != "off"
+
+    @model_validator(mode="after")
+    def _check_media_nodes(self) -> Settings:
+        if self.media_secret and len(self.media_secret) < 16:
+            raise ValueError("TOWNHALL_MEDIA_SECRET must be at least 16 characters")
+        if self.media_nodes and not (self.redis_url and self.media_secret):
+            raise ValueError(
+                "TOWNHALL_MEDIA_NODES needs TOWNHALL_REDIS_URL and TOWNHALL_MEDIA_SECRET"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_secret(self) -> Settings:

@@ -159,10 +159,11 @@ class ErrorCode(StrEnum):
     last_admin = "last_admin", (403,), "the instance's last admin cannot be removed"
     media_closed = "media_closed", (409,), "the media server is shutting down"
     media_error = "media_error", (503,), "a media worker failed while answering: offer again"
+    media_full = "media_full", (503,), "every media node is at its capacity: retry shortly"
     media_unavailable = (
         "media_unavailable",
         (503,),
-        "no media worker is running or it did not answer: retry shortly",
+        "no media worker or node is running or it did not answer: retry shortly",
     )
     member_not_found = "member_not_found", (404,), "that person is not in this space"
     method_not_allowed = "method_not_allowed", (405,), "the route does not take this method"

@@ -43,6 +43,8 @@ class MediaWorkerOut(Out):
     """One media worker (or the in-process media plane) as `GET /api/v1/admin/media` shows it."""
 
     index: int
+    node: str = ""
+    """A media node's id (`townhall media`); empty for a worker."""
     alive: bool
     pid: int = 0
     restarts: int = 0
@@ -60,5 +62,5 @@ class MediaWorkerOut(Out):
 
 class MediaOverview(Out):
     mode: str
-    """"workers" (TOWNHALL_MEDIA_WORKERS > 0) or "in-process"."""
+    """"workers" (TOWNHALL_MEDIA_WORKERS > 0), "nodes" (TOWNHALL_MEDIA_NODES) or "in-process"."""
     workers: list[MediaWorkerOut]

@@ -22,6 +22,7 @@ from townhall.media.bridge import MediaBridge
 from townhall.media.evidence import EvidenceDesk
 from townhall.media.hls.hub import HlsHub
 from townhall.media.hls.relay import RedisHlsRelay
+from townhall.media.nodes.pool import NodePool
 from townhall.media.room_state import RoomState
 from townhall.media.server import MediaServer
 from townhall.media.workers.plane import MediaPlane, NoAccess, NoBridge
@@ -163,6 +164,9 @@ async def start(state: Any, settings: Settings) -> None:
     worker runs its own bridge and access tracker, through the pool."""
     relay = RedisHlsRelay(settings.redis_url, settings.redis_prefix) if settings.redis_url else None
     hub = HlsHub(relay)
+    if settings.media_nodes:
+        await _start_nodes(state, settings, hub)
+        return
     if settings.media_workers > 0:
         await _start_workers(state, settings, hub)
         return
@@ -203,6 +207,24 @@ async def _start_workers(state: Any, settings: Settings, hub: HlsHub) -> None:
     state.media_bridge = NoBridge()
     state.media_access = NoAccess()
     state.evidence_desk = None  # each worker keeps the evidence of the rooms it mixes
+    state.hls = HlsService(hub, HlsTokens(settings.load_secret_key()), state.db)
+    state.captions = None
+    await pool.start()
+
+
+async def _start_nodes(state: Any, settings: Settings, hub: HlsHub) -> None:
+    """Media on the nodes registered in Redis (`townhall media`); HLS comes through Redis
+    from the node that packages it."""
+    db: Database = state.db
+
+    async def allowed(space_id: str, user_id: int, credential: int | None) -> bool:
+        return await may_stay(db, space_id, user_id, credential)
+
+    pool = NodePool(settings, state.bus, DatabaseRoomStates(db), allowed)
+    state.media = pool
+    state.media_bridge = NoBridge()
+    state.media_access = NoAccess()
+    state.evidence_desk = None  # each node keeps the evidence of the rooms it mixes
     state.hls = HlsService(hub, HlsTokens(settings.load_secret_key()), state.db)
     state.captions = None
     await pool.start()

@@ -11,20 +11,24 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from townhall.api.schemas.media import MediaOverview, MediaSpaceOut, MediaWorkerOut
 from townhall.domain import staff as rules
+from townhall.media.nodes.pool import NodePool
 from townhall.media.server import MediaServer
 from townhall.media.workers.pool import WorkerPool
 from townhall.media.workers.stats import WorkerReport
 from townhall.store.models import User
 
 
-async def overview(media: MediaServer | WorkerPool) -> MediaOverview:
+async def overview(media: MediaServer | WorkerPool | NodePool) -> MediaOverview:
+    if isinstance(media, NodePool):
+        reports = await media.stats()
+        return MediaOverview(mode="nodes", workers=[_worker_out(r) for r in reports])
     if isinstance(media, WorkerPool):
         reports = await media.stats()
         return MediaOverview(mode="workers", workers=[_worker_out(r) for r in reports])
     return MediaOverview(mode="in-process", workers=[_in_process(media)])
 
 
-async def staff_overview(actor: User, media: MediaServer | WorkerPool) -> MediaOverview:
+async def staff_overview(actor: User, media: MediaServer | WorkerPool | NodePool) -> MediaOverview:
     rules.check_staff(actor.role)
     return await overview(media)
 
@@ -32,6 +36,7 @@ async def staff_overview(actor: User, media: MediaServer | WorkerPool) -> MediaO
 def _worker_out(report: WorkerReport) -> MediaWorkerOut:
     return MediaWorkerOut(
         index=report.index,
+        node=report.node,
         alive=report.alive,
         pid=report.pid,
         restarts=report.restarts,

@@ -12,13 +12,13 @@ import base64
 
 from townhall.media.hls.hub import HlsHub
 from townhall.media.hls.window import HlsWindow, PartRecord
-from townhall.media.workers.wire import Channel, HlsEnd, HlsPart, HlsStart
+from townhall.media.workers.wire import ChannelLike, HlsEnd, HlsPart, HlsStart
 
 
 class ChannelHlsRelay:
     """The `HlsRelay` of a worker's hub: everything to the API."""
 
-    def __init__(self, channel: Channel) -> None:
+    def __init__(self, channel: ChannelLike) -> None:
         self._channel = channel
 
     def start_stream(self, space_id: str, stream: str, init: bytes) -> None:

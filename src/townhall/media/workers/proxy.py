@@ -17,7 +17,7 @@ from townhall.bus.events import Event, EventFormatError
 from townhall.media.room_state import RoomState
 from townhall.media.workers.wire import (
     Ask,
-    Channel,
+    ChannelLike,
     Delivered,
     Presence,
     Publish,
@@ -32,7 +32,7 @@ from townhall.media.workers.wire import (
 class ChannelBus:
     """Subscribe, publish, presence and ping: through the API's bus."""
 
-    def __init__(self, channel: Channel, presence_ttl: float) -> None:
+    def __init__(self, channel: ChannelLike, presence_ttl: float) -> None:
         self._channel = channel
         self.presence_ttl = presence_ttl
         self._ids = itertools.count(1)
@@ -125,7 +125,7 @@ class ChannelBus:
 class ChannelRoomStates:
     """The `RoomStateSource` of a worker: the API reads the database for it."""
 
-    def __init__(self, channel: Channel) -> None:
+    def __init__(self, channel: ChannelLike) -> None:
         self._channel = channel
 
     async def room_state(self, space_id: str) -> RoomState:
@@ -159,7 +159,7 @@ def room_state_from_wire(raw: Any) -> RoomState:
     )
 
 
-def access_check(channel: Channel) -> Any:
+def access_check(channel: ChannelLike) -> Any:
     """`allowed(space_id, user_id, credential)` for `MediaAccess`, asked of the API."""
 
     async def allowed(space_id: str, user_id: int, credential: int | None) -> bool:

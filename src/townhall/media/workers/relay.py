@@ -84,7 +84,7 @@ class _Incoming:
 
 @dataclass
 class _Outgoing:
-    edges: set[int] = field(default_factory=set)
+    edges: set[int | str] = field(default_factory=set)  # worker indexes, or node ids
     seq: int = 0
     attached: Any = None  # the room the tap is on
     tap: Any = None
@@ -133,13 +133,17 @@ class RelayEndpoint:
 
     # -- origin ---------------------------------------------------------------
 
-    def relay_to(self, space_id: str, edge: int, on: bool) -> None:
+    def relay_to(self, space_id: str, edge: int | str, on: bool) -> None:
         out = self._out.setdefault(space_id, _Outgoing())
         if on:
             out.edges.add(edge)
         else:
             out.edges.discard(edge)
         self.attach(space_id)
+
+    def edges_of(self, space_id: str) -> set[int | str]:
+        out = self._out.get(space_id)
+        return set(out.edges) if out is not None else set()
 
     def attach(self, space_id: str) -> None:
         """Put the tap on the space's room (when it has edges and a room here)."""
@@ -174,7 +178,7 @@ class RelayEndpoint:
         for edge in out.edges:
             packet = seal(self._key, out.seq, timestamp, space_id, payload)
             try:
-                sender.sendto(packet, str(socket_path(self._dir, edge)))
+                sender.sendto(packet, str(socket_path(self._dir, int(edge))))
             except OSError as exc:  # the edge is gone or full: this packet is lost
                 self.send_errors += 1
                 if exc.errno not in (errno.ENOENT, errno.ECONNREFUSED, errno.EAGAIN):
@@ -200,7 +204,10 @@ class RelayEndpoint:
         if opened is None:
             self.dropped += 1
             return False
-        seq, timestamp, space_id, payload = opened
+        return self.deliver(*opened)
+
+    def deliver(self, seq: int, timestamp: int, space_id: str, payload: bytes) -> bool:
+        """An authenticated packet: forward it to the space's relayed room, counting loss."""
         room = self._rooms.room(space_id)
         if room is None or not getattr(room, "relayed", False):
             return False
@@ -223,5 +230,5 @@ class RelayEndpoint:
             dropped=self.dropped,
             send_errors=self.send_errors,
             received={s: SourceStats(packets=i.received, lost=i.lost) for s, i in self._in.items()},
-            sending={s: sorted(o.edges) for s, o in self._out.items() if o.edges},
+            sending={s: sorted(o.edges, key=str) for s, o in self._out.items() if o.edges},
         )

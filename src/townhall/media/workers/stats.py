@@ -26,14 +26,15 @@ class RelayStats(BaseModel):
     dropped: int
     send_errors: int
     received: dict[str, SourceStats]
-    sending: dict[str, list[int]]
-    """Per space this origin relays: the edge workers it sends to."""
+    sending: dict[str, list[int | str]]
+    """Per space this origin relays: the edge workers (or media nodes) it sends to."""
 
 
 class WorkerStats(BaseModel):
     """One worker's counters at one moment (`time`: its monotonic clock)."""
 
     index: int
+    node: str = ""  # a media node's id
     pid: int
     cpu_seconds: float
     time: float
@@ -49,6 +50,7 @@ class WorkerReport:
     alive: bool
     pid: int = 0
     restarts: int = 0
+    node: str = ""  # a media node's id (empty for a worker)
     spaces: dict[str, SpaceStats] = field(default_factory=dict)
     listeners: int = 0
     packets_per_second: float = 0.0
@@ -74,6 +76,7 @@ def report_of(
         cpu = max(now.cpu_seconds - before.cpu_seconds, 0.0) / elapsed
     return WorkerReport(
         index=index,
+        node=now.node,
         alive=True,
         pid=now.pid,
         restarts=restarts,

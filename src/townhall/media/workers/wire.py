@@ -15,7 +15,7 @@ import itertools
 import logging
 import struct
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -94,7 +94,7 @@ class RelayTo(_Msg):
 
     kind: Literal["relay_to"] = "relay_to"
     space_id: str
-    edge: int
+    edge: int | str  # a worker's index, or a media node's id
     on: bool
 
 
@@ -248,6 +248,14 @@ Message = Annotated[
     Field(discriminator="kind"),
 ]
 _ADAPTER: TypeAdapter[Message] = TypeAdapter(Message)
+
+
+class ChannelLike(Protocol):
+    """What a worker's side needs of its channel (a media node's set of API channels too)."""
+
+    def send(self, message: _Msg) -> None: ...
+
+    async def request(self, message: _Msg, timeout: float = REQUEST_TIMEOUT) -> Any: ...
 
 
 class Refused(Exception):

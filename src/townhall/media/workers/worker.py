@@ -35,6 +35,7 @@ from townhall.media.workers.relay import RelayEndpoint
 from townhall.media.workers.stats import SpaceStats, WorkerStats
 from townhall.media.workers.wire import (
     Channel,
+    ChannelLike,
     Delivered,
     Disconnect,
     MemberGone,
@@ -87,29 +88,38 @@ class WorkerMediaServer(MediaServer):
 
 
 class Worker:
-    """A MediaServer driven by the channel."""
+    """A MediaServer driven by the channel (a media node overrides how it is wired)."""
 
-    def __init__(self, channel: Channel, start: Start) -> None:
+    def __init__(self, channel: ChannelLike, start: Start) -> None:
         self.channel = channel
         self.index = start.index
         self.settings = Settings(**start.settings)
-        self.bus = ChannelBus(channel, self.settings.presence_ttl_seconds)
+        self.bus = self._make_bus()
         # The origin packages HLS; the parts go to the API's hub, which serves them.
-        hls = HlsHub(ChannelHlsRelay(channel)) if self.settings.hls else None
+        hls = self._make_hls() if self.settings.hls else None
         self.hls = hls
         self.media = WorkerMediaServer(self.settings, self.bus, hls=hls)
         self.media.on_moved = self._moved
         self.bridge = MediaBridge(self.bus, self.media, ChannelRoomStates(channel))
         self.access = MediaAccess(self.bus, self.media, access_check(channel))
-        self.relay = RelayEndpoint(
-            start.relay_dir, start.index, bytes.fromhex(start.relay_key), self.media
-        )
+        self.relay = self._make_relay(start)
         self.media.on_member_gone(self._member_gone)
         self.media.on_room_closed(self._room_closed)
         # The origin keeps its rooms' evidence (requests and results go over the bus).
         self.evidence = EvidenceDesk(self.bus, self.settings.data_dir)
         self.media.evidence = self.evidence
         self.media.on_room_closed(self.evidence.room_closed)
+
+    def _make_bus(self) -> Any:
+        return ChannelBus(self.channel, self.settings.presence_ttl_seconds)
+
+    def _make_hls(self) -> HlsHub:
+        return HlsHub(ChannelHlsRelay(self.channel))
+
+    def _make_relay(self, start: Start) -> RelayEndpoint:
+        return RelayEndpoint(
+            start.relay_dir, start.index, bytes.fromhex(start.relay_key), self.media
+        )
 
     def _moved(self, space_id: str, user_id: int) -> None:
         self.channel.send(Moved(space_id=space_id, user_id=user_id))
