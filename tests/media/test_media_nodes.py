@@ -22,6 +22,7 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
+from tests.api.test_ws import WsClient
 from tests.bus.redis_helpers import REDIS_URL, redis_unreachable_reason
 from tests.media.test_workers import Member, _delete_keys, _hears, _make_admin, _signup
 from tests.support.media_nodes import node_process, registered
@@ -57,8 +58,10 @@ class Deployment:
 
 
 @pytest.fixture
-async def deployment(tmp_path: Path) -> AsyncIterator[Deployment]:
-    """An API node with TOWNHALL_MEDIA_NODES and two media nodes of 2 connections each."""
+async def deployment(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Deployment]:
+    """An API node with TOWNHALL_MEDIA_NODES and two media nodes (of 2 connections each,
+    unless parametrized with other capacities)."""
+    capacities: tuple[int, int] = getattr(request, "param", (2, 2))
     reason = await redis_unreachable_reason()
     if reason:
         pytest.skip(reason)
@@ -67,8 +70,8 @@ async def deployment(tmp_path: Path) -> AsyncIterator[Deployment]:
     stack = contextlib.ExitStack()
     found = Deployment("", tmp_path / "data", prefix, {}, stack)
     try:
-        found.start_node("node-a", 2)
-        found.start_node("node-b", 2)
+        found.start_node("node-a", capacities[0])
+        found.start_node("node-b", capacities[1])
         await registered(REDIS_URL, prefix, SECRET, count=2)
         env = {
             "TOWNHALL_MEDIA_NODES": "1",
@@ -354,5 +357,76 @@ async def test_a_lying_node_or_one_sending_garbage_does_not_break_the_api(
             for server, beat in fakes:
                 beat.cancel()
                 server.close()
+            for member in members:
+                await member.close()
+
+
+@pytest.mark.parametrize("deployment", [(2, 4)], indirect=True)
+async def test_origin_node_killed_its_edge_takes_over_and_everyone_hears_again(
+    deployment: Deployment,
+) -> None:
+    d = deployment
+    members: list[Member] = []
+    async with httpx.AsyncClient(base_url=d.base, timeout=30) as http:
+        try:
+            host = await _signup(d.base, http, "host")
+            _make_admin(d.data, "host")
+            members.append(host)
+            space = await host.post("/api/v1/spaces", title="Failover", visibility="public")
+            sid = str(space["id"])
+            await host.post(f"/api/v1/spaces/{sid}/unmute")
+            await host.follow(sid, ToneTrack(440))
+            origin = await _origin(d.prefix, sid)
+            assert origin is not None
+            # The origin takes 2 (the host and one listener); the next two go to the edge.
+            listeners = []
+            for i in range(3):
+                member = await _signup(d.base, http, f"fan{i}")
+                await member.post(f"/api/v1/spaces/{sid}/join")
+                await member.follow(sid)
+                listeners.append(member)
+            members += listeners
+            roles = await _roles(host, sid)
+            assert sorted(roles.values()) == [False, True], roles
+            for member in [host, *listeners]:
+                member.ws = await WsClient.open(d.base.removeprefix("http://"), member.token)
+                await member.ws.subscribe(sid)
+            for member in listeners:
+                assert member.media is not None
+                await _hears(member.media, 440)
+
+            os.kill(d.nodes[origin].pid, signal.SIGKILL)
+            killed_at = time.monotonic()
+            moved: set[int] = set()
+
+            async def follow(member: Member) -> None:
+                assert member.ws is not None and member.session is not None
+                while True:
+                    event = await member.ws.recv(timeout=30)
+                    if await member.session.on_event(event, member.user_id):
+                        moved.add(member.user_id)
+                        member.media = member.session.client
+
+            followers = [asyncio.create_task(follow(m)) for m in [host, *listeners]]
+            try:
+                for member in listeners:
+                    assert member.media is not None
+                    try:
+                        await _hears(member.media, 440, timeout=15.0)
+                    except AssertionError as exc:
+                        raise AssertionError(f"{member.user_id} {moved}: {exc}") from exc
+                heard_after = time.monotonic() - killed_at
+            finally:
+                for task in followers:
+                    task.cancel()
+            # The host and the origin's listener moved; the edge's listeners stayed, and
+            # their node is the space's origin now. Nothing in the database changed.
+            assert moved == {host.user_id, listeners[0].user_id}
+            edge = next(n for n in d.nodes if n != origin)
+            assert await _origin(d.prefix, sid) == edge
+            assert heard_after < 20  # bounded; the benchmark times failover
+            r = await http.get(f"/api/v1/spaces/{sid}", headers=host.headers)
+            assert r.json()["state"] == "live"
+        finally:
             for member in members:
                 await member.close()

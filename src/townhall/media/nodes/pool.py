@@ -72,6 +72,7 @@ class NodeLink:
         self.channel: Channel | None = None
         self.task: asyncio.Task[None] | None = None
         self.ready = False
+        self.lost = False  # its channel ended: dead to this API node until it is back
         self.pid = 0
         self.restarts = 0  # times connected again after losing it
         self.last_stats: WorkerStats | None = None
@@ -159,8 +160,6 @@ class NodePool:
             else:
                 link.seen(entry)
             if link.task is None or link.task.done():
-                if link.task is not None:
-                    link.restarts += 1
                 link.task = asyncio.create_task(
                     self._connect(link), name=f"townhall-node-{node_id}"
                 )
@@ -187,8 +186,9 @@ class NodePool:
             await channel.serve(lambda m: self._handle(link, m))
         finally:
             channel.close()
-            link.ready = False
-            if not self._closed:
+            was_ready, link.ready = link.ready, False
+            if was_ready and not self._closed:
+                link.lost = True
                 self._lost(link)
 
     def _lost(self, link: NodeLink) -> None:
@@ -299,8 +299,8 @@ class NodePool:
             raise Unavailable("media_unavailable", "no media node is running; retry shortly")
         origin = await self.placement.origin(space_id)
         edges = await self.placement.edges(space_id)
-        if origin is None or origin not in self.registered:
-            # None yet, or it expired: claim one (one of its edges if it has any).
+        if origin is None or (origin not in nodes and self._dead(origin)):
+            # None yet, or it died: claim one (one of its edges if it has any).
             candidates = {i: n for i, n in nodes.items() if i in edges} or nodes
             candidate = choose_origin(candidates) or choose_origin(nodes)
             if candidate is None:
@@ -322,6 +322,11 @@ class NodePool:
             # The origin also reads its edges from Redis at each beat; this starts it now.
             self._send(origin, RelayTo(space_id=space_id, edge=target, on=True))
         return origin, target
+
+    def _dead(self, node_id: str) -> bool:
+        """Expired, or killed: this API node lost its channel (before the entry expires)."""
+        link = self.links.get(node_id)
+        return node_id not in self.registered or (link is not None and link.lost)
 
     def _unseat(self, space_id: str, user_id: int, node_id: str) -> None:
         seats = self.seats.get(space_id, {})
@@ -393,6 +398,9 @@ class NodePool:
         if isinstance(message, Ready):
             link.pid = message.pid
             link.ready = True
+            if link.lost:  # back after its channel was lost
+                link.restarts += 1
+            link.lost = False
             log.info("media node %s connected (pid %s)", link.id, message.pid)
         elif isinstance(message, Ask):
             return self._ask(message)
