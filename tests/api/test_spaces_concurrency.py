@@ -11,6 +11,7 @@ import pytest
 
 from tests.api.test_spaces_support import Spaces
 from townhall.api.services import spaces as service
+from townhall.api.services.context import Context
 
 
 @pytest.fixture
@@ -108,7 +109,8 @@ async def test_the_space_lock_alone_serialises_approvals(
             async with app.state.db.session() as session:
                 mod = await accounts_store.user_by_id(session, mod_id)
                 assert mod is not None
-                await service.answer_hand(session, app.state.bus, settings, mod, sid, user_id, True)
+                ctx = Context(session, app.state.bus, settings, mod)
+                await service.answer_hand(ctx, sid, user_id, True)
             return "ok"
         except Conflict as exc:
             return exc.code

@@ -39,6 +39,7 @@ from townhall.api.schemas.spaces import (
     UserIn,
 )
 from townhall.api.services import recordings, spaces
+from townhall.api.services.context import Context
 from townhall.api.services.staff.evidence import EvidenceWindow
 from townhall.config import Settings
 from townhall.store.models import User
@@ -58,6 +59,11 @@ class SpaceCall:
     session: AsyncSession
     bus: Any
     settings: Settings
+
+    @property
+    def ctx(self) -> Context:
+        """What a use case runs with, the user acting."""
+        return Context(self.session, self.bus, self.settings, self.user)
 
 
 async def _space_call(
@@ -195,12 +201,12 @@ async def space_history(c: Call) -> HistoryOut:
 @router.post("/{space_id}/join")
 async def join_space(c: Call) -> JoinedOut:
     """Join as a listener (the host as host); returns the space's snapshot."""
-    return await spaces.join(c.session, c.bus, c.settings, c.user, c.space_id)
+    return await spaces.join(c.ctx, c.space_id)
 
 
 @router.post("/{space_id}/leave")
 async def leave_space(c: Call) -> LeftOut:
-    return await spaces.leave(c.session, c.bus, c.settings, c.user, c.space_id)
+    return await spaces.leave(c.ctx, c.space_id)
 
 
 # -- hands and invitations ------------------------------------------------------------
@@ -208,45 +214,39 @@ async def leave_space(c: Call) -> LeftOut:
 
 @router.post("/{space_id}/hand")
 async def raise_hand(c: Call) -> MemberOut:
-    return await spaces.raise_hand(c.session, c.bus, c.settings, c.user, c.space_id)
+    return await spaces.raise_hand(c.ctx, c.space_id)
 
 
 @router.post("/{space_id}/hand/lower")
 async def lower_hand(c: Call) -> MemberOut:
-    return await spaces.lower_hand(c.session, c.bus, c.settings, c.user, c.space_id)
+    return await spaces.lower_hand(c.ctx, c.space_id)
 
 
 @router.post("/{space_id}/hands/{user_id}/approve")
 async def approve_hand(c: MemberCall) -> MemberOut:
     """A host or co-host brings a raised hand on stage as a speaker."""
-    return await spaces.answer_hand(
-        c.session, c.bus, c.settings, c.user, c.space_id, c.user_id, True
-    )
+    return await spaces.answer_hand(c.ctx, c.space_id, c.user_id, True)
 
 
 @router.post("/{space_id}/hands/{user_id}/decline")
 async def decline_hand(c: MemberCall) -> MemberOut:
-    return await spaces.answer_hand(
-        c.session, c.bus, c.settings, c.user, c.space_id, c.user_id, False
-    )
+    return await spaces.answer_hand(c.ctx, c.space_id, c.user_id, False)
 
 
 @router.post("/{space_id}/invite")
 async def invite(c: Call, body: InviteIn) -> MemberOut:
     """Invite someone to speak, or (host only) to co-host."""
-    return await spaces.invite(
-        c.session, c.bus, c.settings, c.user, c.space_id, body.user_id, body.role
-    )
+    return await spaces.invite(c.ctx, c.space_id, body.user_id, body.role)
 
 
 @router.post("/{space_id}/invitation/accept")
 async def accept_invitation(c: Call) -> MemberOut:
-    return await spaces.answer_invitation(c.session, c.bus, c.settings, c.user, c.space_id, True)
+    return await spaces.answer_invitation(c.ctx, c.space_id, True)
 
 
 @router.post("/{space_id}/invitation/decline")
 async def decline_invitation(c: Call) -> MemberOut:
-    return await spaces.answer_invitation(c.session, c.bus, c.settings, c.user, c.space_id, False)
+    return await spaces.answer_invitation(c.ctx, c.space_id, False)
 
 
 # -- roles and moderation -------------------------------------------------------------
@@ -255,63 +255,57 @@ async def decline_invitation(c: Call) -> MemberOut:
 @router.post("/{space_id}/step-down")
 async def step_down(c: Call) -> MemberOut:
     """A speaker or co-host goes back to the audience."""
-    return await spaces.step_down(c.session, c.bus, c.settings, c.user, c.space_id)
+    return await spaces.step_down(c.ctx, c.space_id)
 
 
 @router.post("/{space_id}/members/{user_id}/role")
 async def set_role(c: MemberCall, body: RoleIn) -> MemberOut:
     """Move someone down: speaker to listener; co-host to speaker or listener (host)."""
-    return await spaces.set_role(
-        c.session, c.bus, c.settings, c.user, c.space_id, c.user_id, body.role
-    )
+    return await spaces.set_role(c.ctx, c.space_id, c.user_id, body.role)
 
 
 @router.post("/{space_id}/host")
 async def transfer_host(c: Call, body: UserIn) -> SpaceOut:
     """The host hands the host role to a co-host."""
-    return await spaces.transfer_host(
-        c.session, c.bus, c.settings, c.user, c.space_id, body.user_id
-    )
+    return await spaces.transfer_host(c.ctx, c.space_id, body.user_id)
 
 
 @router.post("/{space_id}/mute")
 async def mute(c: Call, body: MuteIn | None = None) -> MemberOut:
     """Mute myself, or (host, co-hosts) a speaker."""
     target = body.user_id if body else None
-    return await spaces.set_mute(c.session, c.bus, c.settings, c.user, c.space_id, target, True)
+    return await spaces.set_mute(c.ctx, c.space_id, target, True)
 
 
 @router.post("/{space_id}/mute-all")
 async def mute_all(c: Call) -> MutedAll:
     """Host, co-hosts: mute everyone else on stage at once."""
-    return await spaces.mute_all(c.session, c.settings, c.user, c.space_id)
+    return await spaces.mute_all(c.ctx, c.space_id)
 
 
 @router.post("/{space_id}/stage/lock")
 async def lock_stage(c: Call, body: StageLockIn) -> StageLock:
     """Host, co-hosts: lock the stage (no new raised hands), or open it again."""
-    return await spaces.lock_stage(c.session, c.settings, c.user, c.space_id, body.locked)
+    return await spaces.lock_stage(c.ctx, c.space_id, body.locked)
 
 
 @router.post("/{space_id}/unmute")
 async def unmute(c: Call, body: MuteIn | None = None) -> MemberOut:
     """Unmute myself (nobody can unmute someone else)."""
     target = body.user_id if body else None
-    return await spaces.set_mute(c.session, c.bus, c.settings, c.user, c.space_id, target, False)
+    return await spaces.set_mute(c.ctx, c.space_id, target, False)
 
 
 @router.post("/{space_id}/remove")
 async def remove(c: Call, body: UserIn) -> Removed:
     """Remove a participant; they cannot rejoin this space."""
-    return await spaces.remove(c.session, c.bus, c.settings, c.user, c.space_id, body.user_id)
+    return await spaces.remove(c.ctx, c.space_id, body.user_id)
 
 
 @router.post("/{space_id}/block")
 async def block(c: Call, body: UserIn) -> Removed:
     """Remove a participant from the space and block them."""
-    return await spaces.remove(
-        c.session, c.bus, c.settings, c.user, c.space_id, body.user_id, block=True
-    )
+    return await spaces.remove(c.ctx, c.space_id, body.user_id, block=True)
 
 
 # -- reactions, reports, reminders ------------------------------------------------------

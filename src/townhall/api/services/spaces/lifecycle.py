@@ -14,6 +14,7 @@ from townhall.api.schemas.notifications import (
 )
 from townhall.api.schemas.spaces import GuestsAdded, SpaceOut
 from townhall.api.services import notifications
+from townhall.api.services.context import Context
 from townhall.api.services.spaces.loading import (
     commit_and_publish,
     load_room,
@@ -265,7 +266,7 @@ async def close_for_deleted_account(
     is left waiting."""
     for space_id, state, hosts in await store.open_spaces_of(session, user.id):
         if not hosts:
-            await leave(session, bus, settings, user, space_id)
+            await leave(Context(session, bus, settings, user), space_id)
         elif state == SpaceState.LIVE:
             await end_space(session, bus, space_id, end_reason.value)
         else:
