@@ -7,10 +7,15 @@ PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
 .PHONY: run test test-js lint bench clean setup screenshots docs
 
-$(STAMP): pyproject.toml constraints.txt
+# The fan-out's C loop (src/townhall/media/_fanout_c.c) is built here when a C compiler and
+# Python's headers exist (Debian: apt-get install gcc python3-dev); without them the
+# install goes on and the fan-out runs its Python loop. The last line says which runs.
+$(STAMP): pyproject.toml constraints.txt setup.py src/townhall/media/_fanout_c.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -c 'import os, shutil, sysconfig; h = os.path.join(sysconfig.get_paths()["include"], "Python.h"); shutil.which("cc") and os.path.exists(h) or print("note: no C compiler (cc) or no " + h + ": the fan-out will run its Python loop")'
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	@$(BIN)/python -c 'from townhall.media import native as n; print("fan-out loop:", "C" if n.available() else "Python (" + str(n.unavailable_reason()) + ")")'
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -55,4 +60,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.run_all
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info src/townhall/media/*.so

@@ -10,7 +10,8 @@ Figures are taken over a window after all listeners joined:
 
 - server CPU µs per listener-packet: the server process's CPU (all of it: event loop, RTCP
   receiver reports, ICE consent, the fan-out loop) / listener-packets sent in the window;
-- fan-out loop alone: CPU inside `FanOut.send` / listener-packets;
+- fan-out loop alone: CPU inside `FanOut.send` and in the rounds it hands to the fan-out
+  thread (the C loop, `--fanout-engine auto`, the default when it is built) / listener-packets;
 - packets sent vs expected (rounds x listeners), received at the sockets, SRTP samples verified;
 - RSS per listener: (server RSS with N listeners - RSS before any joined) / N.
 
@@ -140,6 +141,9 @@ async def run(
                 (after["rss_bytes"] - idle["rss_bytes"]) / max(1, after["listeners"]) / 1024, 1
             ),
             "mixer_late_or_skipped_ticks": after["late_ticks"] - before["late_ticks"],
+            "fanout_engine": after.get("fanout_engine"),
+            "fanout_rounds_skipped": after.get("fanout_rounds_skipped", 0)
+            - before.get("fanout_rounds_skipped", 0),
             "loadgen_cpu_percent_of_one_core": round(load_cpu / wall * 100, 1),
             "targets": {
                 "us_per_listener_packet": TARGET_US_PER_LISTENER_PACKET,
@@ -165,6 +169,12 @@ def main() -> None:
     parser.add_argument("--baseline", type=float, default=3.0, help="seconds, no listeners")
     parser.add_argument("--name", default=None, help="result name")
     parser.add_argument(
+        "--fanout-engine",
+        choices=["auto", "python"],
+        default="auto",
+        help="the server's fan-out loop: C on its thread when built (auto), or Python",
+    )
+    parser.add_argument(
         "--output",
         choices=["srtp", "stock"],
         default="srtp",
@@ -179,7 +189,7 @@ def main() -> None:
             args.mix,
             args.speakers,
             args.baseline,
-            server_args=("--output", args.output),
+            server_args=("--output", args.output, "--fanout-engine", args.fanout_engine),
         )
     )
     result["output"] = "RtpOut + FanOut" if args.output == "srtp" else "aiortc RTCRtpSender"

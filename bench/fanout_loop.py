@@ -3,9 +3,12 @@
 No aiortc, no handshakes: N `RtpOut`s built from fresh pylibsrtp sessions, each with its own
 UDP socket sending to one of a few receiving sockets that are drained between rounds. Prints
 CPU µs per listener-packet of the send loop (protect + sendto), the floor the full
-benchmark (bench/fanout.py) is compared with.
+benchmark (bench/fanout.py) is compared with. `--engine` picks the loop: "c" (the C
+extension, townhall.media.native; one call per round), "srtp_fast" (the Python loop with
+libsrtp called through cffi) or "pylibsrtp" (the Python loop with `Session.protect`).
+`--profile gcm256` is what aiortc negotiates with browsers and aiortc clients.
 
-    python -m bench.fanout_loop --listeners 500 --rounds 500
+    python -m bench.fanout_loop --listeners 1000 --rounds 500 --engine c --profile gcm256
 """
 
 from __future__ import annotations
@@ -22,9 +25,14 @@ from bench.common import encode_tone, write_result
 from townhall.media.fanout import FanOut
 from townhall.media.rtp_out import RtpOut, SendPath
 
+PROFILES = {
+    "cm128": (Policy.SRTP_PROFILE_AES128_CM_SHA1_80, 30),
+    "gcm256": (Policy.SRTP_PROFILE_AEAD_AES_256_GCM, 44),
+}
+
 
 def build(
-    listeners: int, receivers: int, fast_srtp: bool
+    listeners: int, receivers: int, engine: str, profile: str = "cm128"
 ) -> tuple[FanOut, list[socket.socket], list[Any]]:
     sinks = []
     for _ in range(receivers):
@@ -33,13 +41,15 @@ def build(
         sink.bind(("127.0.0.1", 0))
         sink.setblocking(False)
         sinks.append(sink)
-    fanout = FanOut(fast_srtp=fast_srtp)
+    fanout = FanOut(fast_srtp=engine == "srtp_fast", native_loop=engine == "c")
+    assert fanout.engine == engine, fanout.engine
+    srtp_profile, key_length = PROFILES[profile]
     senders = []
     for index in range(listeners):
         policy = Policy(
-            key=os.urandom(30),
+            key=os.urandom(key_length),
             ssrc_type=Policy.SSRC_ANY_OUTBOUND,
-            srtp_profile=Policy.SRTP_PROFILE_AES128_CM_SHA1_80,
+            srtp_profile=srtp_profile,
         )
         session = Session(policy)
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -74,11 +84,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--listeners", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=500)
-    parser.add_argument("--pylibsrtp-protect", action="store_true", help="no srtp_fast path")
+    parser.add_argument("--engine", choices=["c", "srtp_fast", "pylibsrtp"], default="c")
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="cm128")
+    parser.add_argument("--name", default=None, help="result name")
     args = parser.parse_args()
     packets = encode_tone(440.0, 250, bit_rate=24000)
-    fast = not args.pylibsrtp_protect
-    fanout, sinks, _keep = build(args.listeners, receivers=8, fast_srtp=fast)
+    fanout, sinks, _keep = build(args.listeners, 8, args.engine, args.profile)
     send_cpu = 0.0
     received = 0
     for index in range(args.rounds):
@@ -89,14 +100,20 @@ def main() -> None:
     sent = fanout.packets_sent
     result = {
         "listeners": args.listeners,
-        "protect": "srtp_fast (libsrtp direct)" if fast else "pylibsrtp Session.protect",
+        "engine": fanout.engine,
+        "srtp_profile": args.profile,
         "rounds": args.rounds,
         "packets_sent": sent,
         "packets_received": received,
         "payload_bytes_mean": round(sum(map(len, packets)) / len(packets), 1),
         "send_loop_cpu_us_per_listener_packet": round(send_cpu / sent * 1e6, 2),
     }
-    path = write_result("fanout_loop" if fast else "fanout_loop-pylibsrtp", result)
+    default_name = {
+        "c": "fanout_loop-c",
+        "srtp_fast": "fanout_loop",
+        "pylibsrtp": "fanout_loop-pylibsrtp",
+    }
+    path = write_result(args.name or default_name[args.engine], result)
     for key, value in result.items():
         print(f"{key}: {value}")
     print(f"written to {path}")

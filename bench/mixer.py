@@ -25,6 +25,7 @@ def main() -> None:
     parser.add_argument("--listeners", type=int, default=500)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--name", default="mixer")
+    parser.add_argument("--fanout-engine", choices=["auto", "python"], default="auto")
     args = parser.parse_args()
     result = asyncio.run(
         run(
@@ -34,6 +35,7 @@ def main() -> None:
             "mediaserver",
             args.speakers,
             3.0,
+            server_args=("--fanout-engine", args.fanout_engine),
         )
     )
     result["server_ingest"] = "rtp_in"

@@ -37,6 +37,7 @@ from bench.common import FRAME_SAMPLES, encode_tone, process_rss_bytes
 from bench.loadgen import ArrivalRecorder, SocketTap
 from bench.signalling import serve
 from townhall.config import load_settings
+from townhall.media import native
 from townhall.media.fanout import FanOut
 from townhall.media.ice import rtc_configuration, use_host_addresses
 from townhall.media.rtp_out import RtpOut
@@ -57,17 +58,25 @@ class Backend(Protocol):
 class SyntheticBackend:
     """Listeners' peer connections, one FanOut, and a 20 ms send loop of pre-encoded packets."""
 
-    def __init__(self, output: str = "srtp") -> None:
+    def __init__(self, output: str = "srtp", fanout_engine: str = "auto") -> None:
         self.packets = encode_tone(440.0, 250, amplitude=0.3, bit_rate=24000)
         self.output = output
         self.fanout: Any
+        self.fanout_engine = "stock"
         if output == "stock":
             # Baseline: aiortc's own RTCRtpSender per listener, fed pre-encoded packets.
             from townhall.media.output import SimpleFanOut
 
             self.fanout = SimpleFanOut()
         else:
-            self.fanout = FanOut(on_drop=lambda key, exc: self.dropped.append(str(key)))
+            # As rooms build it (OutputFactory.fanout): the C loop on its thread if built.
+            use_c = fanout_engine == "auto" and native.available()
+            self.fanout = FanOut(
+                on_drop=lambda key, exc: self.dropped.append(str(key)),
+                native_loop=use_c,
+                threaded=use_c,
+            )
+            self.fanout_engine = self.fanout.engine
         self.rounds = 0
         self.packets_sent = 0
         self.dropped: list[str] = []
@@ -146,9 +155,9 @@ class SyntheticBackend:
             if lag > TICK_SECONDS:
                 self.late_ticks += 1
             self.max_lag = max(self.max_lag, lag)
-            cpu0 = time.process_time()
+            cpu0 = time.thread_time()
             sent = self.fanout.send(self.packets[self.ticks % len(self.packets)], timestamp)
-            self.send_cpu += time.process_time() - cpu0
+            self.send_cpu += time.thread_time() - cpu0
             self.rounds += 1
             self.packets_sent += sent
             timestamp = (timestamp + FRAME_SAMPLES) & 0xFFFFFFFF
@@ -161,7 +170,9 @@ class SyntheticBackend:
             "dropped": len(self.dropped),
             "rounds": self.rounds,
             "packets_sent": self.packets_sent,
-            "fanout_send_cpu_seconds": self.send_cpu,
+            "fanout_send_cpu_seconds": getattr(self.fanout, "cpu_seconds", self.send_cpu),
+            "fanout_engine": self.fanout_engine,
+            "fanout_rounds_skipped": getattr(self.fanout, "rounds_skipped", 0),
             "late_ticks": self.late_ticks,
             "skipped_ticks": 0,
             "max_lag_seconds": self.max_lag,
@@ -178,10 +189,13 @@ class SyntheticBackend:
 class MediaServerBackend:
     """townhall's MediaServer with one space; the listeners' fan-out is timed in place."""
 
-    def __init__(self, jitter_prefetch_ms: int | None = None) -> None:
+    def __init__(self, jitter_prefetch_ms: int | None = None, fanout_engine: str = "auto") -> None:
         from townhall.media.server import MediaServer
 
-        overrides: dict[str, Any] = {"media_addresses": ["127.0.0.1"]}
+        overrides: dict[str, Any] = {
+            "media_addresses": ["127.0.0.1"],
+            "fanout_engine": fanout_engine,
+        }
         if jitter_prefetch_ms is not None:
             overrides["jitter_prefetch_ms"] = jitter_prefetch_ms
         self.settings = load_settings(**overrides)
@@ -200,7 +214,8 @@ class MediaServerBackend:
         return participant.pc if participant is not None else None
 
     def _time_fanout(self) -> None:
-        """Wrap the room's FanOut.send to add up its CPU time and payload sizes."""
+        """Wrap the room's FanOut.send to add up its payload sizes (and CPU time, for a
+        fan-out that does not count its own: FanOut counts its thread's too)."""
         room = self._room()
         fanout = getattr(room, "_fanout", None) if room is not None else None
         if fanout is None or fanout is self._timed_fanout:
@@ -209,9 +224,9 @@ class MediaServerBackend:
         send = fanout.send
 
         def timed_send(payload: bytes, timestamp: int, marker: bool = False) -> int:
-            cpu0 = time.process_time()
+            cpu0 = time.thread_time()
             sent: int = send(payload, timestamp)
-            self.send_cpu += time.process_time() - cpu0
+            self.send_cpu += time.thread_time() - cpu0
             self.payload_bytes += len(payload)
             self.payload_count += 1
             return sent
@@ -259,7 +274,9 @@ class MediaServerBackend:
             "attach_failures": 0,
             "rounds": room.clock.ticks,
             "packets_sent": room.listener_packets,
-            "fanout_send_cpu_seconds": self.send_cpu,
+            "fanout_send_cpu_seconds": getattr(room._fanout, "cpu_seconds", self.send_cpu),
+            "fanout_engine": getattr(room._fanout, "engine", "stock"),
+            "fanout_rounds_skipped": getattr(room._fanout, "rounds_skipped", 0),
             "late_ticks": room.clock.skipped,
             "skipped_ticks": room.clock.skipped,
             "max_lag_seconds": float("nan"),
@@ -280,10 +297,14 @@ class MediaServerBackend:
         await self.media.close()
 
 
-async def main(mix: str, port: int, output: str, jitter_prefetch_ms: int | None) -> None:
+async def main(
+    mix: str, port: int, output: str, jitter_prefetch_ms: int | None, fanout_engine: str
+) -> None:
     use_host_addresses(["127.0.0.1"])
     backend: Backend = (
-        SyntheticBackend(output) if mix == "synthetic" else MediaServerBackend(jitter_prefetch_ms)
+        SyntheticBackend(output, fanout_engine)
+        if mix == "synthetic"
+        else MediaServerBackend(jitter_prefetch_ms, fanout_engine)
     )
     recorders: dict[int, SocketTap] = {}
     stop = asyncio.Event()
@@ -342,8 +363,14 @@ if __name__ == "__main__":
         default=None,
         help="mediaserver: the rooms' jitter prefetch (default: TOWNHALL_JITTER_PREFETCH_MS)",
     )
+    parser.add_argument(
+        "--fanout-engine",
+        choices=["auto", "python"],
+        default="auto",
+        help="the fan-out loop: C on its thread when built (auto), or the Python loop",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     # Listeners closing at the end of a run are dropped by the fan-out; stats count them.
     logging.getLogger("townhall.media.fanout").setLevel(logging.ERROR)
-    asyncio.run(main(args.mix, args.port, args.output, args.jitter_prefetch_ms))
+    asyncio.run(main(args.mix, args.port, args.output, args.jitter_prefetch_ms, args.fanout_engine))

@@ -7,7 +7,7 @@ import json
 import math
 import secrets
 from pathlib import Path
-from typing import Annotated, Any, TypeAlias
+from typing import Annotated, Any, Literal, TypeAlias
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     # node: it authenticates registrations, the control channel and relay packets).
     media_nodes: bool = False
     media_secret: str = ""
+    # The listeners' fan-out loop: "auto" runs it in C on its own thread when the C part
+    # was built at install (townhall.media.native), "python" always the Python loop.
+    fanout_engine: Literal["auto", "python"] = "auto"
     host_grace_seconds: float = Field(300.0, ge=0)
     # Members (not the host) with neither a WebSocket subscription nor a media connection
     # to a live space for longer than this are made to leave it.

@@ -21,6 +21,7 @@ import pytest
 from aiortc import MediaStreamTrack, RTCPeerConnection
 from aiortc.mediastreams import MediaStreamError
 
+from tests.media.fanout_engines import EVERY, INLINE, fanout_for
 from townhall.client.media import ToneTrack
 from townhall.media.fanout import FanOut
 from townhall.media.ice import rtc_configuration, use_host_addresses
@@ -159,11 +160,10 @@ async def play(fanout: FanOut, packets: list[bytes], start_timestamp: int = 0) -
     return counts
 
 
-@pytest.mark.parametrize("fast_srtp", [True, False], ids=["srtp_fast", "pylibsrtp"])
-async def test_fanned_out_tone_decodes_to_440_hz_at_every_listener(fast_srtp: bool) -> None:
+@pytest.mark.parametrize("engine", EVERY)
+async def test_fanned_out_tone_decodes_to_440_hz_at_every_listener(engine: str) -> None:
     packets = encode_tone(TONE_HZ, 75)
-    fanout = FanOut(fast_srtp=fast_srtp)
-    assert fanout.fast_srtp is fast_srtp
+    fanout = fanout_for(engine)
     async with listeners(3) as group:
         for index, listener in enumerate(group):
             fanout.add(index, listener.out)
@@ -187,9 +187,10 @@ def _ipv6_loopback_only() -> Iterator[None]:
 
 
 @pytest.mark.usefixtures("_ipv6_loopback_only")
-async def test_fanout_works_over_ipv6_loopback() -> None:
+@pytest.mark.parametrize("engine", INLINE)
+async def test_fanout_works_over_ipv6_loopback(engine: str) -> None:
     packets = encode_tone(TONE_HZ, 50)
-    fanout = FanOut()
+    fanout = fanout_for(engine)
     async with listeners(1) as (listener,):
         assert listener.out.path.remote_addr[0] == "::1"
         fanout.add("a", listener.out)
@@ -199,9 +200,10 @@ async def test_fanout_works_over_ipv6_loopback() -> None:
         assert abs(dominant_frequency(listener.audio()[SAMPLE_RATE // 4 :]) - TONE_HZ) < 5
 
 
-async def test_removed_listener_gets_no_more_packets() -> None:
+@pytest.mark.parametrize("engine", EVERY)
+async def test_removed_listener_gets_no_more_packets(engine: str) -> None:
     packets = encode_tone(TONE_HZ, 100)
-    fanout = FanOut()
+    fanout = fanout_for(engine)
     async with listeners(2) as (kept, removed):
         fanout.add("kept", kept.out)
         fanout.add("removed", removed.out)
@@ -219,10 +221,11 @@ async def test_removed_listener_gets_no_more_packets() -> None:
         assert await kept.inbound_packets() >= kept_before + 70
 
 
-async def test_broken_listener_is_dropped_and_others_keep_hearing() -> None:
+@pytest.mark.parametrize("engine", EVERY)
+async def test_broken_listener_is_dropped_and_others_keep_hearing(engine: str) -> None:
     packets = encode_tone(TONE_HZ, 75)
     dropped: list[tuple[Hashable, BaseException]] = []
-    fanout = FanOut(on_drop=lambda key, exc: dropped.append((key, exc)))
+    fanout = fanout_for(engine, on_drop=lambda key, exc: dropped.append((key, exc)))
     async with listeners(3) as group:
         for index, listener in enumerate(group):
             fanout.add(index, listener.out)
@@ -241,9 +244,12 @@ async def test_broken_listener_is_dropped_and_others_keep_hearing() -> None:
             assert await listener.inbound_packets() >= len(packets) - 2
 
 
-async def test_sender_report_carries_true_counts_across_direct_and_fanout_sends() -> None:
+@pytest.mark.parametrize("engine", EVERY)
+async def test_sender_report_carries_true_counts_across_direct_and_fanout_sends(
+    engine: str,
+) -> None:
     packets = encode_tone(TONE_HZ, 40)
-    fanout = FanOut()
+    fanout = fanout_for(engine)
     async with listeners(1, report_interval=0.2) as (listener,):
         # 10 packets sent directly (a speaker's mix-minus), then 40 through the fan-out
         # (demoted to listener), then 10 direct again: one unbroken stream, true SR counts.

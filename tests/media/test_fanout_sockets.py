@@ -10,7 +10,8 @@ from collections.abc import Hashable, Iterator
 import pytest
 from pylibsrtp import Policy, Session
 
-from townhall.media.fanout import MAX_FAILED_ROUNDS, FanOut
+from tests.media.fanout_engines import INLINE, fanout_for
+from townhall.media.fanout import MAX_FAILED_ROUNDS
 from townhall.media.rtp_out import RtpOut, SendPath
 
 
@@ -50,15 +51,15 @@ def out_to(address: tuple[str, int], sender: socket.socket, tx: Session, ssrc: i
     )
 
 
-@pytest.mark.parametrize("fast_srtp", [True, False], ids=["srtp_fast", "pylibsrtp"])
+@pytest.mark.parametrize("engine", INLINE)
 def test_packets_decrypt_to_the_rtp_the_fanout_means(
-    sockets: list[socket.socket], fast_srtp: bool
+    sockets: list[socket.socket], engine: str
 ) -> None:
     receiver = udp(sockets, bind=True)
     tx, rx = srtp_pair()
     out = out_to(receiver.getsockname(), udp(sockets), tx, ssrc=0x11223344)
     first_sequence = out.sequence_number
-    fanout = FanOut(fast_srtp=fast_srtp)
+    fanout = fanout_for(engine)
     fanout.add("a", out)
     payloads = [bytes([i]) * (60 + i) for i in range(5)]
     for index, payload in enumerate(payloads):
@@ -73,14 +74,15 @@ def test_packets_decrypt_to_the_rtp_the_fanout_means(
         assert plain[12:] == payload
 
 
+@pytest.mark.parametrize("engine", INLINE)
 def test_lasting_send_errors_drop_a_listener_transient_ones_do_not(
-    sockets: list[socket.socket],
+    sockets: list[socket.socket], engine: str
 ) -> None:
     receiver = udp(sockets, bind=True)
     good_tx, good_rx = srtp_pair()
     bad_tx, _ = srtp_pair()
     dropped: list[tuple[Hashable, BaseException]] = []
-    fanout = FanOut(on_drop=lambda key, exc: dropped.append((key, exc)))
+    fanout = fanout_for(engine, on_drop=lambda key, exc: dropped.append((key, exc)))
     fanout.add("good", out_to(receiver.getsockname(), udp(sockets), good_tx, ssrc=1))
     # Broadcast without SO_BROADCAST: every send fails with EACCES, a non-fatal errno.
     fanout.add("refused", out_to(("255.255.255.255", 9), udp(sockets), bad_tx, ssrc=2))
@@ -96,12 +98,15 @@ def test_lasting_send_errors_drop_a_listener_transient_ones_do_not(
         assert good_rx.unprotect(receiver.recv(2048))[12:] == b"\x01" * 80
 
 
-def test_closed_socket_drops_the_listener_at_once(sockets: list[socket.socket]) -> None:
+@pytest.mark.parametrize("engine", INLINE)
+def test_closed_socket_drops_the_listener_at_once(
+    sockets: list[socket.socket], engine: str
+) -> None:
     receiver = udp(sockets, bind=True)
     tx, _ = srtp_pair()
     sender = udp(sockets)
     dropped: list[Hashable] = []
-    fanout = FanOut(on_drop=lambda key, exc: dropped.append(key))
+    fanout = fanout_for(engine, on_drop=lambda key, exc: dropped.append(key))
     fanout.add("a", out_to(receiver.getsockname(), sender, tx, ssrc=3))
     sender.close()
     assert fanout.send(b"\x02" * 50, 0) == 0

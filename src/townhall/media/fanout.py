@@ -6,6 +6,14 @@ shared packet buffer (one `pack_into`), protects it with that listener's SRTP se
 on that listener's ICE socket. Sequence numbers and packet/octet counts are derived from the
 fan-out's round counter, so the loop stores nothing per listener.
 
+Where the C fan-out is built (`townhall.media.native`), listeners on a plain UDP socket
+with a libsrtp session are rows of a C `Core` instead: one call per round builds every
+header, protects and sends, with the GIL released. With `threaded=True` (what rooms use)
+that call runs on the fan-out thread, so the room's 20 ms tick never waits for the round
+before; `send` then returns how many listeners the round was handed to. Other outs (a
+TURN relay's transport, no session) and every out when the C part is absent go through
+the Python loop below.
+
 Failures never stop the loop: the others still get the packet. A listener whose socket is
 gone (closed, not a socket) or whose SRTP session fails is dropped after the round, logged
 and passed to `on_drop`. Other send errors (ENOBUFS, EPERM from a firewall, unreachable,
@@ -15,8 +23,11 @@ last: `MAX_FAILED_ROUNDS` failed rounds within `FAILURE_WINDOW_SECONDS`.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import errno
 import logging
+import socket
 import struct
 import time
 from collections.abc import Callable, Hashable
@@ -25,7 +36,7 @@ from typing import Any
 
 import pylibsrtp
 
-from townhall.media import srtp_fast
+from townhall.media import native, srtp_fast
 from townhall.media.rtp_out import RTP_HEADER_SIZE, Protect, RtpOut, Sendto
 
 logger = logging.getLogger(__name__)
@@ -39,6 +50,8 @@ _VERSION_BYTE = 0x80
 _MARKER_BIT = 0x80
 
 OnDrop = Callable[[Hashable, BaseException], None]
+# (key, the out when the failure came from another thread's round, else None, error)
+_Failure = tuple[Hashable, object, BaseException]
 _LoopItem = tuple[Hashable, int, int, int, Protect, Sendto, tuple[object, ...]]
 _FastItem = tuple[Hashable, int, int, int, Any, Sendto, tuple[object, ...]]
 
@@ -56,7 +69,23 @@ class _Attachment:
 class FanOut:
     """Listeners of one mix: `add`, `remove`, and `send(payload, timestamp)` once per frame."""
 
-    def __init__(self, *, on_drop: OnDrop | None = None, fast_srtp: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        on_drop: OnDrop | None = None,
+        fast_srtp: bool = True,
+        native_loop: bool | None = None,
+        threaded: bool = False,
+    ) -> None:
+        """`native_loop`: use the C loop (None: when it is built); `threaded`: run its
+        rounds on the fan-out thread when `send` is called from a running event loop."""
+        if native_loop is None:
+            native_loop = native.available()
+        self._native = native.NativeRows() if native_loop else None
+        self._native_rows: dict[Hashable, native.Row] = {}
+        self._threaded = threaded
+        self._python_packets_sent = 0
+        self._loop_cpu = 0.0
         self._attached: dict[Hashable, _Attachment] = {}
         self._by_out: dict[int, _Attachment] = {}
         self._loop_items: list[_LoopItem] = []
@@ -70,7 +99,6 @@ class FanOut:
         self.octets = 0
         self.last_timestamp = 0
         self.last_send_time = 0.0
-        self.packets_sent = 0
         self.packets_lost_send_errors = 0
         self._failing: dict[Hashable, tuple[float, int]] = {}
         self._packet = bytearray(RTP_HEADER_SIZE + MAX_PAYLOAD_SIZE)
@@ -81,6 +109,35 @@ class FanOut:
     def fast_srtp(self) -> bool:
         """True when outs with a libsrtp session are protected via `srtp_fast`."""
         return self._protect_buffer is not None
+
+    @property
+    def engine(self) -> str:
+        """Which loop sends to listeners on plain sockets: "c", "srtp_fast" or "pylibsrtp"."""
+        if self._native is not None:
+            return "c"
+        return "srtp_fast" if self.fast_srtp else "pylibsrtp"
+
+    @property
+    def packets_sent(self) -> int:
+        """Listener-packets sent (by rounds on the fan-out thread: once they ran)."""
+        native_sent = self._native.packets_sent if self._native is not None else 0
+        return self._python_packets_sent + native_sent
+
+    @property
+    def cpu_seconds(self) -> float:
+        """CPU time spent in `send` and in the rounds it handed to the fan-out thread."""
+        thread_cpu = self._native.cpu_seconds if self._native is not None else 0.0
+        return self._loop_cpu + thread_cpu
+
+    @property
+    def c_rows(self) -> int:
+        """Listeners the C loop sends to now (a change waits for the round under way)."""
+        return len(self._native) if self._native is not None else 0
+
+    @property
+    def rounds_skipped(self) -> int:
+        """Rounds not sent because the fan-out thread was too far behind."""
+        return self._native.rounds_skipped if self._native is not None else 0
 
     def __len__(self) -> int:
         return len(self._attached)
@@ -109,7 +166,38 @@ class FanOut:
         )
         self._attached[key] = attachment
         self._by_out[id(out)] = attachment
-        self._dirty = True
+        row = self._native_row(key, attachment) if self._native is not None else None
+        if row is not None and self._native is not None:
+            self._native_rows[key] = row
+            self._native.add(row)
+        else:
+            self._dirty = True
+
+    def _native_row(self, key: Hashable, attachment: _Attachment) -> native.Row | None:
+        """The C row of an out on a plain UDP socket with a libsrtp session, else None."""
+        out = attachment.out
+        path = out.path
+        sock = path.sock
+        if sock is None:
+            owner = getattr(path.sendto, "__self__", None)
+            sock = owner if isinstance(owner, socket.socket) else None
+        if out.session is None or not path.raw_socket or sock is None or sock.fileno() < 0:
+            return None
+        where = native.destination(sock, path.remote_addr)
+        if where is None:
+            return None
+        return native.Row(
+            key=key,
+            out=out,
+            session=out.session,
+            sock=sock,
+            context=srtp_fast.context_address(out.session),
+            destination=where,
+            ssrc=out.ssrc,
+            payload_type=out.payload_type,
+            sequence_offset=attachment.sequence_offset,
+            start_round=self.rounds,
+        )
 
     def remove(self, key: Hashable) -> RtpOut | None:
         """Detach a listener (no more packets); its out keeps its sequence and counters."""
@@ -119,6 +207,11 @@ class FanOut:
             return None
         out = attachment.out
         del self._by_out[id(out)]
+        row = self._native_rows.pop(key, None)
+        if row is not None and self._native is not None:
+            self._native.remove(row, self.rounds)
+        else:
+            self._dirty = True
         out.sequence_number = (attachment.sequence_offset + self.rounds) & 0xFFFF
         out.note_sent(
             self.rounds - attachment.round_at_add,
@@ -126,7 +219,6 @@ class FanOut:
             self.last_timestamp,
         )
         out.fanout_owner = None
-        self._dirty = True
         return out
 
     def counters_for(self, out: RtpOut) -> tuple[int, int, int, float] | None:
@@ -148,6 +240,8 @@ class FanOut:
         self._loop_items = []
         self._fast_items = []
         for key, a in self._attached.items():
+            if key in self._native_rows:
+                continue
             out = a.out
             common = (key, a.sequence_offset, out.payload_type, out.ssrc)
             tail = (out.path.sendto, out.path.remote_addr)
@@ -168,18 +262,72 @@ class FanOut:
             return 0
         if size > MAX_PAYLOAD_SIZE:
             raise ValueError(f"payload of {size} bytes exceeds {MAX_PAYLOAD_SIZE}")
+        cpu = time.thread_time()
         if self._dirty:
             self._rebuild()
-        packet = self._packet
         timestamp &= 0xFFFFFFFF
+        rounds = self.rounds
+        sent = 0
+        failed: list[_Failure] | None = None
+        if self._native_rows:
+            sent, failed = self._send_native(bytes(payload), rounds, timestamp, marker)
+        if self._fast_items or self._loop_items:
+            python_sent, python_failed = self._send_python(payload, timestamp, marker, rounds)
+            sent += python_sent
+            if python_failed:
+                failed = (failed or []) + python_failed
+        self.rounds = rounds + 1
+        self.octets += size
+        self.last_timestamp = timestamp
+        self.last_send_time = time.time()
+        if failed:
+            self._drop(failed)
+        self._loop_cpu += time.thread_time() - cpu
+        return sent
+
+    def _send_native(
+        self, payload: bytes, rounds: int, timestamp: int, marker: bool
+    ) -> tuple[int, list[_Failure] | None]:
+        """The C rows: on the fan-out thread when threaded and in an event loop, else here."""
+        rows = self._native
+        assert rows is not None
+        closed: list[_Failure] = [
+            (key, row.out, OSError(errno.EBADF, "socket closed"))
+            for key, row in self._native_rows.items()
+            if row.sock.fileno() < 0
+        ]
+        if closed:  # a closed socket is fatal at once, as on the Python path
+            self._drop(closed)
+            if not self._native_rows:
+                return 0, None
+        loop = _running_loop() if self._threaded else None
+        if loop is None and not rows.rounds_under_way:
+            sent, failures = rows.send(payload, rounds, timestamp, marker)
+            return sent, list(failures) or None
+        if loop is None:
+            raise RuntimeError("a threaded FanOut's rounds are under way: send from its loop")
+
+        def report(failures: list[native.Failure]) -> None:
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody left to tell
+                loop.call_soon_threadsafe(self._drop, failures)
+
+        if rows.submit(payload, rounds, timestamp, marker, report):
+            return len(self._native_rows), None
+        return 0, None
+
+    def _send_python(
+        self, payload: bytes, timestamp: int, marker: bool, rounds: int
+    ) -> tuple[int, list[_Failure] | None]:
+        """The Python loop: outs that are not C rows (or every out without the C part)."""
+        size = len(payload)
+        packet = self._packet
         end = RTP_HEADER_SIZE + size
         packet[RTP_HEADER_SIZE:end] = payload
         view = memoryview(packet)[:end]
         pack = self._pack_listener
-        rounds = self.rounds
         marker_bit = _MARKER_BIT if marker else 0
         sent = 0
-        failed: list[tuple[Hashable, BaseException]] | None = None
+        failed: list[_Failure] | None = None
         if self._fast_items:
             sent, failed = self._send_fast(packet, end, timestamp, marker_bit, rounds)
         for key, seq_offset, payload_type, ssrc, protect, sendto, addr in self._loop_items:
@@ -197,16 +345,10 @@ class FanOut:
             except (OSError, pylibsrtp.Error) as exc:
                 if failed is None:
                     failed = []
-                failed.append((key, exc))
+                failed.append((key, None, exc))
         view.release()
-        self.rounds = rounds + 1
-        self.octets += size
-        self.last_timestamp = timestamp
-        self.last_send_time = time.time()
-        self.packets_sent += sent
-        if failed:
-            self._drop(failed)
-        return sent
+        self._python_packets_sent += sent
+        return sent, failed
 
     @staticmethod
     def _is_fatal(exc: BaseException) -> bool:
@@ -216,7 +358,7 @@ class FanOut:
 
     def _send_fast(
         self, packet: bytearray, end: int, timestamp: int, marker_bit: int, rounds: int
-    ) -> tuple[int, list[tuple[Hashable, BaseException]] | None]:
+    ) -> tuple[int, list[_Failure] | None]:
         """The loop for outs with a libsrtp session: protect in one shared C buffer."""
         buffer = self._protect_buffer
         assert buffer is not None
@@ -224,7 +366,7 @@ class FanOut:
         memmove, srtp_protect = buffer.memmove, buffer.srtp_protect
         pack = self._pack_listener
         sent = 0
-        failed: list[tuple[Hashable, BaseException]] | None = None
+        failed: list[_Failure] | None = None
         for key, seq_offset, payload_type, ssrc, context, sendto, addr in self._fast_items:
             pack(
                 packet,
@@ -244,13 +386,20 @@ class FanOut:
             except (OSError, pylibsrtp.Error) as exc:
                 if failed is None:
                     failed = []
-                failed.append((key, exc))
+                failed.append((key, None, exc))
         return sent, failed
 
-    def _drop(self, failed: list[tuple[Hashable, BaseException]]) -> None:
-        """Count failed sends; drop listeners whose failure is fatal or lasts."""
+    def _drop(self, failed: list[_Failure]) -> None:
+        """Count failed sends; drop listeners whose failure is fatal or lasts.
+
+        A failure that names its out (a round on the fan-out thread) counts only while
+        that out is still the one attached under its key.
+        """
         now = time.monotonic()
-        for key, exc in failed:
+        for key, out, exc in failed:
+            attachment = self._attached.get(key)
+            if out is not None and (attachment is None or attachment.out is not out):
+                continue
             if not self._is_fatal(exc):
                 self.packets_lost_send_errors += 1
                 since, rounds = self._failing.get(key, (now, 0))
@@ -267,3 +416,10 @@ class FanOut:
                     self._on_drop(key, exc)
                 except Exception:
                     logger.exception("fan-out on_drop callback failed for %r", key)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None

@@ -181,8 +181,19 @@ def sender_state(sender: RTCRtpSender) -> SenderState:
 
 
 def outbound_srtp(dtls: Any) -> pylibsrtp.Session | None:
-    """The DTLS transport's outbound SRTP session (None until DTLS completes)."""
-    return cast("pylibsrtp.Session | None", private(dtls, "_tx_srtp"))
+    """The DTLS transport's outbound SRTP session (None until DTLS completes), unwrapped
+    when `wrap_outbound_srtp` replaced it."""
+    value = private(dtls, "_tx_srtp")
+    inner = getattr(value, "wrapped_session", None)
+    return cast("pylibsrtp.Session | None", inner if inner is not None else value)
+
+
+def wrap_outbound_srtp(dtls: Any, wrap: Callable[[pylibsrtp.Session], object]) -> None:
+    """Make aiortc protect through `wrap(session)` (which has `protect`, `protect_rtcp` and
+    `wrapped_session`), once; aiortc calls only those two on `_tx_srtp`."""
+    value = private(dtls, "_tx_srtp")
+    if isinstance(value, pylibsrtp.Session):
+        setattr(dtls, "_tx_srtp", wrap(value))  # noqa: B010 - replaced on purpose
 
 
 def inbound_srtp(dtls: Any) -> pylibsrtp.Session | None:
@@ -212,6 +223,29 @@ def srtp_binding() -> tuple[Any, Any] | None:
 def srtp_context(session: pylibsrtp.Session) -> Any:
     """The `srtp_t` of a session (valid while the session object lives)."""
     return private(session, "_srtp")[0]
+
+
+def srtp_context_address(session: pylibsrtp.Session) -> int:
+    """The `srtp_t` of a session as an address, for C (valid while the session lives)."""
+    binding = srtp_binding()
+    if binding is None:
+        raise AiortcInternalsError("pylibsrtp's libsrtp binding is not the expected one")
+    ffi, _ = binding
+    return int(ffi.cast("uintptr_t", srtp_context(session)))
+
+
+def srtp_protect_addresses() -> tuple[int, int] | None:
+    """The addresses of libsrtp's `srtp_protect` and `srtp_protect_rtcp` in pylibsrtp's
+    binding (None: not the expected binding), for C code that calls them."""
+    binding = srtp_binding()
+    if binding is None:
+        return None
+    ffi, lib = binding
+    if ffi.getctype(ffi.typeof(lib.srtp_protect_rtcp)) != _EXPECTED_PROTECT:
+        return None
+    protect = int(ffi.cast("uintptr_t", ffi.addressof(lib, "srtp_protect")))
+    protect_rtcp = int(ffi.cast("uintptr_t", ffi.addressof(lib, "srtp_protect_rtcp")))
+    return protect, protect_rtcp
 
 
 _install_host_addresses()

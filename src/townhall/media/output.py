@@ -108,7 +108,12 @@ def srtp_path_available() -> bool:
 class OutputFactory:
     """Builds outputs for one mode: "stock" (aiortc sender) or "srtp" (media B's path)."""
 
-    def __init__(self, mode: str = "auto") -> None:
+    def __init__(self, mode: str = "auto", fanout_engine: str = "auto") -> None:
+        """`fanout_engine`: "auto" (the C loop on the fan-out thread when it is built) or
+        "python" (the Python loop, in the room's tick)."""
+        if fanout_engine not in ("auto", "python"):
+            raise ValueError('fanout engine must be "auto" or "python"')
+        self.fanout_engine = fanout_engine
         if mode == "auto":
             mode = "srtp" if srtp_path_available() else "stock"
         if mode not in ("stock", "srtp"):
@@ -135,7 +140,9 @@ class OutputFactory:
         """A fan-out for the room's listeners."""
         if self.mode == "stock":
             return SimpleFanOut()
+        from townhall.media import native
         from townhall.media.fanout import FanOut  # type: ignore[import-not-found,unused-ignore]
 
-        fan: ListenerFanOut = FanOut()
+        use_c = self.fanout_engine == "auto" and native.available()
+        fan: ListenerFanOut = FanOut(native_loop=use_c, threaded=use_c)
         return fan

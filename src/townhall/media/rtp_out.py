@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import socket
 import struct
 import time
 from collections.abc import Callable
@@ -41,7 +42,7 @@ from aiortc.rtp import (
     RtcpSrPacket,
 )
 
-from townhall.media import internals
+from townhall.media import internals, native
 from townhall.media.internals import AiortcInternalsError
 
 logger = logging.getLogger(__name__)
@@ -69,12 +70,13 @@ class SendPath:
 
     `sendto` is the raw UDP socket's when the local candidate is a plain socket (fast, and it
     raises once aioice closes the socket), else the transport's (e.g. TURN relays).
-    `raw_socket` tells which.
+    `raw_socket` tells which; `sock` is that plain socket (None otherwise).
     """
 
     sendto: Sendto
     remote_addr: tuple[Any, ...]
     raw_socket: bool
+    sock: socket.socket | None = None
 
 
 def selected_send_path(sender: RTCRtpSender) -> SendPath:
@@ -86,7 +88,7 @@ def selected_send_path(sender: RTCRtpSender) -> SendPath:
     remote_addr = tuple(pair.remote_addr)
     sock = internals.udp_socket(transport)
     if sock is not None:
-        return SendPath(sendto=sock.sendto, remote_addr=remote_addr, raw_socket=True)
+        return SendPath(sendto=sock.sendto, remote_addr=remote_addr, raw_socket=True, sock=sock)
     return SendPath(sendto=transport.sendto, remote_addr=remote_addr, raw_socket=False)
 
 
@@ -212,6 +214,13 @@ class RtpOut:
         srtp = internals.outbound_srtp(dtls)
         if srtp is None:
             raise AiortcInternalsError("RTCDtlsTransport._tx_srtp is None while connected")
+        protect, protect_rtcp = srtp.protect, srtp.protect_rtcp
+        if native.available():
+            # The C fan-out may protect with this session on its thread: every other
+            # protect of it (aiortc's included) takes the same lock.
+            internals.wrap_outbound_srtp(dtls, native.GuardedSession)
+            guarded = native.GuardedSession(srtp)
+            protect, protect_rtcp = guarded.protect, guarded.protect_rtcp
         state = internals.sender_state(sender)
         cname = state.cname
         last_sequence_number = _last_stock_sequence_number(sender)
@@ -220,8 +229,8 @@ class RtpOut:
         out = cls(
             ssrc=state.ssrc,
             payload_type=payload_type,
-            protect=srtp.protect,
-            protect_rtcp=srtp.protect_rtcp,
+            protect=protect,
+            protect_rtcp=protect_rtcp,
             path=selected_send_path(sender),
             cname=cname,
             report_interval=report_interval,

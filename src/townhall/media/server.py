@@ -64,7 +64,7 @@ class MediaServer:
         self._settings = settings
         self._hls = hls
         self._bus = bus
-        self._outputs = OutputFactory(output)
+        self._outputs = OutputFactory(output, settings.fanout_engine)
         self._max_pending = max_pending_offers
         self._connect_timeout = connect_timeout
         self._pending = 0

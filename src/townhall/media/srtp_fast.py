@@ -58,3 +58,8 @@ class ProtectBuffer:
         if status:
             raise pylibsrtp.Error(f"srtp_protect failed with status {status}")
         return self.view[: self.length[0]]
+
+
+def context_address(session: pylibsrtp.Session) -> int:
+    """The `srtp_t` of a session as an integer address, for C."""
+    return internals.srtp_context_address(session)
