@@ -1,8 +1,9 @@
-"""What WebSocket clients send (`/api/v1/ws`): subscribe, unsubscribe, ping.
+"""What WebSocket clients send (`/api/v1/ws`): subscribe, unsubscribe, ping; and what the
+server answers besides events: snapshot, subscribed, unsubscribed, error, pong.
 
 `CLIENT_MESSAGE` validates a decoded message; `client_message` turns its failures into the
 error codes clients know (`unknown_op`, `invalid_space_id`, `invalid_last_seq`). Unknown
-fields are ignored."""
+fields are ignored. Server messages leave out the optional fields they do not set."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ from pydantic import (
     TypeAdapter,
     ValidationError,
 )
+
+from townhall.api.schemas import Out
+from townhall.api.schemas.spaces import Snapshot
 
 MAX_SPACE_ID_CHARS = 64
 
@@ -80,3 +84,59 @@ def client_message(raw: dict[str, Any]) -> ClientMessage:
             if name in fields:
                 raise InvalidMessage(code, message) from None
         raise InvalidMessage(*UNKNOWN_OP) from None
+
+
+# -- server -> client (besides events) -------------------------------------------------
+
+
+class _ServerMessage(Out):
+    """Sent with its `type` always (a default, but never left out as unset)."""
+
+    def model_post_init(self, context: Any, /) -> None:
+        self.model_fields_set.add("type")
+
+
+class SnapshotMessage(_ServerMessage):
+    """The space as it is at `seq` (after a subscribe without a usable `last_seq`)."""
+
+    type: Literal["snapshot"] = "snapshot"
+    seq: int
+    space_id: str
+    data: Snapshot
+
+
+class Subscribed(_ServerMessage):
+    """Watching the space from `seq` on; `replayed`: events resent, -1 after a snapshot."""
+
+    type: Literal["subscribed"] = "subscribed"
+    space_id: str
+    seq: int
+    replayed: int
+
+
+class Unsubscribed(_ServerMessage):
+    """No longer watching the space; `reason` when the server ended it (removed, ...)."""
+
+    type: Literal["unsubscribed"] = "unsubscribed"
+    space_id: str
+    reason: str | None = None
+
+
+class ErrorBody(Out):
+    code: str
+    message: str
+
+
+class ErrorMessage(_ServerMessage):
+    """A message could not be acted on (docs/EVENTS.md lists the codes)."""
+
+    type: Literal["error"] = "error"
+    error: ErrorBody
+    space_id: str | None = None
+
+
+class Pong(_ServerMessage):
+    type: Literal["pong"] = "pong"
+
+
+ServerMessage = SnapshotMessage | Subscribed | Unsubscribed | ErrorMessage | Pong

@@ -23,10 +23,17 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from townhall.api.auth_tokens import Tokens, presented_token
 from townhall.api.errors import unavailable_error
 from townhall.api.schemas.live import (
+    ErrorBody,
+    ErrorMessage,
     InvalidMessage,
     Ping,
+    Pong,
+    ServerMessage,
+    SnapshotMessage,
     Subscribe,
+    Subscribed,
     Unsubscribe,
+    Unsubscribed,
     client_message,
 )
 from townhall.api.services import accounts, spaces
@@ -134,8 +141,8 @@ class LiveClient:
         with contextlib.suppress(Exception):
             await self.websocket.close(code, reason)
 
-    async def send(self, message: dict[str, Any]) -> None:
-        await self.send_text(json.dumps(message, separators=(",", ":")))
+    async def send(self, message: ServerMessage) -> None:
+        await self.send_text(message.model_dump_json())
 
     async def send_text(self, text: str) -> None:
         async with self._send_lock:
@@ -169,9 +176,9 @@ class LiveClient:
                     return
 
     async def error(self, code: str, message: str, space_id: str | None = None) -> None:
-        body: dict[str, Any] = {"type": "error", "error": {"code": code, "message": message}}
+        body = ErrorMessage(error=ErrorBody(code=code, message=message))
         if space_id is not None:
-            body["space_id"] = space_id
+            body.space_id = space_id
         await self.send(body)
 
     # -- operations -------------------------------------------------------
@@ -185,12 +192,12 @@ class LiveClient:
         match message:
             case Ping():
                 await self.touch_all()
-                await self.send({"type": "pong"})
+                await self.send(Pong())
             case Subscribe(space_id=space_id, last_seq=last_seq):
                 await self.subscribe(space_id, last_seq)
             case Unsubscribe(space_id=space_id):
                 await self.unsubscribe(space_id)
-                await self.send({"type": "unsubscribed", "space_id": space_id})
+                await self.send(Unsubscribed(space_id=space_id))
 
     async def subscribe(self, space_id: str, last_seq: int | None) -> None:
         if space_id not in self.watches and len(self.watches) >= MAX_SUBSCRIPTIONS:
@@ -224,9 +231,7 @@ class LiveClient:
         if self.ended or self.watches.get(space_id) is not watch:
             return  # dropped meanwhile (access lost, credential ended), and told so
         await self.bus.touch(space_id, self.user.id, self.client_id)
-        await self.send(
-            {"type": "subscribed", "space_id": space_id, "seq": watch.cursor, "replayed": replayed}
-        )
+        await self.send(Subscribed(space_id=space_id, seq=watch.cursor, replayed=replayed))
         watch.task = self.scope.start(self._relay(space_id, watch), f"relay-{space_id}")
 
     async def _catch_up(self, space_id: str, watch: _Watch, last_seq: int | None) -> int:
@@ -247,14 +252,7 @@ class LiveClient:
         async with self.db.session() as session:
             committed, data = await spaces.seq_and_snapshot(session, space_id, self.user.id)
         seq = max(on_bus, committed)
-        await self.send(
-            {
-                "type": "snapshot",
-                "seq": seq,
-                "space_id": space_id,
-                "data": data.model_dump(mode="json"),
-            }
-        )
+        await self.send(SnapshotMessage(seq=seq, space_id=space_id, data=data))
         watch.cursor = seq
         return -1
 
@@ -357,7 +355,7 @@ class LiveClient:
         await watch.subscription.close()
         await self.bus.leave(space_id, self.user.id, self.client_id)
         reason = "removed" if refusal == "removed_from_space" else "no_access"
-        await self.send({"type": "unsubscribed", "space_id": space_id, "reason": reason})
+        await self.send(Unsubscribed(space_id=space_id, reason=reason))
 
     async def recheck_all(self) -> None:
         """After access changes may have been missed (the user channel lagged): check the
@@ -391,7 +389,7 @@ class LiveClient:
             del self.watches[space_id]
         await watch.subscription.close()
         await self.bus.leave(space_id, self.user.id, self.client_id)
-        await self.send({"type": "unsubscribed", "space_id": space_id, "reason": "removed"})
+        await self.send(Unsubscribed(space_id=space_id, reason="removed"))
 
     async def unsubscribe(self, space_id: str, goodbye: bool = True) -> None:
         watch = self.watches.pop(space_id, None)
@@ -629,7 +627,7 @@ class UserChannel:
                         if client.ended:
                             return
                         continue
-                    await client.send(payload)
+                    await client.send_text(json.dumps(payload, separators=(",", ":")))
                 return
             except SubscriptionLagged:
                 await self.subscription.close()
