@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
-import json
 import logging
 import os
 import sys
@@ -29,7 +28,9 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel
 
 from townhall.bus.base import Subscription, SubscriptionClosed, SubscriptionLagged
 from townhall.bus.evidence import EVIDENCE_CHANNEL, EvidenceRequest, EvidenceSaved
@@ -62,13 +63,40 @@ def timeline_path(data_dir: Path, evidence_id: int) -> Path:
     return evidence_dir(data_dir) / f"{evidence_id}.json"
 
 
+SpanKind = Literal["stage", "speaking"]
+
+
+class TimelineSpan(BaseModel):
+    """A `Span` as written next to the evidence: in ms into its audio file."""
+
+    user_id: int
+    kind: SpanKind
+    start_ms: int
+    end_ms: int
+
+
+class Sidecar(BaseModel):
+    """What `<id>.json` next to evidence `<id>.ogg` says (written by the media plane, read
+    by the API when it records the evidence)."""
+
+    evidence_id: int
+    space_id: str
+    started_at: float
+    """Unix time of the file's first sample."""
+    duration_ms: int
+    size_bytes: int
+    report_at_ms: int
+    """Where in the file the report was made."""
+    timeline: list[TimelineSpan]
+
+
 @dataclass(frozen=True, slots=True)
 class Span:
     """`user_id` was on stage and unmuted (`stage`) or speaking from `start` to `end`
     (unix seconds)."""
 
     user_id: int
-    kind: str
+    kind: SpanKind
     start: float
     end: float
 
@@ -322,17 +350,17 @@ def write_evidence(data_dir: Path, captured: Captured) -> Path | None:
         finally:
             writer.close()
         timeline = timeline_path(data_dir, captured.evidence_id)
-        sidecar = {
-            "evidence_id": captured.evidence_id,
-            "space_id": captured.space_id,
-            "started_at": places.first if places.first is not None else captured.start,
-            "duration_ms": samples * 1000 // 48_000,
-            "size_bytes": partial.stat().st_size,
-            "report_at_ms": places.ms(captured.at),
-            "timeline": [_relative(s, places) for s in captured.spans],
-        }
+        sidecar = Sidecar(
+            evidence_id=captured.evidence_id,
+            space_id=captured.space_id,
+            started_at=places.first if places.first is not None else captured.start,
+            duration_ms=samples * 1000 // 48_000,
+            size_bytes=partial.stat().st_size,
+            report_at_ms=places.ms(captured.at),
+            timeline=[_relative(s, places) for s in captured.spans],
+        )
         staging = timeline.with_name(timeline.name + ".part")
-        staging.write_text(json.dumps(sidecar, separators=(",", ":")))
+        staging.write_text(sidecar.model_dump_json())
         os.replace(staging, timeline)
         os.replace(partial, final)
     except BaseException:
@@ -373,13 +401,13 @@ class _Places:
         return max(0, round(samples * 1000 / SAMPLE_RATE))
 
 
-def _relative(span: Span, places: _Places) -> dict[str, Any]:
-    return {
-        "user_id": span.user_id,
-        "kind": span.kind,
-        "start_ms": places.ms(span.start),
-        "end_ms": places.ms(span.end),
-    }
+def _relative(span: Span, places: _Places) -> TimelineSpan:
+    return TimelineSpan(
+        user_id=span.user_id,
+        kind=span.kind,
+        start_ms=places.ms(span.start),
+        end_ms=places.ms(span.end),
+    )
 
 
 class EvidenceBus(Protocol):

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from townhall.api.schemas.staff import EvidenceOut, TimelineEntry
@@ -39,7 +39,7 @@ from townhall.config import Settings
 from townhall.domain import staff as rules
 from townhall.domain.errors import NotFound
 from townhall.domain.spaces import SpaceState
-from townhall.media.evidence import evidence_path, timeline_path
+from townhall.media.evidence import Sidecar, TimelineSpan, evidence_path, timeline_path
 from townhall.store import accounts as accounts_store
 from townhall.store import evidence as store
 from townhall.store import spaces as spaces_store
@@ -68,7 +68,6 @@ class EvidenceWindow:
 DEFAULT_WINDOW = EvidenceWindow()
 WRITE_GRACE = timedelta(seconds=30)
 """After its window closed, how long evidence may stay pending before it counts as missing."""
-KIND = ("stage", "speaking")
 EVIDENCE_READY = "evidence.ready"
 """Pushed to every moderator and admin when evidence becomes playable."""
 
@@ -113,29 +112,39 @@ async def of_reports(session: AsyncSession, reports: Sequence[SpaceReport]) -> l
     return [_out(row, people) for row in sorted(rows.values(), key=lambda e: e.window_start)]
 
 
-def _spans(row: Evidence) -> list[tuple[int, dict[str, Any]]]:
-    spans = row.timeline.get("spans", []) if isinstance(row.timeline, dict) else []
-    found = []
-    for span in spans:
-        if isinstance(span, dict) and span.get("kind") in KIND:
-            with contextlib.suppress(KeyError, TypeError, ValueError):
-                found.append((int(span["user_id"]), span))
-    return found
+class KeptTimeline(BaseModel):
+    """What an evidence row keeps of its sidecar (`Evidence.timeline`; `{}` while pending)."""
+
+    started_at: float | None = None
+    report_at_ms: int | None = None
+    spans: list[TimelineSpan] = []
+
+
+def _kept(row: Evidence) -> KeptTimeline:
+    try:
+        return KeptTimeline.model_validate(row.timeline or {})
+    except ValidationError:
+        log.warning("evidence %s: its stored timeline is unreadable", row.id)
+        return KeptTimeline()
+
+
+def _spans(row: Evidence) -> list[tuple[int, TimelineSpan]]:
+    return [(span.user_id, span) for span in _kept(row).spans]
 
 
 def _out(row: Evidence, people: dict[int, User]) -> EvidenceOut:
     ready = row.status == "ready"
+    kept = _kept(row)
     timeline = [
         TimelineEntry(
-            user_id=uid,
-            handle=people[uid].handle if uid in people else None,
-            kind=span["kind"],
-            start_ms=int(span.get("start_ms", 0)),
-            end_ms=int(span.get("end_ms", 0)),
+            user_id=span.user_id,
+            handle=people[span.user_id].handle if span.user_id in people else None,
+            kind=span.kind,
+            start_ms=span.start_ms,
+            end_ms=span.end_ms,
         )
-        for uid, span in _spans(row)
+        for span in kept.spans
     ]
-    report_at = row.timeline.get("report_at_ms") if isinstance(row.timeline, dict) else None
     status = row.status if row.status in ("pending", "ready") else "missing"
     return EvidenceOut(
         id=row.id,
@@ -144,7 +153,7 @@ def _out(row: Evidence, people: dict[int, User]) -> EvidenceOut:
         window_start=row.window_start,
         window_end=row.window_end,
         duration_ms=row.duration_ms,
-        report_at_ms=int(report_at) if isinstance(report_at, int | float) else None,
+        report_at_ms=kept.report_at_ms,
         timeline=timeline,
     )
 
@@ -159,16 +168,16 @@ async def file_for(session: AsyncSession, actor: User, data_dir: Path, evidence_
     return path
 
 
-def read_timeline(data_dir: Path, evidence_id: int) -> dict[str, Any] | None:
-    """What the media plane wrote next to the file, or None when it is not (yet) there."""
+def read_timeline(data_dir: Path, evidence_id: int) -> Sidecar | None:
+    """What the media plane wrote next to the file, or None when it is not (yet) there
+    (or unreadable)."""
     path = timeline_path(data_dir, evidence_id)
     if not evidence_path(data_dir, evidence_id).exists():
         return None
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
+        return Sidecar.model_validate_json(path.read_text())
+    except (OSError, ValueError):  # pydantic's ValidationError is a ValueError
         return None
-    return data if isinstance(data, dict) else None
 
 
 class EvidenceKeeper(PeriodicCheck):
@@ -240,27 +249,26 @@ class EvidenceKeeper(PeriodicCheck):
 
     async def record(self, evidence_id: int) -> bool:
         """Store what the media plane wrote for this evidence; False if not there (yet)."""
-        data = read_timeline(self._data_dir, evidence_id)
-        if data is None:
+        sidecar = read_timeline(self._data_dir, evidence_id)
+        if sidecar is None:
             return False
-        spans = data.get("timeline")
-        timeline = {
-            "started_at": data.get("started_at"),
-            "report_at_ms": data.get("report_at_ms"),
-            "spans": [t for t in spans if isinstance(t, dict)] if isinstance(spans, list) else [],
-        }
+        kept = KeptTimeline(
+            started_at=sidecar.started_at,
+            report_at_ms=sidecar.report_at_ms,
+            spans=sidecar.timeline,
+        )
         async with self._db.session() as session:
             done = await store.mark_ready(
                 session,
                 evidence_id,
-                duration_ms=int(data.get("duration_ms", 0)),
-                size_bytes=int(data.get("size_bytes", 0)),
-                timeline=timeline,
+                duration_ms=sidecar.duration_ms,
+                size_bytes=sidecar.size_bytes,
+                timeline=kept.model_dump(mode="json"),
                 at=self.clock(),
             )
             if done:  # the review queue plays it from now on
                 staff_ids = [u.id for u in await staff_store.staff(session)]
-                data = {"evidence_id": evidence_id, "space_id": data.get("space_id")}
+                data = {"evidence_id": evidence_id, "space_id": sidecar.space_id}
                 await outbox.add_user_pushes(
                     session, [(uid, EVIDENCE_READY, data) for uid in staff_ids]
                 )
