@@ -281,7 +281,7 @@ async def present_members(session: AsyncSession, space_id: str) -> list[SpaceMem
     return list(rows)
 
 
-def _notable() -> Any:
+def notable() -> Any:
     """Present members a partial room always holds: the stage, raised hands, invitations."""
     return or_(
         SpaceMember.role.in_(STAGE),
@@ -295,7 +295,7 @@ async def notable_members(
 ) -> list[SpaceMember]:
     """The present stage, raised hands and pending invitations, and these users if present:
     everything but the plain listeners (so a few dozen rows however big the audience)."""
-    wanted = or_(_notable(), SpaceMember.user_id.in_(list(user_ids))) if user_ids else _notable()
+    wanted = or_(notable(), SpaceMember.user_id.in_(list(user_ids))) if user_ids else notable()
     rows = await session.scalars(
         select(SpaceMember)
         .where(SpaceMember.space_id == space_id, SpaceMember.present.is_(True), wanted)
@@ -436,33 +436,52 @@ class AccessFacts:
     blocked_by_cohost: bool  # a present co-host blocked the viewer
 
 
+def _access_exists(space_id: Any, viewer_id: int, host_id: Any) -> tuple[Any, ...]:
+    """The five facts of `AccessFacts`, as EXISTS columns (space and host: values or
+    columns of the space row)."""
+    cohosts = (
+        select(SpaceMember.user_id)
+        .where(
+            SpaceMember.space_id == space_id,
+            SpaceMember.present.is_(True),
+            SpaceMember.role == Role.COHOST.value,
+        )
+        .correlate(Space)  # to the space row two levels up, when space_id is its column
+    )
+    return (
+        exists().where(SpaceGuest.space_id == space_id, SpaceGuest.user_id == viewer_id),
+        exists().where(Follow.follower_id == viewer_id, Follow.followee_id == host_id),
+        exists().where(Block.blocker_id == host_id, Block.blocked_id == viewer_id),
+        exists().where(SpaceRemoval.space_id == space_id, SpaceRemoval.user_id == viewer_id),
+        exists().where(Block.blocked_id == viewer_id, Block.blocker_id.in_(cohosts)),
+    )
+
+
 async def access_facts(
     session: AsyncSession, space_id: str, viewer_id: int, host_id: int
 ) -> AccessFacts:
     """What decides whether the viewer may see and join the space, in one query."""
+    row = (await session.execute(select(*_access_exists(space_id, viewer_id, host_id)))).one()
+    return AccessFacts(*(bool(v) for v in row))
+
+
+async def space_and_access(
+    session: AsyncSession, space_id: str, viewer_id: int
+) -> tuple[Space, AccessFacts] | None:
+    """The space, read fresh, and what decides whether the viewer may see it: one query
+    (`get_space` then `access_facts` in one)."""
+    if not space_id or len(space_id) > 12:
+        return None
     row = (
         await session.execute(
-            select(
-                exists().where(SpaceGuest.space_id == space_id, SpaceGuest.user_id == viewer_id),
-                exists().where(Follow.follower_id == viewer_id, Follow.followee_id == host_id),
-                exists().where(Block.blocker_id == host_id, Block.blocked_id == viewer_id),
-                exists().where(
-                    SpaceRemoval.space_id == space_id, SpaceRemoval.user_id == viewer_id
-                ),
-                exists().where(
-                    Block.blocked_id == viewer_id,
-                    Block.blocker_id.in_(
-                        select(SpaceMember.user_id).where(
-                            SpaceMember.space_id == space_id,
-                            SpaceMember.present.is_(True),
-                            SpaceMember.role == Role.COHOST.value,
-                        )
-                    ),
-                ),
-            )
+            select(Space, *_access_exists(Space.id, viewer_id, Space.host_id))
+            .where(Space.id == space_id)
+            .execution_options(populate_existing=True)
         )
-    ).one()
-    return AccessFacts(*(bool(v) for v in row))
+    ).first()
+    if row is None:
+        return None
+    return row[0], AccessFacts(*(bool(v) for v in row[1:]))
 
 
 async def is_guest(session: AsyncSession, space_id: str, user_id: int) -> bool:

@@ -9,11 +9,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from townhall.api.schemas.spaces import Reaction, Reminder, ReportOut
 from townhall.api.services.spaces.loading import (
-    access,
     commit_and_publish,
-    existing,
     user_exists,
     viewable,
+    with_access,
 )
 from townhall.api.services.staff import alerts, evidence
 from townhall.bus import Bus
@@ -35,9 +34,9 @@ REPORT_WINDOW_SECONDS = 600
 async def react(session: AsyncSession, bus: Bus, user: User, space_id: str, emoji: str) -> Reaction:
     """Send a reaction to everyone in the space (rate-limited per user)."""
     validate_reaction(emoji)
-    space = await existing(session, space_id)
+    space, seen_by = await with_access(session, space_id, user.id)  # one query
     rules.require_live(SpaceState(space.state))
-    rules.check_may_view(await access(session, space, user.id))  # lost access meanwhile?
+    rules.check_may_view(seen_by)  # lost access meanwhile?
     row = await store.member_row(session, space.id, user.id)
     if row is None or not row.present:
         raise Conflict("not_in_space", "you are not in this space; join it first")

@@ -94,8 +94,8 @@ async def locked(session: AsyncSession, space_id: str) -> Space:
     return space
 
 
-async def access(session: AsyncSession, space: Space, viewer_id: int) -> Access:
-    facts = await store.access_facts(session, space.id, viewer_id, space.host_id)
+def access_of(space: Space, viewer_id: int, facts: store.AccessFacts) -> Access:
+    """The domain's picture of the viewer's access, from the store's facts."""
     return Access(
         viewer_id=viewer_id,
         host_id=space.host_id,
@@ -109,10 +109,25 @@ async def access(session: AsyncSession, space: Space, viewer_id: int) -> Access:
     )
 
 
+async def access(session: AsyncSession, space: Space, viewer_id: int) -> Access:
+    facts = await store.access_facts(session, space.id, viewer_id, space.host_id)
+    return access_of(space, viewer_id, facts)
+
+
+async def with_access(session: AsyncSession, space_id: str, viewer_id: int) -> tuple[Space, Access]:
+    """The space (read fresh) and the viewer's access to it, in one query; NotFound when
+    there is no such space."""
+    found = await store.space_and_access(session, space_id, viewer_id)
+    if found is None:
+        raise _not_found()
+    space, facts = found
+    return space, access_of(space, viewer_id, facts)
+
+
 async def viewable(session: AsyncSession, space_id: str, viewer_id: int) -> Space:
     """The space if the viewer may see it; else NotFound or Forbidden."""
-    space = await existing(session, space_id)
-    rules.check_may_view(await access(session, space, viewer_id))
+    space, seen_by = await with_access(session, space_id, viewer_id)
+    rules.check_may_view(seen_by)
     return space
 
 

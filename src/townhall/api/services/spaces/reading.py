@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
+from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -11,18 +14,20 @@ from townhall.api.schemas.spaces import (
     HistoryOut,
     HistorySummary,
     Invitation,
+    JoinedOut,
     ListenerOut,
-    MyPlace,
     RaisedHand,
     Snapshot,
     SpaceList,
     SpaceOut,
     StageMember,
+    UserBrief,
 )
 from townhall.api.services import outbox
-from townhall.api.services.spaces.loading import access, viewable
+from townhall.api.services.spaces.loading import access_of, viewable
 from townhall.api.services.spaces.views import (
     my_place,
+    room_view,
     share_url,
     space_view,
     space_views,
@@ -36,9 +41,10 @@ from townhall.domain.roles import Role, is_moderator
 from townhall.domain.spaces import SpaceState
 from townhall.domain.stage import Room
 from townhall.store import accounts as accounts_store
+from townhall.store import snapshots as snapshots_store
 from townhall.store import spaces as store
 from townhall.store.db import begin_consistent_read
-from townhall.store.models import Space, SpaceMember, User
+from townhall.store.models import Space, User
 
 DISCOVERY_LIMIT = 50
 NOBODY = 0  # the viewer id of a signed-out visitor: no account has it (ids start at 1)
@@ -49,19 +55,21 @@ LISTENERS_SHOWN = 100
 
 async def can_view(session: AsyncSession, space_id: str, viewer_id: int) -> bool:
     """Whether the viewer may see the space (and subscribe to its events)."""
-    space = await store.get_space(session, space_id)
-    if space is None:
+    found = await store.space_and_access(session, space_id, viewer_id)
+    if found is None:
         return False
-    return rules.may_view(await access(session, space, viewer_id))
+    space, facts = found
+    return rules.may_view(access_of(space, viewer_id, facts))
 
 
 async def watch_refusal(session: AsyncSession, space_id: str, viewer_id: int) -> str | None:
     """None when the viewer may subscribe to the space's events, else an error code
     (`not_found`: no such space or not visible; `removed_from_space`)."""
-    space = await store.get_space(session, space_id)
-    if space is None:
+    found = await store.space_and_access(session, space_id, viewer_id)
+    if found is None:
         return "not_found"
-    return rules.watch_refusal(await access(session, space, viewer_id))
+    space, facts = found
+    return rules.watch_refusal(access_of(space, viewer_id, facts))
 
 
 @dataclass(frozen=True)
@@ -74,13 +82,13 @@ async def membership(session: AsyncSession, space_id: str, user_id: int) -> Memb
     """The user's role and mute state in a live space, or None when not present in it (or
     no longer allowed to see it: blocked by the host, no longer following the host of a
     followers-only space, removed)."""
-    space = await store.get_space(session, space_id)
-    if space is None or space.state != SpaceState.LIVE:
+    found = await store.space_and_access(session, space_id, user_id)
+    if found is None or found[0].state != SpaceState.LIVE:
         return None
     row = await store.member_row(session, space_id, user_id)
     if row is None or not row.present:
         return None
-    if rules.watch_refusal(await access(session, space, user_id)) is not None:
+    if rules.watch_refusal(access_of(found[0], user_id, found[1])) is not None:
         return None
     return Membership(role=row.role, muted=row.muted)
 
@@ -107,10 +115,11 @@ async def snapshot(session: AsyncSession, space_id: str, viewer_id: int) -> Snap
     the first listeners, counts and the viewer's own place.
 
     Reads the stage, raised hands, invitations, the viewer and the first LISTENERS_SHOWN
-    listeners, and counts the rest: a few dozen rows however big the audience, all in
-    one consistent read (one snapshot of the database)."""
+    listeners with their names, and counts the rest: a few dozen rows however big the
+    audience, in a handful of statements, all in one consistent read (one snapshot of the
+    database)."""
     await begin_consistent_read(session)
-    return await _snapshot(session, space_id, viewer_id)
+    return await _snapshot(session, space_id, viewer_id, Snapshot)
 
 
 async def seq_and_snapshot(
@@ -118,67 +127,79 @@ async def seq_and_snapshot(
 ) -> tuple[int, Snapshot]:
     """The seq of the space's latest committed event and the snapshot, in one consistent
     read: the snapshot contains exactly the events up to that seq."""
+    joined = await joined_snapshot(session, space_id, viewer_id)
+    return joined.seq, joined
+
+
+async def joined_snapshot(session: AsyncSession, space_id: str, viewer_id: int) -> JoinedOut:
+    """`seq_and_snapshot` as a join answers it: the snapshot with its `seq`."""
     await begin_consistent_read(session)
     seq = await event_seq(session, space_id)
-    return seq, await _snapshot(session, space_id, viewer_id)
+    return await _snapshot(session, space_id, viewer_id, partial(JoinedOut, seq=seq))
 
 
-async def _snapshot(session: AsyncSession, space_id: str, viewer_id: int) -> Snapshot:
+S = TypeVar("S", bound=Snapshot)
+ORDER = {Role.HOST: 0, Role.COHOST: 1, Role.SPEAKER: 2}
+
+
+async def _snapshot(
+    session: AsyncSession, space_id: str, viewer_id: int, kind: Callable[..., S]
+) -> S:
     space = await viewable(session, space_id, viewer_id)
-    notable = await store.notable_members(session, space.id, [viewer_id])
-    first = await store.first_listeners(session, space.id, LISTENERS_SHOWN)
-    rows = {r.user_id: r for r in [*notable, *first]}
-    users = await accounts_store.users_by_ids(session, list(rows))
+    notable = await snapshots_store.notable_people(session, space.id, [viewer_id])
+    first = await snapshots_store.first_listener_people(session, space.id, LISTENERS_SHOWN)
+    people = {p.member.user_id: p for p in [*notable, *first]}
     room = Room(
         host_id=space.host_id,
         state=SpaceState(space.state),
-        members={uid: store.member_of(r) for uid, r in rows.items()},
+        members={uid: p.member for uid, p in people.items()},
     )
-
-    offered = actions_for(room, viewer_id, rows.keys() | {viewer_id})
+    offered = actions_for(room, viewer_id, people.keys() | {viewer_id})
 
     def actions(user_id: int) -> list[str]:
         """What the viewer may do to that member (docs/SPACES.md, "Actions")."""
         return [a.value for a in offered.get(user_id, ())]
 
-    def brief(row: SpaceMember) -> StageMember:
-        return StageMember(
-            user=user_brief(users[row.user_id]),
-            role=row.role,
-            muted=row.muted,
-            actions=actions(row.user_id),
-        )
-
-    order = {Role.HOST: 0, Role.COHOST: 1, Role.SPEAKER: 2}
-    stage = [r for r in notable if Role(r.role) in order]
-    stage.sort(key=lambda r: order[Role(r.role)])
+    stage = [p.member for p in notable if p.member.role in ORDER]
+    stage.sort(key=lambda m: ORDER[m.role])
+    briefs: dict[int, UserBrief] = {}
+    for p in notable:
+        _brief(p, briefs)
     me = room.member(viewer_id)
     hands = room.hand_queue()
     queue = invitations = None
     if me is not None and is_moderator(me.role):
         queue = [
             RaisedHand(
-                user=user_brief(users[m.user_id]),
+                user=_brief(people[m.user_id], briefs),
                 raised_at=m.hand_raised_at,
                 actions=actions(m.user_id),
             )
             for m in hands
-            if m.user_id in users
         ]
         invitations = [
-            Invitation(user=user_brief(users[m.user_id]), role=m.invited_as.value)
+            Invitation(user=_brief(people[m.user_id], briefs), role=m.invited_as.value)
             for m in room.members.values()
-            if m.invited_as is not None and m.user_id in users
+            if m.invited_as is not None
         ]
-    view = await space_view(session, space)
-    return Snapshot(
+    view = await room_view(session, space, briefs, [m.user_id for m in stage])
+    return kind(
         space=view,
         recording=view.recording,
-        stage=[brief(r) for r in stage],
+        stage=[
+            StageMember(
+                user=briefs[m.user_id], role=m.role.value, muted=m.muted, actions=actions(m.user_id)
+            )
+            for m in stage
+        ],
         listeners=[
-            ListenerOut(**user_brief(users[r.user_id]).model_dump(), actions=actions(r.user_id))
-            for r in first
-            if r.user_id in users
+            ListenerOut(
+                id=p.member.user_id,
+                handle=p.handle,
+                display_name=p.display_name,
+                actions=actions(p.member.user_id),
+            )
+            for p in first
         ],
         listener_count=view.listener_count,  # counted with the view, in this read
         hand_queue=queue,
@@ -186,8 +207,15 @@ async def _snapshot(session: AsyncSession, space_id: str, viewer_id: int) -> Sna
         invitations=invitations,
         stage_locked=space.stage_locked,
         reactions=list(REACTIONS),
-        me=MyPlace(**my_place(room, viewer_id).model_dump(), actions=actions(viewer_id)),
+        me=my_place(room, viewer_id, actions(viewer_id)),
     )
+
+
+def _brief(person: snapshots_store.Person, known: dict[int, UserBrief]) -> UserBrief:
+    uid = person.member.user_id
+    if uid not in known:
+        known[uid] = UserBrief(id=uid, handle=person.handle, display_name=person.display_name)
+    return known[uid]
 
 
 # -- one space, discovery, history -------------------------------------------

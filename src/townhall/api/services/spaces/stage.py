@@ -30,7 +30,7 @@ from townhall.api.services.spaces.loading import (
     staged,
     user_exists,
 )
-from townhall.api.services.spaces.reading import seq_and_snapshot
+from townhall.api.services.spaces.reading import joined_snapshot
 from townhall.api.services.spaces.views import member_view, space_view, user_brief, user_ref
 from townhall.api.services.staff import audit
 from townhall.bus import Bus
@@ -75,8 +75,7 @@ async def join(ctx: Context, space_id: str) -> JoinedOut:
     # Read with the snapshot, in one consistent read: a client that subscribes with
     # last_seq=seq gets exactly the events after it, not a second snapshot. The
     # database's seq (the outbox numbers events at commit): a join never waits for Redis.
-    seq, data = await seq_and_snapshot(ctx.session, stage.space.id, ctx.actor.id)
-    return JoinedOut(**data.model_dump(), seq=seq)
+    return await joined_snapshot(ctx.session, stage.space.id, ctx.actor.id)
 
 
 async def leave(ctx: Context, space_id: str) -> LeftOut:
