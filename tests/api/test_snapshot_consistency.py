@@ -11,6 +11,7 @@ import httpx
 
 from tests.conftest import MakeUser
 from townhall.api.services import outbox
+from townhall.store import snapshots as snapshots_store
 from townhall.store import spaces as store
 from townhall.store.db import begin_consistent_read
 
@@ -38,7 +39,8 @@ async def test_a_consistent_read_does_not_see_what_commits_during_it(
         await _ok(client, f"/api/v1/spaces/{sid}/join", late)  # commits meanwhile
         assert await store.listener_count(reader, sid) == count
         assert await outbox.event_seq(reader, sid) == seq
-        assert [m.user_id for m in await store.first_listeners(reader, sid, 10)] == [first.id]
+        listed = await snapshots_store.first_listener_people(reader, sid, 10)
+        assert [p.member.user_id for p in listed] == [first.id]
     async with app.state.db.session() as after:
         assert await store.listener_count(after, sid) == 2
         assert await outbox.event_seq(after, sid) > seq

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, insert, select
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,9 +37,9 @@ class Pending:
 
 def _upsert_seq(session: AsyncSession, space_id: str, start: int, on_conflict: Any) -> Any:
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     return (
-        insert(SpaceEventSeq)
+        upsert(SpaceEventSeq)
         .values(space_id=space_id, seq=start)
         .on_conflict_do_update(index_elements=[SpaceEventSeq.space_id], set_={"seq": on_conflict})
         .returning(SpaceEventSeq.seq)
@@ -65,11 +65,17 @@ async def add_space_events(
     last = await _take_seqs(session, space_id, len(events))
     first = last - len(events) + 1
     now = utcnow()
-    session.add_all(
-        OutboxEntry(space_id=space_id, seq=first + i, type=type_, data=dict(data), created_at=now)
+    rows = [
+        {
+            "space_id": space_id,
+            "seq": first + i,
+            "type": type_,
+            "data": dict(data),
+            "created_at": now,
+        }
         for i, (type_, data) in enumerate(events)
-    )
-    await session.flush()
+    ]
+    await session.execute(insert(OutboxEntry).values(rows))  # one statement, ids not read back
     return list(range(first, last + 1))
 
 
@@ -106,11 +112,22 @@ async def raise_space_seq(session: AsyncSession, space_id: str, at_least: int) -
 async def pending(session: AsyncSession, limit: int, skip_locked: bool) -> list[Pending]:
     """The oldest entries, in id order. With `skip_locked` (PostgreSQL) the rows are
     locked until the transaction ends and rows another relay holds are skipped."""
-    query = select(OutboxEntry).order_by(OutboxEntry.id).limit(limit)
+    query = (
+        select(
+            OutboxEntry.id,
+            OutboxEntry.space_id,
+            OutboxEntry.seq,
+            OutboxEntry.user_id,
+            OutboxEntry.type,
+            OutboxEntry.data,
+            OutboxEntry.created_at,
+        )
+        .order_by(OutboxEntry.id)
+        .limit(limit)
+    )
     if skip_locked:
         query = query.with_for_update(skip_locked=True)
-    rows = (await session.scalars(query)).all()
-    return [Pending(r.id, r.space_id, r.seq, r.user_id, r.type, r.data, r.created_at) for r in rows]
+    return [Pending(*row) for row in (await session.execute(query)).all()]
 
 
 async def first_pending_seqs(session: AsyncSession, space_ids: Iterable[str]) -> dict[str, int]:

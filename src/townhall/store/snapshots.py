@@ -18,9 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from townhall.domain.roles import Role
 from townhall.domain.stage import Member
 from townhall.store.models import CaptionSettings, Recording, Space, SpaceMember, User
-from townhall.store.spaces import STAGE, Counts, notable
-
-_ROLES = {r.value: r for r in Role}
+from townhall.store.spaces import ROLES, STAGE, Counts, notable
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,10 +78,10 @@ async def _run(session: AsyncSession, query: PeopleQuery) -> list[Person]:
         Person(
             Member(
                 user_id=uid,
-                role=_ROLES[role],
+                role=ROLES[role],
                 muted=bool(muted),
                 hand_raised_at=raised,
-                invited_as=_ROLES[invited] if invited else None,
+                invited_as=ROLES[invited] if invited else None,
             ),
             handle,
             name,

@@ -88,13 +88,21 @@ async def event_seq(session: AsyncSession, space_id: str) -> int:
 
 
 def _wake_after_commit(session: AsyncSession) -> None:
+    """Wake the relays once this transaction commits (not after the session's later
+    commits, which add nothing: a join's snapshot read would wake them for nothing)."""
     sync_session = session.sync_session
     if not sync_session.info.get(_HOOKED):
         sync_session.info[_HOOKED] = True
-        sa_event.listen(sync_session, "after_commit", _after_commit)
+        sa_event.listen(sync_session, "after_commit", _after_commit, once=True)
+        sa_event.listen(sync_session, "after_rollback", _unhook, once=True)
+
+
+def _unhook(sync_session: Session) -> None:
+    sync_session.info.pop(_HOOKED, None)
 
 
 def _after_commit(sync_session: Session) -> None:
+    _unhook(sync_session)
     relays = list(_relays)
     mine = [relay for relay in relays if relay.engine is sync_session.bind]
     for relay in mine or relays:
@@ -143,6 +151,15 @@ def plan(rows: Sequence[store.Pending], first_waiting: dict[str, int]) -> Plan:
         items.append(Event(row.type, row.space_id, dict(row.data), seq=row.seq, at=at))
         done.append(row.id)
     return Plan(items, done, held)
+
+
+def _first_seqs(rows: Sequence[store.Pending]) -> dict[str, int]:
+    """Each space's lowest seq among `rows`."""
+    first: dict[str, int] = {}
+    for row in rows:
+        if row.space_id is not None and row.seq is not None:
+            first[row.space_id] = min(row.seq, first.get(row.space_id, row.seq))
+    return first
 
 
 class OutboxRelay:
@@ -254,7 +271,11 @@ class OutboxRelay:
             if not rows:
                 return False, False
             spaces = {row.space_id for row in rows if row.space_id is not None}
-            todo = plan(rows, await store.first_pending_seqs(session, spaces))
+            if self.db.is_sqlite and len(rows) < self.batch_size:
+                first = _first_seqs(rows)  # one read saw every entry: nobody holds any
+            else:
+                first = await store.first_pending_seqs(session, spaces)
+            todo = plan(rows, first)
             if todo.items:
                 try:  # asyncio.timeout, not wait_for (which can swallow a cancellation)
                     async with asyncio.timeout(self.relay_timeout):
