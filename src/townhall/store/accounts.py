@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, delete, exists, func, or_, select, update
+from sqlalchemy import and_, bindparam, delete, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -78,39 +78,39 @@ async def add_token(
     return token
 
 
+# Built once (not per call) with bound parameters: the statements every authenticated
+# request and WebSocket subscribe makes skip SQLAlchemy's construction and cache-key work.
+_LIVE_TOKEN = (
+    select(Token, User)
+    .join(User, User.id == Token.user_id)
+    .where(
+        Token.token_hash == bindparam("token_hash"),
+        Token.revoked_at.is_(None),
+        or_(Token.expires_at.is_(None), Token.expires_at > bindparam("now")),
+        User.banned_at.is_(None),
+        or_(User.suspended_until.is_(None), User.suspended_until <= bindparam("now")),
+    )
+)
+_TOKEN_IS_LIVE = select(
+    exists().where(
+        Token.id == bindparam("token_id"),
+        Token.revoked_at.is_(None),
+        or_(Token.expires_at.is_(None), Token.expires_at > bindparam("now")),
+    )
+)
+
+
 async def live_token(session: AsyncSession, token_hash: str) -> tuple[Token, User] | None:
     """The unrevoked, unexpired token with this hash and its user."""
-    now = utcnow()
-    row = (
-        await session.execute(
-            select(Token, User)
-            .join(User, User.id == Token.user_id)
-            .where(
-                Token.token_hash == token_hash,
-                Token.revoked_at.is_(None),
-                or_(Token.expires_at.is_(None), Token.expires_at > now),
-                User.banned_at.is_(None),
-                or_(User.suspended_until.is_(None), User.suspended_until <= now),
-            )
-        )
-    ).first()
+    params = {"token_hash": token_hash, "now": utcnow()}
+    row = (await session.execute(_LIVE_TOKEN, params)).first()
     return (row[0], row[1]) if row else None
 
 
 async def token_is_live(session: AsyncSession, token_id: int) -> bool:
     """Whether the token exists (so does its user) and is neither revoked nor expired."""
-    now = utcnow()
-    return bool(
-        await session.scalar(
-            select(
-                exists().where(
-                    Token.id == token_id,
-                    Token.revoked_at.is_(None),
-                    or_(Token.expires_at.is_(None), Token.expires_at > now),
-                )
-            )
-        )
-    )
+    params = {"token_id": token_id, "now": utcnow()}
+    return bool(await session.scalar(_TOKEN_IS_LIVE, params))
 
 
 async def touch_token(session: AsyncSession, token_id: int, now: datetime | None = None) -> None:

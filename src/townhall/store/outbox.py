@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import case, func, insert, select
+from sqlalchemy import bindparam, case, func, insert, select
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -46,11 +47,30 @@ def _upsert_seq(session: AsyncSession, space_id: str, start: int, on_conflict: A
     )
 
 
+@cache
+def _take_seqs_statement(dialect: str) -> Any:
+    upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        upsert(SpaceEventSeq)
+        .values(space_id=bindparam("in_space"), seq=bindparam("count"))
+        .on_conflict_do_update(
+            index_elements=[SpaceEventSeq.space_id],
+            set_={"seq": SpaceEventSeq.seq + bindparam("count")},
+        )
+        .returning(SpaceEventSeq.seq)
+    )
+
+
 async def _take_seqs(session: AsyncSession, space_id: str, count: int) -> int:
     """Advance the space's counter by `count` (its row stays locked until commit);
     returns the new last seq."""
-    stmt = _upsert_seq(session, space_id, count, SpaceEventSeq.seq + count)
-    return int((await session.execute(stmt)).scalar_one())
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    params = {"in_space": space_id, "count": count}
+    return int((await session.execute(_take_seqs_statement(dialect), params)).scalar_one())
+
+
+_ADD_ENTRIES = insert(OutboxEntry)  # with a list of rows: an executemany, no RETURNING
+_SPACE_SEQ = select(SpaceEventSeq.seq).where(SpaceEventSeq.space_id == bindparam("space_id"))
 
 
 async def add_space_events(
@@ -75,7 +95,7 @@ async def add_space_events(
         }
         for i, (type_, data) in enumerate(events)
     ]
-    await session.execute(insert(OutboxEntry).values(rows))  # one statement, ids not read back
+    await session.execute(_ADD_ENTRIES, rows)  # one executemany, ids not read back
     return list(range(first, last + 1))
 
 
@@ -95,10 +115,7 @@ async def add_user_pushes(
 
 async def space_seq(session: AsyncSession, space_id: str) -> int:
     """The seq of the space's latest committed event (0 before any)."""
-    value = await session.scalar(
-        select(SpaceEventSeq.seq).where(SpaceEventSeq.space_id == space_id)
-    )
-    return int(value or 0)
+    return int(await session.scalar(_SPACE_SEQ, {"space_id": space_id}) or 0)
 
 
 async def raise_space_seq(session: AsyncSession, space_id: str, at_least: int) -> int:
@@ -112,22 +129,24 @@ async def raise_space_seq(session: AsyncSession, space_id: str, at_least: int) -
 async def pending(session: AsyncSession, limit: int, skip_locked: bool) -> list[Pending]:
     """The oldest entries, in id order. With `skip_locked` (PostgreSQL) the rows are
     locked until the transaction ends and rows another relay holds are skipped."""
-    query = (
-        select(
-            OutboxEntry.id,
-            OutboxEntry.space_id,
-            OutboxEntry.seq,
-            OutboxEntry.user_id,
-            OutboxEntry.type,
-            OutboxEntry.data,
-            OutboxEntry.created_at,
-        )
-        .order_by(OutboxEntry.id)
-        .limit(limit)
+    query = _PENDING_LOCKED if skip_locked else _PENDING
+    return [Pending(*row) for row in (await session.execute(query, {"limit": limit})).all()]
+
+
+_PENDING = (
+    select(
+        OutboxEntry.id,
+        OutboxEntry.space_id,
+        OutboxEntry.seq,
+        OutboxEntry.user_id,
+        OutboxEntry.type,
+        OutboxEntry.data,
+        OutboxEntry.created_at,
     )
-    if skip_locked:
-        query = query.with_for_update(skip_locked=True)
-    return [Pending(*row) for row in (await session.execute(query)).all()]
+    .order_by(OutboxEntry.id)
+    .limit(bindparam("limit"))
+)
+_PENDING_LOCKED = _PENDING.with_for_update(skip_locked=True)
 
 
 async def first_pending_seqs(session: AsyncSession, space_ids: Iterable[str]) -> dict[str, int]:
@@ -145,7 +164,10 @@ async def first_pending_seqs(session: AsyncSession, space_ids: Iterable[str]) ->
 
 async def delete(session: AsyncSession, ids: Sequence[int]) -> None:
     if ids:
-        await session.execute(sql_delete(OutboxEntry).where(OutboxEntry.id.in_(list(ids))))
+        await session.execute(_DELETE, {"ids": list(ids)})
+
+
+_DELETE = sql_delete(OutboxEntry).where(OutboxEntry.id.in_(bindparam("ids", expanding=True)))
 
 
 async def count(session: AsyncSession) -> int:

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Select, case, func, or_, select
+from sqlalchemy import Select, bindparam, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from townhall.domain.roles import Role
 from townhall.domain.stage import Member
 from townhall.store.models import CaptionSettings, Recording, Space, SpaceMember, User
-from townhall.store.spaces import ROLES, STAGE, Counts, notable
+from townhall.store.spaces import ROLES, STAGE, Counts, notable_or
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +73,21 @@ def _people() -> PeopleQuery:
     )
 
 
-async def _run(session: AsyncSession, query: PeopleQuery) -> list[Person]:
-    rows = (await session.execute(query)).all()
+# Built once, with bound parameters (no construction and cache-key work per snapshot).
+_NOTABLE = _people().where(notable_or(bindparam("user_ids", expanding=True)))
+_FIRST_LISTENERS = (
+    _people()
+    .where(
+        SpaceMember.space_id == bindparam("space_id"),
+        SpaceMember.present.is_(True),
+        SpaceMember.role == Role.LISTENER.value,
+    )
+    .limit(bindparam("limit"))
+)
+
+
+async def _run(session: AsyncSession, query: PeopleQuery, params: dict[str, Any]) -> list[Person]:
+    rows = (await session.execute(query, params)).all()
     return [
         Person(
             Member(
@@ -95,23 +109,15 @@ async def notable_people(
 ) -> list[Person]:
     """As `spaces.notable_members` (the present stage, raised hands, invitations, and
     these users if present), with names, in the order they joined."""
-    wanted = or_(notable(), SpaceMember.user_id.in_(list(user_ids))) if user_ids else notable()
-    query = _people().where(SpaceMember.space_id == space_id, SpaceMember.present.is_(True), wanted)
-    return await _run(session, query)
+    return await _run(session, _NOTABLE, {"space_id": space_id, "user_ids": list(user_ids)})
 
 
 async def first_listener_people(session: AsyncSession, space_id: str, limit: int) -> list[Person]:
     """The `limit` present listeners who joined first, with names."""
-    query = _people().where(
-        SpaceMember.space_id == space_id,
-        SpaceMember.present.is_(True),
-        SpaceMember.role == Role.LISTENER.value,
-    )
-    return await _run(session, query.limit(limit))
+    return await _run(session, _FIRST_LISTENERS, {"space_id": space_id, "limit": limit})
 
 
-async def view_facts(session: AsyncSession, space_id: str) -> ViewFacts:
-    """The space's present listeners and stage, its recording and captions, in one row."""
+def _view_facts() -> Any:
     present = (
         select(func.count())
         .where(SpaceMember.space_id == Space.id, SpaceMember.present.is_(True))
@@ -121,26 +127,32 @@ async def view_facts(session: AsyncSession, space_id: str) -> ViewFacts:
     stage = present.where(SpaceMember.role.in_(STAGE)).scalar_subquery()
     has_recording = case((Recording.space_id.is_(None), False), else_=True)
     has_captions = case((CaptionSettings.space_id.is_(None), False), else_=True)
-    row = (
-        await session.execute(
-            select(
-                listeners,
-                stage,
-                has_recording,
-                Recording.active,
-                Recording.duration_seconds,
-                Recording.size_bytes,
-                has_captions,
-                CaptionSettings.on,
-                CaptionSettings.language,
-                CaptionSettings.clips,
-            )
-            .select_from(Space)
-            .outerjoin(Recording, Recording.space_id == Space.id)
-            .outerjoin(CaptionSettings, CaptionSettings.space_id == Space.id)
-            .where(Space.id == space_id)
+    return (
+        select(
+            listeners,
+            stage,
+            has_recording,
+            Recording.active,
+            Recording.duration_seconds,
+            Recording.size_bytes,
+            has_captions,
+            CaptionSettings.on,
+            CaptionSettings.language,
+            CaptionSettings.clips,
         )
-    ).first()
+        .select_from(Space)
+        .outerjoin(Recording, Recording.space_id == Space.id)
+        .outerjoin(CaptionSettings, CaptionSettings.space_id == Space.id)
+        .where(Space.id == bindparam("space_id"))
+    )
+
+
+_VIEW_FACTS = _view_facts()
+
+
+async def view_facts(session: AsyncSession, space_id: str) -> ViewFacts:
+    """The space's present listeners and stage, its recording and captions, in one row."""
+    row = (await session.execute(_VIEW_FACTS, {"space_id": space_id})).first()
     if row is None:
         return ViewFacts(Counts(), None, None)
     n_listeners, n_stage, recorded, active, duration, size, captioned, on, language, clips = row

@@ -6,9 +6,10 @@ import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, case, delete, exists, func, literal, or_, select, update
+from sqlalchemy import and_, bindparam, case, delete, exists, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -64,14 +65,18 @@ async def lock_space(session: AsyncSession, space_id: str) -> Space | None:
     """
     if not space_id or len(space_id) > 12:
         return None
-    result = await session.scalars(
-        update(Space)
-        .where(Space.id == space_id)
-        .values(version=Space.version + 1)
-        .returning(Space)
-        .execution_options(synchronize_session=False, populate_existing=True)
-    )
-    return result.first()
+    return (await session.scalars(_LOCK_SPACE, {"in_space": space_id})).first()
+
+
+# Statements a join, leave, react or snapshot makes, built once with bound parameters
+# (no construction and cache-key work per request).
+_LOCK_SPACE = (
+    update(Space)
+    .where(Space.id == bindparam("in_space"))
+    .values(version=Space.version + 1)
+    .returning(Space)
+    .execution_options(synchronize_session=False, populate_existing=True)
+)
 
 
 async def set_topics(session: AsyncSession, space_id: str, topics: Sequence[str]) -> None:
@@ -300,28 +305,40 @@ async def notable_members(
 ) -> list[SpaceMember]:
     """The present stage, raised hands and pending invitations, and these users if present:
     everything but the plain listeners (so a few dozen rows however big the audience)."""
-    wanted = or_(notable(), SpaceMember.user_id.in_(list(user_ids))) if user_ids else notable()
-    rows = await session.scalars(
-        select(SpaceMember)
-        .where(SpaceMember.space_id == space_id, SpaceMember.present.is_(True), wanted)
-        .order_by(SpaceMember.joined_at, SpaceMember.user_id)
-        .execution_options(populate_existing=True)
-    )
+    rows = await session.scalars(_NOTABLE, {"space_id": space_id, "user_ids": list(user_ids)})
     return list(rows)
+
+
+def notable_or(user_ids: Any) -> Any:
+    """Present members of the space `space_id` (a bound parameter) a partial room holds,
+    and the users `user_ids` (an expanding bound parameter) if present."""
+    return and_(
+        SpaceMember.space_id == bindparam("space_id"),
+        SpaceMember.present.is_(True),
+        or_(notable(), SpaceMember.user_id.in_(user_ids)),
+    )
+
+
+_NOTABLE = (
+    select(SpaceMember)
+    .where(notable_or(bindparam("user_ids", expanding=True)))
+    .order_by(SpaceMember.joined_at, SpaceMember.user_id)
+    .execution_options(populate_existing=True)
+)
+_LISTENER_COUNT = (
+    select(func.count())
+    .select_from(SpaceMember)
+    .where(
+        SpaceMember.space_id == bindparam("space_id"),
+        SpaceMember.present.is_(True),
+        SpaceMember.role == Role.LISTENER.value,
+    )
+)
 
 
 async def listener_count(session: AsyncSession, space_id: str) -> int:
     """Present listeners, raised hands and invitations included."""
-    count = await session.scalar(
-        select(func.count())
-        .select_from(SpaceMember)
-        .where(
-            SpaceMember.space_id == space_id,
-            SpaceMember.present.is_(True),
-            SpaceMember.role == Role.LISTENER.value,
-        )
-    )
-    return int(count or 0)
+    return int(await session.scalar(_LISTENER_COUNT, {"space_id": space_id}) or 0)
 
 
 async def member_row(session: AsyncSession, space_id: str, user_id: int) -> SpaceMember | None:
@@ -362,6 +379,23 @@ async def save_room(
     await session.flush()
 
 
+@cache
+def _upsert_joined_statement(dialect: str) -> Any:
+    """Insert a joiner's row, or make the row of an earlier stay present again (its
+    reaction window kept, `was_on_stage` only ever raised)."""
+    upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = upsert(SpaceMember).values(reaction_count=0)
+    fresh = stmt.excluded
+    again = {
+        name: getattr(fresh, name)
+        for name in ("present", "role", "muted", "hand_raised_at", "invited_as", "joined_at")
+    }
+    again["was_on_stage"] = or_(SpaceMember.was_on_stage, fresh.was_on_stage)
+    return stmt.on_conflict_do_update(
+        index_elements=[SpaceMember.space_id, SpaceMember.user_id], set_=again
+    )
+
+
 async def _upsert_joined(
     session: AsyncSession,
     space_id: str,
@@ -370,50 +404,64 @@ async def _upsert_joined(
     on_stage: bool,
     now: datetime,
 ) -> None:
-    """The member's row, present from `now` with `values`: inserted, or updated when they
-    were here before (their reaction window and `was_on_stage` kept)."""
+    """The member's row, present from `now` with `values` (see `_upsert_joined_statement`)."""
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(SpaceMember).values(
-        space_id=space_id,
-        user_id=user_id,
-        present=True,
-        joined_at=now,
+    params = dict(
+        values, space_id=space_id, user_id=user_id, present=True, joined_at=now,
         was_on_stage=on_stage,
-        reaction_count=0,
-        **values,
-    )
-    again = dict(values, present=True, joined_at=now)
-    if on_stage:
-        again["was_on_stage"] = True
-    await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[SpaceMember.space_id, SpaceMember.user_id], set_=again
-        ).execution_options(synchronize_session=False)
-    )
+    )  # fmt: skip
+    await session.execute(_upsert_joined_statement(dialect), params)
 
 
 async def mark_left(
     session: AsyncSession, space_id: str, user_ids: Sequence[int] | None, now: datetime
 ) -> None:
     """Mark people (or everyone, for None) as gone and close their attendance."""
-    members = update(SpaceMember).where(SpaceMember.space_id == space_id)
-    stays = update(SpaceAttendance).where(
-        SpaceAttendance.space_id == space_id, SpaceAttendance.left_at.is_(None)
-    )
     if user_ids is not None:
-        members = members.where(SpaceMember.user_id.in_(user_ids))
-        stays = stays.where(SpaceAttendance.user_id.in_(user_ids))
+        params = {"in_space": space_id, "user_ids": list(user_ids), "now": now}
+        await session.execute(_LEFT_MEMBERS, params)
+        await session.execute(_LEFT_STAYS, params)
+        return
     await session.execute(
-        members.values(
-            present=False,
-            role=Role.LISTENER.value,
-            muted=True,
-            hand_raised_at=None,
-            invited_as=None,
-        ).execution_options(synchronize_session=False)
+        update(SpaceMember)
+        .where(SpaceMember.space_id == space_id)
+        .values(**_LEFT)
+        .execution_options(synchronize_session=False)
     )
-    await session.execute(stays.values(left_at=now).execution_options(synchronize_session=False))
+    await session.execute(
+        update(SpaceAttendance)
+        .where(SpaceAttendance.space_id == space_id, SpaceAttendance.left_at.is_(None))
+        .values(left_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+_LEFT = {
+    "present": False,
+    "role": Role.LISTENER.value,
+    "muted": True,
+    "hand_raised_at": None,
+    "invited_as": None,
+}
+_LEFT_MEMBERS = (
+    update(SpaceMember)
+    .where(
+        SpaceMember.space_id == bindparam("in_space"),  # not a column's name: UPDATE
+        SpaceMember.user_id.in_(bindparam("user_ids", expanding=True)),
+    )
+    .values(**_LEFT)
+    .execution_options(synchronize_session=False)
+)
+_LEFT_STAYS = (
+    update(SpaceAttendance)
+    .where(
+        SpaceAttendance.space_id == bindparam("in_space"),
+        SpaceAttendance.left_at.is_(None),
+        SpaceAttendance.user_id.in_(bindparam("user_ids", expanding=True)),
+    )
+    .values(left_at=bindparam("now"))
+    .execution_options(synchronize_session=False)
+)
 
 
 async def take_reaction_slot(
@@ -464,9 +512,9 @@ class AccessFacts:
     blocked_by_cohost: bool  # a present co-host blocked the viewer
 
 
-def _access_exists(space_id: Any, viewer_id: int, host_id: Any) -> tuple[Any, ...]:
+def _access_exists(space_id: Any, viewer_id: Any, host_id: Any) -> tuple[Any, ...]:
     """The five facts of `AccessFacts`, as EXISTS columns (space and host: values or
-    columns of the space row)."""
+    columns of the space row; the viewer: a value or a bound parameter)."""
     cohosts = (
         select(SpaceMember.user_id)
         .where(
@@ -489,7 +537,8 @@ async def access_facts(
     session: AsyncSession, space_id: str, viewer_id: int, host_id: int
 ) -> AccessFacts:
     """What decides whether the viewer may see and join the space, in one query."""
-    row = (await session.execute(select(*_access_exists(space_id, viewer_id, host_id)))).one()
+    params = {"space_id": space_id, "viewer_id": viewer_id, "host_id": host_id}
+    row = (await session.execute(_ACCESS_FACTS, params)).one()
     return AccessFacts(*(bool(v) for v in row))
 
 
@@ -500,16 +549,21 @@ async def space_and_access(
     (`get_space` then `access_facts` in one)."""
     if not space_id or len(space_id) > 12:
         return None
-    row = (
-        await session.execute(
-            select(Space, *_access_exists(Space.id, viewer_id, Space.host_id))
-            .where(Space.id == space_id)
-            .execution_options(populate_existing=True)
-        )
-    ).first()
+    params = {"space_id": space_id, "viewer_id": viewer_id}
+    row = (await session.execute(_SPACE_AND_ACCESS, params)).first()
     if row is None:
         return None
     return row[0], AccessFacts(*(bool(v) for v in row[1:]))
+
+
+_ACCESS_FACTS = select(
+    *_access_exists(bindparam("space_id"), bindparam("viewer_id"), bindparam("host_id"))
+)
+_SPACE_AND_ACCESS = (
+    select(Space, *_access_exists(Space.id, bindparam("viewer_id"), Space.host_id))
+    .where(Space.id == bindparam("space_id"))
+    .execution_options(populate_existing=True)
+)
 
 
 async def is_guest(session: AsyncSession, space_id: str, user_id: int) -> bool:

@@ -7,7 +7,7 @@ times are written as Python's `isoformat()` (`IsoTime`), as the API always has.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
@@ -30,22 +30,25 @@ class Body(BaseModel):
 
 class Out(BaseModel):
     """A response. Optional fields that do not apply are left unset, and then not sent
-    (e.g. a space's `end_reason` before it ends): the API's answers keep their shape."""
+    (e.g. a space's `end_reason` before it ends): the API's answers keep their shape.
 
-    _optional: ClassVar[frozenset[str]] = frozenset()
-    """The fields with a default: the only ones that can be unset (computed per class)."""
+    Only a model with optional fields keeps the serializer that leaves them out: the
+    others (most: a snapshot's hundred listeners) serialize without calling back into
+    Python for each instance."""
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
-        fields = cls.__pydantic_fields__
-        cls._optional = frozenset(name for name, f in fields.items() if not f.is_required())
+        if all(f.is_required() for f in cls.__pydantic_fields__.values()):
+            # Every field is always set: drop `_omit_unset` from this class's schema
+            # (a subclass that adds an optional field gets it back from Out).
+            cls.__pydantic_decorators__.model_serializers.clear()
+            cls.model_rebuild(force=True, raise_errors=False)
 
     # No return annotation: the JSON schema stays the model's own.
     @model_serializer(mode="wrap")
     def _omit_unset(self, handler: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]
         data = handler(self)
-        if self._optional:  # most models have none: nothing to look at
-            for name in self._optional - self.__pydantic_fields_set__:
-                data.pop(name, None)
+        for name in type(self).__pydantic_fields__.keys() - self.__pydantic_fields_set__:
+            data.pop(name, None)
         return data
