@@ -13,6 +13,7 @@ from sqlalchemy import and_, bindparam, case, delete, exists, func, literal, or_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql.selectable import ScalarSelect
 
 from townhall.domain.roles import Role, is_on_stage
@@ -309,6 +310,18 @@ async def notable_members(
     return list(rows)
 
 
+async def notable_members_counted(
+    session: AsyncSession, space_id: str, user_ids: Sequence[int]
+) -> tuple[list[SpaceMember], int]:
+    """`notable_members` and `listener_count`, in one statement (the count rides on each
+    row; a room with none of them counts on its own)."""
+    params = {"space_id": space_id, "user_ids": list(user_ids)}
+    rows = (await session.execute(_NOTABLE_COUNTED, params)).all()
+    if not rows:
+        return [], await listener_count(session, space_id)
+    return [row[0] for row in rows], int(rows[0][1] or 0)
+
+
 def notable_or(user_ids: Any) -> Any:
     """Present members of the space `space_id` (a bound parameter) a partial room holds,
     and the users `user_ids` (an expanding bound parameter) if present."""
@@ -321,6 +334,23 @@ def notable_or(user_ids: Any) -> Any:
 
 _NOTABLE = (
     select(SpaceMember)
+    .where(notable_or(bindparam("user_ids", expanding=True)))
+    .order_by(SpaceMember.joined_at, SpaceMember.user_id)
+    .execution_options(populate_existing=True)
+)
+_OTHER = aliased(SpaceMember)
+_NOTABLE_COUNTED = (
+    select(
+        SpaceMember,
+        select(func.count())
+        .select_from(_OTHER)
+        .where(
+            _OTHER.space_id == bindparam("space_id"),
+            _OTHER.present.is_(True),
+            _OTHER.role == Role.LISTENER.value,
+        )
+        .scalar_subquery(),
+    )
     .where(notable_or(bindparam("user_ids", expanding=True)))
     .order_by(SpaceMember.joined_at, SpaceMember.user_id)
     .execution_options(populate_existing=True)
@@ -556,11 +586,36 @@ async def space_and_access(
     return row[0], AccessFacts(*(bool(v) for v in row[1:]))
 
 
+async def space_access_and_member(
+    session: AsyncSession, space_id: str, viewer_id: int
+) -> tuple[Space, AccessFacts, SpaceMember | None] | None:
+    """`space_and_access` and the viewer's member row (present or not, None if they never
+    joined), in one query."""
+    if not space_id or len(space_id) > 12:
+        return None
+    params = {"space_id": space_id, "viewer_id": viewer_id}
+    row = (await session.execute(_SPACE_ACCESS_MEMBER, params)).first()
+    if row is None:
+        return None
+    return row[0], AccessFacts(*(bool(v) for v in row[2:])), row[1]
+
+
 _ACCESS_FACTS = select(
     *_access_exists(bindparam("space_id"), bindparam("viewer_id"), bindparam("host_id"))
 )
 _SPACE_AND_ACCESS = (
     select(Space, *_access_exists(Space.id, bindparam("viewer_id"), Space.host_id))
+    .where(Space.id == bindparam("space_id"))
+    .execution_options(populate_existing=True)
+)
+
+
+_SPACE_ACCESS_MEMBER = (
+    select(Space, SpaceMember, *_access_exists(Space.id, bindparam("viewer_id"), Space.host_id))
+    .outerjoin(
+        SpaceMember,
+        and_(SpaceMember.space_id == Space.id, SpaceMember.user_id == bindparam("viewer_id")),
+    )
     .where(Space.id == bindparam("space_id"))
     .execution_options(populate_existing=True)
 )

@@ -12,7 +12,7 @@ from townhall.api.services.spaces.loading import (
     commit_and_publish,
     user_exists,
     viewable,
-    with_access,
+    with_access_and_member,
 )
 from townhall.api.services.staff import alerts, evidence
 from townhall.bus import Bus
@@ -34,10 +34,9 @@ REPORT_WINDOW_SECONDS = 600
 async def react(session: AsyncSession, bus: Bus, user: User, space_id: str, emoji: str) -> Reaction:
     """Send a reaction to everyone in the space (rate-limited per user)."""
     validate_reaction(emoji)
-    space, seen_by = await with_access(session, space_id, user.id)  # one query
+    space, seen_by, row = await with_access_and_member(session, space_id, user.id)  # 1 query
     rules.require_live(SpaceState(space.state))
     rules.check_may_view(seen_by)  # lost access meanwhile?
-    row = await store.member_row(session, space.id, user.id)
     if row is None or not row.present:
         raise Conflict("not_in_space", "you are not in this space; join it first")
     old = (row.reaction_window_start, row.reaction_count)

@@ -30,7 +30,7 @@ from townhall.domain.stage import Limits, Room
 from townhall.store import accounts as accounts_store
 from townhall.store import spaces as store
 from townhall.store.db import utcnow
-from townhall.store.models import Space, User
+from townhall.store.models import Space, SpaceMember, User
 
 Events = list[EventData]
 E = TypeVar("E", bound=Enum)
@@ -58,9 +58,8 @@ async def load_room(
         rows = await store.present_members(session, space.id)
         others = 0
     else:
-        rows = await store.notable_members(session, space.id, focus)
-        loaded = sum(1 for r in rows if r.role == Role.LISTENER.value)
-        others = await store.listener_count(session, space.id) - loaded
+        rows, listeners = await store.notable_members_counted(session, space.id, focus)
+        others = listeners - sum(1 for r in rows if r.role == Role.LISTENER.value)
     banned = [uid for uid in removed if await store.is_removed(session, space.id, uid)]
     return Room(
         host_id=space.host_id,
@@ -122,6 +121,17 @@ async def with_access(session: AsyncSession, space_id: str, viewer_id: int) -> t
         raise _not_found()
     space, facts = found
     return space, access_of(space, viewer_id, facts)
+
+
+async def with_access_and_member(
+    session: AsyncSession, space_id: str, viewer_id: int
+) -> tuple[Space, Access, SpaceMember | None]:
+    """`with_access`, and the viewer's member row (None if they never joined)."""
+    found = await store.space_access_and_member(session, space_id, viewer_id)
+    if found is None:
+        raise _not_found()
+    space, facts, row = found
+    return space, access_of(space, viewer_id, facts), row
 
 
 async def viewable(session: AsyncSession, space_id: str, viewer_id: int) -> Space:
