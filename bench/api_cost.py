@@ -13,6 +13,8 @@ server's CPU time (/proc/<pid>/stat, user + system) is divided by their number:
   must receive each event (server CPU per event and per event-recipient).
 
 The idle server's CPU (the host's audio, heartbeats) is measured and subtracted.
+`--no-sockets`: the members hold no WebSocket (the server keeps absent members for an
+hour), so join, react and leave cost the request alone, without their events' fan-out.
 `--profile DIR` records each phase with py-spy (not a dependency: `pip install py-spy`)
 as collapsed stacks in DIR/<phase>.txt.
 
@@ -167,6 +169,8 @@ async def measure(args: argparse.Namespace, base: str, pid: int, accounts: Any) 
                     break
                 await asyncio.sleep(float(resp.headers.get("retry-after", 1)))
             joined = await _call(http, "POST", path, members[i])  # idempotent
+            if args.no_sockets:
+                return
             ws = await _ws_open(base, members[i])
             await _subscribe(ws, sid, int(joined["seq"]))
             room.append(ws)
@@ -232,6 +236,9 @@ async def measure(args: argparse.Namespace, base: str, pid: int, accounts: Any) 
                                 got += 1
             return got
 
+        if args.no_sockets:
+            await host_ws.close()
+            return _summary(args, fill_seconds, idle_rate, phases)
         # Fan-out: the title changes while every member listens; all must get each one.
         readers = [asyncio.create_task(drain(ws)) for ws in room]
         await asyncio.sleep(0.5)
@@ -251,8 +258,15 @@ async def measure(args: argparse.Namespace, base: str, pid: int, accounts: Any) 
         for ws in [*room, host_ws]:
             with contextlib.suppress(Exception):
                 await ws.close()
+    return _summary(args, fill_seconds, idle_rate, phases)
+
+
+def _summary(
+    args: argparse.Namespace, fill_seconds: float, idle_rate: float, phases: Phases
+) -> dict[str, Any]:
     return {
         "members": args.members,
+        "members_hold_sockets": not args.no_sockets,
         "room_fill_seconds": round(fill_seconds, 1),
         "subscribes_retried_unavailable": RETRIES["unavailable"],
         "idle_server_cpu_percent_of_one_core": round(idle_rate * 100, 1),
@@ -279,7 +293,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         accounts = await _prepare_database(setup, handles)
         port = _free_port()
-        with _server(setup, port) as proc:
+        extra = {"TOWNHALL_ABSENT_MEMBER_SECONDS": "3600"} if args.no_sockets else None
+        with _server(setup, port, extra) as proc:
             result = await measure(args, f"http://127.0.0.1:{port}", proc.pid, accounts)
         return {"database": args.db, "bus": args.bus} | result
     finally:
@@ -300,6 +315,7 @@ def main() -> None:
     parser.add_argument("--db", choices=["postgres", "sqlite"], default="postgres")
     parser.add_argument("--bus", choices=["redis", "memory"], default="redis")
     parser.add_argument("--profile", type=Path, default=None, help="py-spy output directory")
+    parser.add_argument("--no-sockets", action="store_true", help="members hold no WebSocket")
     parser.add_argument("--name", default="")
     args = parser.parse_args()
     result = asyncio.run(run(args))

@@ -148,7 +148,7 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def _server(setup: Setup, port: int) -> Any:
+def _server(setup: Setup, port: int, extra_env: dict[str, str] | None = None) -> Any:
     env = dict(os.environ)
     for key in list(env):
         if key.startswith("TOWNHALL_"):
@@ -160,6 +160,7 @@ def _server(setup: Setup, port: int) -> Any:
         # Only the separate sign-up measurement makes sign-ups, all from 127.0.0.1.
         "TOWNHALL_AUTH_RATE_LIMIT": "1000000",
     }
+    env |= extra_env or {}
     if setup.schema:
         env["TOWNHALL_DATABASE_SCHEMA"] = setup.schema
     if setup.redis_url:
