@@ -127,8 +127,9 @@ async def seq_and_snapshot(
 ) -> tuple[int, Snapshot]:
     """The seq of the space's latest committed event and the snapshot, in one consistent
     read: the snapshot contains exactly the events up to that seq."""
-    joined = await joined_snapshot(session, space_id, viewer_id)
-    return joined.seq, joined
+    await begin_consistent_read(session)
+    seq = await event_seq(session, space_id)
+    return seq, await _snapshot(session, space_id, viewer_id, Snapshot)
 
 
 async def joined_snapshot(session: AsyncSession, space_id: str, viewer_id: int) -> JoinedOut:
