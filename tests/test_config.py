@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from townhall.config import ConfigError, load_settings
+from townhall.api.services.media import client_config
+from townhall.config import ConfigError, IceServer, load_settings
 
 
 def test_media_addresses_default_to_loopback_only_when_listening_on_loopback() -> None:
@@ -23,8 +24,15 @@ def test_ice_servers_parse_from_json(monkeypatch: pytest.MonkeyPatch) -> None:
         '[{"urls": "turn:turn.example.org:3478", "username": "u", "credential": "p"}]',
     )
     assert load_settings().ice_servers == [
-        {"urls": "turn:turn.example.org:3478", "username": "u", "credential": "p"}
+        IceServer(urls="turn:turn.example.org:3478", username="u", credential="p")
     ]
+    # Browsers get them as configured: only the keys that were given.
+    monkeypatch.setenv(
+        "TOWNHALL_ICE_SERVERS", '[{"urls": "stun:a"}, {"urls": ["turn:b"], "username": "u"}]'
+    )
+    assert client_config(load_settings()).model_dump(mode="json") == {
+        "ice_servers": [{"urls": "stun:a"}, {"urls": ["turn:b"], "username": "u"}]
+    }
     monkeypatch.setenv("TOWNHALL_ICE_SERVERS", '[{"username": "no urls"}]')
     with pytest.raises(ConfigError, match="TOWNHALL_ICE_SERVERS"):
         load_settings()

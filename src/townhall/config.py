@@ -10,12 +10,20 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeAlias
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from townhall.store.db import PoolSettings
 
 IPNetwork: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class IceServer(BaseModel):
+    """One STUN or TURN server for WebRTC (an RTCIceServer): unknown keys are dropped."""
+
+    urls: str | list[str]
+    username: str | None = None
+    credential: str | None = None
 
 
 class ConfigError(Exception):
@@ -56,7 +64,7 @@ class Settings(BaseSettings):
     # ICE servers handed to clients and used by the server: JSON list of
     # {"urls": ..., "username"?: ..., "credential"?: ...}. Empty by default:
     # never a public STUN server.
-    ice_servers: Annotated[list[dict[str, Any]], NoDecode] = Field(default_factory=list)
+    ice_servers: Annotated[list[IceServer], NoDecode] = Field(default_factory=list)
     # Addresses the media plane advertises as ICE host candidates.
     media_addresses: Annotated[list[str], NoDecode] = Field(default_factory=list)
     stage_limit: int = Field(13, ge=1, le=100)
@@ -138,7 +146,9 @@ class Settings(BaseSettings):
             except json.JSONDecodeError as exc:
                 raise ValueError(f"must be a JSON list of ICE servers ({exc.msg})") from exc
         if not isinstance(value, list) or not all(
-            isinstance(s, dict) and isinstance(s.get("urls"), str | list) for s in value
+            isinstance(s, IceServer)
+            or (isinstance(s, dict) and isinstance(s.get("urls"), str | list))
+            for s in value
         ):
             raise ValueError('must be a JSON list like [{"urls": "turn:host:3478", ...}]')
         return value

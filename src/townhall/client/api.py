@@ -13,7 +13,13 @@ import websockets
 from aiortc.mediastreams import MediaStreamTrack
 
 from townhall.client.errors import ApiError, raise_for_error
-from townhall.client.media import MediaClient, MediaSession, connect, http_answer
+from townhall.client.media import (
+    MediaClient,
+    MediaSession,
+    connect,
+    http_answer,
+    ice_servers_of,
+)
 
 
 class Townhall:
@@ -150,7 +156,7 @@ class Townhall:
         """One WebRTC connection to the space's mixer: send `track`, record what it sends."""
         config = await self.call("GET", "media/config")
         answer = http_answer(self.http, space_id, self.headers)
-        return await connect(answer, track=track, ice_servers=config.get("ice_servers", []))
+        return await connect(answer, track=track, ice_servers=ice_servers_of(config))
 
     async def media_session(
         self, space_id: str, track: MediaStreamTrack | None = None
@@ -159,7 +165,7 @@ class Townhall:
         `follow_moves` to act on the space's `media.moved` events)."""
         config = await self.call("GET", "media/config")
         answer = http_answer(self.http, space_id, self.headers)
-        session = MediaSession(answer, track=track, ice_servers=config.get("ice_servers", []))
+        session = MediaSession(answer, track=track, ice_servers=ice_servers_of(config))
         await session.start()
         return session
 

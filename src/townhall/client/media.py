@@ -9,7 +9,7 @@ import contextlib
 import fractions
 import time
 import wave
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpSender, RTCSession
 from aiortc.mediastreams import MediaStreamError
 
 from townhall.client.errors import ApiError, raise_for_error
+from townhall.config import IceServer
 from townhall.media.audio import FRAME_SAMPLES, FRAME_SECONDS, SAMPLE_RATE, MonoConverter
 from townhall.media.ice import rtc_configuration
 
@@ -338,19 +339,23 @@ def http_answer(
 
 async def http_ice_servers(
     http: httpx.AsyncClient, headers: Mapping[str, str] | None = None
-) -> list[dict[str, Any]]:
+) -> list[IceServer]:
     """The ICE servers the server hands to clients (`GET /api/v1/media/config`)."""
     response = await http.get("/api/v1/media/config", headers=dict(headers or {}))
     response.raise_for_status()
-    servers = response.json()["ice_servers"]
-    return list(servers)
+    return ice_servers_of(response.json())
+
+
+def ice_servers_of(config: Any) -> list[IceServer]:
+    """The ICE servers of a `GET /api/v1/media/config` answer."""
+    return [IceServer.model_validate(s) for s in config.get("ice_servers", [])]
 
 
 async def connect(
     answer: AnswerFn,
     *,
     track: MediaStreamTrack | None = None,
-    ice_servers: list[dict[str, Any]] | None = None,
+    ice_servers: Sequence[IceServer] | None = None,
     recorder: Recorder | None = None,
 ) -> MediaClient:
     """Offer one sendrecv audio stream, get the answer from `answer(sdp, type)`, and record
@@ -408,7 +413,7 @@ class MediaSession:
         answer: AnswerFn,
         *,
         track: MediaStreamTrack | None = None,
-        ice_servers: list[dict[str, Any]] | None = None,
+        ice_servers: Sequence[IceServer] | None = None,
     ) -> None:
         self._answer = answer
         self._track = track

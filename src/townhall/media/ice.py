@@ -9,10 +9,10 @@ bots in the same process choose theirs with `use_host_addresses` (their process 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from aiortc import RTCConfiguration, RTCIceServer
 
+from townhall.config import IceServer
 from townhall.media.internals import gathering_on, set_default_host_addresses
 
 __all__ = ["gathering_on", "rtc_configuration", "use_host_addresses"]
@@ -24,11 +24,11 @@ def use_host_addresses(addresses: Iterable[str] | None) -> None:
     set_default_host_addresses(addresses)
 
 
-def rtc_configuration(ice_servers: list[dict[str, Any]]) -> RTCConfiguration:
+def rtc_configuration(ice_servers: Iterable[IceServer]) -> RTCConfiguration:
     """An RTCConfiguration with exactly these servers (never aiortc's public STUN default)."""
     return RTCConfiguration(
         iceServers=[
-            RTCIceServer(urls=s["urls"], username=s.get("username"), credential=s.get("credential"))
+            RTCIceServer(urls=s.urls, username=s.username, credential=s.credential)
             for s in ice_servers
         ]
     )

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import Field, StrictStr
 
 from townhall.api.schemas import Body, Out
 from townhall.media.offer import MAX_OFFER_BYTES
 
 
+class IceServerOut(Out):
+    """An RTCIceServer for the browser; username and credential only when configured."""
+
+    urls: str | list[str]
+    username: str | None = None
+    credential: str | None = None
+
+
 class MediaConfig(Out):
-    ice_servers: list[dict[str, Any]] = Field(
-        description="RTCIceServer entries ({urls, username?, credential?}); empty: none"
-    )
+    ice_servers: list[IceServerOut] = Field(description="the ICE servers to use; empty: none")
 
 
 class HlsLink(Out):

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from townhall.api.hls_tokens import HlsTokens
-from townhall.api.schemas.media import HlsLink, MediaConfig
+from townhall.api.schemas.media import HlsLink, IceServerOut, MediaConfig
 from townhall.api.services import accounts, spaces
 from townhall.api.services.captions import Captioner
 from townhall.api.services.hls import HlsService
@@ -141,7 +141,12 @@ class DatabaseRoomStates:
 
 def client_config(settings: Settings) -> MediaConfig:
     """What a browser needs to build its RTCPeerConnection."""
-    return MediaConfig(ice_servers=list(settings.ice_servers))
+    return MediaConfig(
+        ice_servers=[
+            IceServerOut.model_validate(s.model_dump(exclude_unset=True))
+            for s in settings.ice_servers
+        ]
+    )
 
 
 async def may_stay(db: Database, space_id: str, user_id: int, credential: int | None) -> bool:
