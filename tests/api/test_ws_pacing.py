@@ -4,6 +4,7 @@ is not held back; the node's interval grows with its batched subscriptions."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -81,3 +82,16 @@ async def test_a_busy_space_reaches_a_batched_client_in_paced_frames_every_event
         await batched.send(json.dumps({"op": "unsubscribe", "space_id": sid}))
         await _recv_frames(batched, "unsubscribed")
         assert app.state.pacer.subscriptions == 0  # an ended watch is no longer counted
+
+
+async def test_waiting_subscriptions_share_wake_ups_and_a_cancel_spares_the_others() -> None:
+    pacer = FramePacer(frames_per_second=100, max_interval=1.0, subscriptions=10)  # 0.1 s
+    sent = pacer.now()
+    waits = [asyncio.create_task(pacer.wait_turn(sent)) for _ in range(50)]
+    await asyncio.sleep(0)
+    assert 1 <= len(pacer._slots) <= 2  # fifty waits, one or two timers
+    waits[0].cancel()
+    done, pending = await asyncio.wait(waits[1:], timeout=10)
+    assert not pending and all(t.exception() is None for t in done)
+    assert waits[0].cancelled()
+    assert pacer._slots == {}

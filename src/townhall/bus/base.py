@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar, cast
+from typing import Any, Generic, Protocol, TypeVar
 
 from townhall.bus.events import Event
 
@@ -48,15 +49,17 @@ class SubscriptionClosed(Exception):
     """The bus shut down under the subscriber (raised instead of a silent stop)."""
 
 
-_DONE = object()
-
-
 class Subscription(Generic[T]):
     """A stream of items for one channel. Iterate with `async for`; always `close()` it.
 
     Iteration stops after `close()`. When the subscriber falls more than
     SUBSCRIPTION_QUEUE_SIZE items behind, the items already queued are delivered
     and then `SubscriptionLagged` is raised.
+
+    Delivery is the fan-out's inner loop (once per item per local subscriber), so it is
+    a deque append and, only when the consumer is waiting, one wake-up: a consumer busy
+    or pacing itself (the WebSocket relay) is not woken per item, and takes what has
+    queued meanwhile with `ready()`.
     """
 
     def __init__(
@@ -66,7 +69,8 @@ class Subscription(Generic[T]):
         maxsize: int = SUBSCRIPTION_QUEUE_SIZE,
     ) -> None:
         self.channel = channel
-        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._items: deque[T] = deque()
+        self._waiter: asyncio.Future[None] | None = None
         self._maxsize = maxsize
         self._on_close = on_close
         self._closed = False
@@ -77,62 +81,68 @@ class Subscription(Generic[T]):
     def closed(self) -> bool:
         return self._closed
 
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
     def deliver(self, item: T) -> None:
         """Queue one item (called by the bus; never blocks)."""
         if self._closed or self._lagged or self._failed:
             return
-        if self._queue.qsize() >= self._maxsize:
+        if len(self._items) >= self._maxsize:
             self._lagged = True
-            self._queue.put_nowait(_DONE)
-            return
-        self._queue.put_nowait(item)
+        else:
+            self._items.append(item)
+        if self._waiter is not None:
+            self._wake()
 
     def interrupt(self) -> None:
         """Declare the stream broken (e.g. the bus lost its connection): the subscriber
         gets SubscriptionLagged after the queued items and must resynchronise."""
         if not self._closed and not self._lagged and not self._failed:
             self._lagged = True
-            self._queue.put_nowait(_DONE)
+            self._wake()
 
     def fail(self) -> None:
         """End the stream with SubscriptionClosed (the bus is closing)."""
         if not self._closed and not self._failed:
             self._failed = True
-            self._queue.put_nowait(_DONE)
+            self._wake()
 
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        self._queue.put_nowait(_DONE)
+        self._wake()
         await self._on_close(self)
 
     def __aiter__(self) -> Subscription[T]:
         return self
 
     async def __anext__(self) -> T:
-        if self._closed and self._queue.empty():
-            raise StopAsyncIteration
-        item = await self._queue.get()
-        if item is _DONE:
-            self._queue.put_nowait(_DONE)  # keep later calls ending too
+        while True:
+            if self._items:
+                return self._items.popleft()
+            if self._closed:
+                raise StopAsyncIteration
             if self._lagged:
                 raise SubscriptionLagged(self.channel)
-            if self._failed and not self._closed:
+            if self._failed:
                 raise SubscriptionClosed(self.channel)
-            raise StopAsyncIteration
-        return cast(T, item)
+            # One consumer per subscription: a cancelled wait leaves a done future, and
+            # the next call makes a fresh one.
+            if self._waiter is None or self._waiter.done():
+                self._waiter = asyncio.get_running_loop().create_future()
+            await self._waiter
 
     def ready(self) -> list[T]:
         """The items already queued, taken without waiting (a relay sends them at once);
-        the end of the stream, if queued, stays for the next `__anext__`."""
-        items: list[T] = []
-        while not self._queue.empty():
-            item = self._queue.get_nowait()
-            if item is _DONE:
-                self._queue.put_nowait(_DONE)
-                break
-            items.append(item)
+        the end of the stream, if reached, stays for the next `__anext__`."""
+        items = list(self._items)
+        self._items.clear()
         return items
 
     async def get(self, timeout: float) -> T:

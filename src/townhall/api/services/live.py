@@ -549,7 +549,15 @@ async def serve_client(websocket: WebSocket) -> None:
     client.scope.start(_keep_present(client), "presence")
     try:
         # Revoked between the look-up and the channel's subscription: that news was missed.
-        await client.recheck_all()
+        try:
+            await client.recheck_all()
+        except Exception as exc:  # a database down or saturated (a storm of connects)
+            trouble = db.failed(exc)
+            if trouble is None:
+                raise
+            await _send_trouble(websocket, trouble)
+            await websocket.close(CLOSE_TRY_AGAIN_LATER, "database unavailable")
+            return
         while True:
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect" or client.ended:

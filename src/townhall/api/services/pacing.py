@@ -15,24 +15,34 @@ half-second frames.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import math
+from dataclasses import dataclass, field
 
-from townhall.clock import SYSTEM_CLOCK, Clock
+from townhall.clock import SYSTEM_CLOCK, Clock, SystemClock
 
 FRAMES_PER_SECOND = 4000.0
 """The node's frame budget for batched subscriptions (about 0.2 of a core at ~50 µs)."""
 MAX_INTERVAL_SECONDS = 0.5
 """The longest an event waits for its frame, however many subscriptions share the node."""
+SLOT_MIN_SECONDS = 0.005
+"""The finest grid shared wake-ups are rounded to."""
 
 
 @dataclass
 class FramePacer:
-    """One per node: counts batched subscriptions and spaces their frames."""
+    """One per node: counts batched subscriptions and spaces their frames.
+
+    Waiting subscriptions share wake-ups: a wait is rounded up to the next slot on a
+    grid of a quarter interval, and every subscription due in one slot awaits one
+    future, set by one timer, so a node of 2,000 sockets arms a few timers per interval
+    rather than one per socket and frame."""
 
     frames_per_second: float = FRAMES_PER_SECOND
     max_interval: float = MAX_INTERVAL_SECONDS
     clock: Clock = SYSTEM_CLOCK
     subscriptions: int = 0
+    _slots: dict[int, asyncio.Future[None]] = field(default_factory=dict)
 
     def now(self) -> float:
         return self.clock.monotonic()
@@ -50,5 +60,21 @@ class FramePacer:
     async def wait_turn(self, last_frame_at: float | None) -> None:
         """Wait until this subscription may send its next frame."""
         delay = self.delay(last_frame_at)
-        if delay > 0:
-            await self.clock.sleep(delay)
+        if delay <= 0:
+            return
+        grid = max(SLOT_MIN_SECONDS, self.interval() / 4)
+        if not isinstance(self.clock, SystemClock):
+            await self.clock.sleep(delay)  # an injected clock: its own sleep
+            return
+        slot = math.ceil((self.now() + delay) / grid)
+        waiter = self._slots.get(slot)
+        if waiter is None:
+            loop = asyncio.get_running_loop()
+            waiter = self._slots[slot] = loop.create_future()
+            loop.call_at(loop.time() + slot * grid - self.now(), self._release, slot)
+        await asyncio.shield(waiter)  # one waiter's cancel must not cancel the others
+
+    def _release(self, slot: int) -> None:
+        waiter = self._slots.pop(slot, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
