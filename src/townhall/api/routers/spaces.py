@@ -110,10 +110,7 @@ async def create_space(
 ) -> SpaceOut:
     """Start a space now (state live), or schedule it (state scheduled)."""
     return await spaces.create_space(
-        session,
-        bus,
-        settings,
-        user,
+        Context(session, bus, settings, user),
         title=body.title,
         visibility=body.visibility,
         speaker_policy=body.speaker_policy,
@@ -158,9 +155,7 @@ async def get_snapshot(c: Call) -> Snapshot:
 async def edit_space(c: Call, body: EditSpaceIn) -> SpaceOut:
     """The host edits title, topics or speaker policy."""
     return await spaces.edit_space(
-        c.session,
-        c.bus,
-        c.user,
+        c.ctx,
         c.space_id,
         title=body.title,
         topics=body.topics,
@@ -170,23 +165,23 @@ async def edit_space(c: Call, body: EditSpaceIn) -> SpaceOut:
 
 @router.post("/{space_id}/start")
 async def start_space(c: Call) -> SpaceOut:
-    return await spaces.start_space(c.session, c.bus, c.settings, c.user, c.space_id)
+    return await spaces.start_space(c.ctx, c.space_id)
 
 
 @router.post("/{space_id}/cancel")
 async def cancel_space(c: Call) -> SpaceOut:
-    return await spaces.cancel_space(c.session, c.bus, c.user, c.space_id)
+    return await spaces.cancel_space(c.ctx, c.space_id)
 
 
 @router.post("/{space_id}/end")
 async def end_space(c: Call) -> SpaceOut:
-    return await spaces.end_by_host(c.session, c.bus, c.user, c.space_id)
+    return await spaces.end_by_host(c.ctx, c.space_id)
 
 
 @router.post("/{space_id}/guests")
 async def add_guests(c: Call, body: GuestsIn) -> GuestsAdded:
     """The host lets more people into a private space."""
-    return await spaces.add_guests(c.session, c.bus, c.user, c.space_id, body.user_ids)
+    return await spaces.add_guests(c.ctx, c.space_id, body.user_ids)
 
 
 @router.get("/{space_id}/history")
@@ -314,7 +309,7 @@ async def block(c: Call, body: UserIn) -> Removed:
 @router.post("/{space_id}/react")
 async def react(c: Call, body: ReactionIn) -> Reaction:
     """Send one of the fixed reactions to everyone in the space."""
-    return await spaces.react(c.session, c.bus, c.user, c.space_id, body.emoji)
+    return await spaces.react(c.ctx, c.space_id, body.emoji)
 
 
 @router.post("/{space_id}/report", status_code=status.HTTP_201_CREATED)

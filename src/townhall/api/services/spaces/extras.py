@@ -8,6 +8,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from townhall.api.schemas.spaces import Reaction, Reminder, ReportOut
+from townhall.api.services.context import Context
 from townhall.api.services.spaces.loading import (
     commit_and_publish,
     user_exists,
@@ -15,7 +16,6 @@ from townhall.api.services.spaces.loading import (
     with_access_and_member,
 )
 from townhall.api.services.staff import alerts, evidence
-from townhall.bus import Bus
 from townhall.bus.events import ReactionSent
 from townhall.domain import spaces as rules
 from townhall.domain.errors import Conflict, Invalid, NotFound, RateLimited
@@ -31,10 +31,11 @@ REPORTS_PER_WINDOW = 10
 REPORT_WINDOW_SECONDS = 600
 
 
-async def react(session: AsyncSession, bus: Bus, user: User, space_id: str, emoji: str) -> Reaction:
+async def react(ctx: Context, space_id: str, emoji: str) -> Reaction:
     """Send a reaction to everyone in the space (rate-limited per user)."""
     validate_reaction(emoji)
-    space, seen_by, row = await with_access_and_member(session, space_id, user.id)  # 1 query
+    # One query: the space, the access facts and the member row.
+    space, seen_by, row = await with_access_and_member(ctx.session, space_id, ctx.actor.id)
     rules.require_live(SpaceState(space.state))
     rules.check_may_view(seen_by)  # lost access meanwhile?
     if row is None or not row.present:
@@ -42,9 +43,11 @@ async def react(session: AsyncSession, bus: Bus, user: User, space_id: str, emoj
     old = (row.reaction_window_start, row.reaction_count)
     window = None if old[0] is None else ReactionWindow(old[0], old[1])
     new = take_reaction(window, time.time())
-    if not await store.take_reaction_slot(session, row, old, (new.started_at, new.count)):
+    if not await store.take_reaction_slot(ctx.session, row, old, (new.started_at, new.count)):
         raise RateLimited("reaction_rate_limited", "too many reactions at once; slow down")
-    await commit_and_publish(session, space.id, [ReactionSent(user_id=user.id, emoji=emoji)])
+    await commit_and_publish(
+        ctx.session, space.id, [ReactionSent(user_id=ctx.actor.id, emoji=emoji)]
+    )
     return Reaction(emoji=emoji)
 
 

@@ -44,10 +44,7 @@ GUESTS_MAX = 500
 
 
 async def create_space(
-    session: AsyncSession,
-    bus: Bus,
-    settings: Settings,
-    host: User,
+    ctx: Context,
     *,
     title: str,
     visibility: str,
@@ -67,14 +64,14 @@ async def create_space(
     vis = parse_enum(Visibility, visibility, "visibility")
     policy = parse_enum(SpeakerPolicy, speaker_policy, "speaker_policy")
     now = utcnow()
-    staff_rules.check_account_age(host.created_at, now, settings.min_account_age_to_speak)
-    await words.check(session, title=clean_title, topic=" / ".join(clean_topics))
+    staff_rules.check_account_age(ctx.actor.created_at, now, ctx.settings.min_account_age_to_speak)
+    await words.check(ctx.session, title=clean_title, topic=" / ".join(clean_topics))
     if scheduled_for is not None:
         rules.validate_schedule(scheduled_for, now)
-    guests = await _checked_guests(session, host, guest_ids)
+    guests = await _checked_guests(ctx.session, ctx.actor, guest_ids)
     space = Space(
         id=store.new_space_id(),
-        host_id=host.id,
+        host_id=ctx.actor.id,
         title=clean_title,
         visibility=vis.value,
         speaker_policy=policy.value,
@@ -86,23 +83,23 @@ async def create_space(
         peak_listeners=0,
         version=0,
     )
-    await store.add_space(session, space, clean_topics)
-    await store.add_guests(session, space.id, guests)
+    await store.add_space(ctx.session, space, clean_topics)
+    await store.add_guests(ctx.session, space.id, guests)
     if record:
-        await recordings_store.set_on(session, space.id, True)
+        await recordings_store.set_on(ctx.session, space.id, True)
     # Captions are on by default when the instance has an engine (the host may switch).
     await captions_store.save_settings(
-        session, space.id, on=settings.captions_available, language="en", clips=True
+        ctx.session, space.id, on=ctx.settings.captions_available, language="en", clips=True
     )
     if scheduled_for is None:
-        view = await _go_live(session, bus, settings, space, host)
+        view = await _go_live(ctx.session, ctx.settings, space, ctx.actor)
         view.share_url = share_url(public_base, space.id)
         return view
-    view = await space_view(session, space)
+    view = await space_view(ctx.session, space)
     view.share_url = share_url(public_base, space.id)
     if guests:
-        await _tell_guests(session, space, host, guests)
-    await session.commit()
+        await _tell_guests(ctx.session, space, ctx.actor, guests)
+    await ctx.session.commit()
     return view
 
 
@@ -124,9 +121,7 @@ async def _tell_guests(
     await notifications.notify(session, guests, notice)
 
 
-async def _go_live(
-    session: AsyncSession, bus: Bus, settings: Settings, space: Space, host: User
-) -> SpaceOut:
+async def _go_live(session: AsyncSession, settings: Settings, space: Space, host: User) -> SpaceOut:
     before = await load_room(session, space, settings)
     after = before.join(host.id)
     await save(session, space, before, after)
@@ -163,19 +158,17 @@ async def _announce_start(session: AsyncSession, space: Space, host: User) -> No
         await notifications.notify(session, sorted(waiting), reminder)
 
 
-async def start_space(
-    session: AsyncSession, bus: Bus, settings: Settings, actor: User, space_id: str
-) -> SpaceOut:
-    space = await locked(session, space_id)
-    space.state = rules.start(SpaceState(space.state), actor.id, space.host_id).value
+async def start_space(ctx: Context, space_id: str) -> SpaceOut:
+    space = await locked(ctx.session, space_id)
+    space.state = rules.start(SpaceState(space.state), ctx.actor.id, space.host_id).value
     space.started_at = utcnow()
-    return await _go_live(session, bus, settings, space, actor)
+    return await _go_live(ctx.session, ctx.settings, space, ctx.actor)
 
 
-async def cancel_space(session: AsyncSession, bus: Bus, actor: User, space_id: str) -> SpaceOut:
-    space = await locked(session, space_id)
-    state = rules.cancel(SpaceState(space.state), actor.id, space.host_id)
-    return await _close(session, bus, space, state, "cancelled")
+async def cancel_space(ctx: Context, space_id: str) -> SpaceOut:
+    space = await locked(ctx.session, space_id)
+    state = rules.cancel(SpaceState(space.state), ctx.actor.id, space.host_id)
+    return await _close(ctx.session, ctx.bus, space, state, "cancelled")
 
 
 async def end_space(
@@ -203,14 +196,12 @@ async def _close(
     return view
 
 
-async def end_by_host(session: AsyncSession, bus: Bus, actor: User, space_id: str) -> SpaceOut:
-    return await end_space(session, bus, space_id, EndReason.HOST_ENDED.value, actor.id)
+async def end_by_host(ctx: Context, space_id: str) -> SpaceOut:
+    return await end_space(ctx.session, ctx.bus, space_id, EndReason.HOST_ENDED.value, ctx.actor.id)
 
 
 async def edit_space(
-    session: AsyncSession,
-    bus: Bus,
-    actor: User,
+    ctx: Context,
     space_id: str,
     *,
     title: str | None = None,
@@ -218,39 +209,39 @@ async def edit_space(
     speaker_policy: str | None = None,
 ) -> SpaceOut:
     """The host edits title, topics and speaker policy of a scheduled or live space."""
-    space = await locked(session, space_id)
-    rules.check_editable(SpaceState(space.state), actor.id, space.host_id)
+    space = await locked(ctx.session, space_id)
+    rules.check_editable(SpaceState(space.state), ctx.actor.id, space.host_id)
     if title is not None:
         space.title = rules.validate_title(title)
-        await words.check(session, title=space.title)
+        await words.check(ctx.session, title=space.title)
     if speaker_policy is not None:
         space.speaker_policy = parse_enum(SpeakerPolicy, speaker_policy, "speaker_policy").value
     if topics is not None:
         clean_topics = rules.validate_topics(topics)
-        await words.check(session, topic=" / ".join(clean_topics))
-        await store.set_topics(session, space.id, clean_topics)
-    await session.flush()
-    view = await space_view(session, space)
-    await commit_and_publish(session, space.id, [SpaceUpdated(space=view.model_dump(mode="json"))])
+        await words.check(ctx.session, topic=" / ".join(clean_topics))
+        await store.set_topics(ctx.session, space.id, clean_topics)
+    await ctx.session.flush()
+    view = await space_view(ctx.session, space)
+    await commit_and_publish(
+        ctx.session, space.id, [SpaceUpdated(space=view.model_dump(mode="json"))]
+    )
     return view
 
 
-async def add_guests(
-    session: AsyncSession, bus: Bus, actor: User, space_id: str, user_ids: Sequence[int]
-) -> GuestsAdded:
+async def add_guests(ctx: Context, space_id: str, user_ids: Sequence[int]) -> GuestsAdded:
     """The host lets more people into a private space."""
-    space = await locked(session, space_id)
-    rules.require_host(actor.id, space.host_id, "invite guests")
+    space = await locked(ctx.session, space_id)
+    rules.require_host(ctx.actor.id, space.host_id, "invite guests")
     if space.visibility != Visibility.PRIVATE:
         raise Conflict("space_is_public", "anyone may join a public space; no guest list needed")
     if space.state in (SpaceState.ENDED, SpaceState.CANCELLED):
         raise Conflict("space_ended", f"the space is {space.state}")
     added = await store.add_guests(
-        session, space.id, await _checked_guests(session, actor, user_ids)
+        ctx.session, space.id, await _checked_guests(ctx.session, ctx.actor, user_ids)
     )
     if added:
-        await _tell_guests(session, space, actor, added)
-    await session.commit()
+        await _tell_guests(ctx.session, space, ctx.actor, added)
+    await ctx.session.commit()
     return GuestsAdded(added=added)
 
 
@@ -270,4 +261,4 @@ async def close_for_deleted_account(
         elif state == SpaceState.LIVE:
             await end_space(session, bus, space_id, end_reason.value)
         else:
-            await cancel_space(session, bus, user, space_id)
+            await cancel_space(Context(session, bus, settings, user), space_id)
