@@ -180,6 +180,23 @@ async def test_second_node_takes_the_overflow_and_drops_unknown_relay_packets(
             for member in listeners[1:]:
                 assert member.media is not None
                 await _hears(member.media, 440)
+
+            # Redis loses the placement (restarted empty): the nodes put their rooms back
+            # at their next beat.
+            client = aioredis.Redis.from_url(REDIS_URL, decode_responses=True)
+            try:
+                await client.delete(f"{d.prefix}media:origin:{sid}", f"{d.prefix}media:edges:{sid}")
+                deadline = time.monotonic() + 10
+                while time.monotonic() < deadline:
+                    edges = await client.smembers(f"{d.prefix}media:edges:{sid}")
+                    if await _origin(d.prefix, sid) == origin and edges == {edge}:
+                        break
+                    await asyncio.sleep(0.2)
+                else:
+                    raise AssertionError("the nodes did not put their rooms back in Redis")
+                assert 0 < await client.ttl(f"{d.prefix}media:origin:{sid}") <= 86400
+            finally:
+                await client.aclose()
         finally:
             for member in members:
                 await member.close()

@@ -189,12 +189,14 @@ class NodeWorker(Worker):
             await asyncio.sleep(HEARTBEAT_SECONDS)
 
     async def _reconcile_relays(self, alive: set[str]) -> None:
-        """Relay each space this node is the origin of to its edges listed in Redis."""
+        """Keep this node's rooms in Redis (their keys' expiry renewed, and put back when
+        Redis lost them) and relay each space it is the origin of to its listed edges."""
         for space_id in self.media.space_ids():
             if space_id in self.media.edges:
+                await self.placement.add_edge(space_id, self.node_id)
                 continue
-            if await self.placement.origin(space_id) != self.node_id:
-                continue
+            if await self.placement.claim_origin(space_id, None, self.node_id) != self.node_id:
+                continue  # another node is the origin now (this room is left to close)
             wanted = (await self.placement.edges(space_id) & alive) - {self.node_id}
             current = {str(e) for e in self.relay.edges_of(space_id)}
             for edge in wanted - current:

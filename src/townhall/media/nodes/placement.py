@@ -5,7 +5,8 @@ Shared by every API node, so that two of them placing the same space at once agr
 candidate only when the origin is still what the caller saw (none, or a node that is no
 longer registered), and otherwise returns the origin that won. The edges of a space (the
 relay subscriptions) are a set its origin node reads at every heartbeat. Keys expire a
-day after the last placement, so those of finished spaces do not stay.
+day after the last placement or heartbeat of a node holding the space's room (nodes
+renew them), so those of finished spaces do not stay.
 
 `choose_origin` and `choose_seat` are the rules (no I/O): the least loaded node under its
 ceiling (its capacity); speakers always on the origin; listeners on the origin until it

@@ -306,6 +306,8 @@ class NodePool:
             if candidate is None:
                 raise Unavailable("media_full", "every media node is full; retry shortly")
             won = await self.placement.claim_origin(space_id, origin, candidate)
+            if not won:  # the dead origin was released meanwhile: claim the free key
+                won = await self.placement.claim_origin(space_id, None, candidate)
             if won == candidate and candidate in edges:
                 await self.placement.drop_edge(space_id, candidate)
                 edges.discard(candidate)
