@@ -7,7 +7,8 @@ entry expired or whose channel ended is dropped, and the members this API node p
 it are told to offer again (`media.moved`); a node that registers again is connected to
 again and placed on. Placement (`placement.py`) is in Redis, shared by every API node:
 the origin of a space is claimed atomically, its edges are a set its origin relays to.
-A node's load is what it last reported, plus the connections placed on it since.
+A node's load is what it last reported, or the connections this API node seated on it if
+more.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Awaitable
 from dataclasses import replace
 from typing import Any
@@ -34,7 +34,7 @@ from townhall.media.nodes.placement import (
     choose_origin,
     choose_seat,
 )
-from townhall.media.nodes.registry import HEARTBEAT_SECONDS, NodeEntry, Registry, redis_client
+from townhall.media.nodes.registry import NodeEntry, Registry, redis_client
 from townhall.media.room_state import RoomStateSource
 from townhall.media.workers.pool import LISTENERS_MOVE_AFTER, Allowed
 from townhall.media.workers.proxy import room_state_to_wire
@@ -76,7 +76,6 @@ class NodeLink:
         self.pid = 0
         self.restarts = 0  # times connected again after losing it
         self.last_stats: WorkerStats | None = None
-        self.placed: list[float] = []  # when connections were placed since its last beat
 
     @property
     def id(self) -> str:
@@ -87,14 +86,12 @@ class NodeLink:
         return self.ready and self.channel is not None and not self.channel.closed
 
     def seen(self, entry: NodeEntry) -> None:
-        if entry.beat != self.entry.beat or entry.pid != self.entry.pid:
-            # Its load now counts what was placed up to about a beat ago.
-            horizon = time.monotonic() - HEARTBEAT_SECONDS * 0.75
-            self.placed = [t for t in self.placed if t > horizon]
         self.entry = entry
 
-    def load(self) -> NodeLoad:
-        return NodeLoad(self.id, self.entry.load + len(self.placed), self.entry.capacity)
+    def load(self, seated: int) -> NodeLoad:
+        """Its load: what it last reported, or the connections this API node seated on it
+        if more (those placed since its last beat; other API nodes' show at its next)."""
+        return NodeLoad(self.id, max(self.entry.load, seated), self.entry.capacity)
 
 
 class NodePool:
@@ -264,7 +261,6 @@ class NodePool:
             self._send(previous[0], Disconnect(space_id=space_id, user_id=user_id))
         self.seats.setdefault(space_id, {})[user_id] = (target, on_stage)
         self.origins[space_id] = origin
-        link.placed.append(time.monotonic())
         offer = Offer(
             space_id=space_id,
             user_id=user_id,
@@ -294,7 +290,11 @@ class NodePool:
 
     async def _place(self, space_id: str, on_stage: bool) -> tuple[str, str]:
         """(origin, the node for this connection); raises Unavailable."""
-        nodes = {i: link.load() for i, link in self.links.items() if link.alive}
+        seated: dict[str, int] = {}
+        for seats in self.seats.values():
+            for node_id, _stage in seats.values():
+                seated[node_id] = seated.get(node_id, 0) + 1
+        nodes = {i: link.load(seated.get(i, 0)) for i, link in self.links.items() if link.alive}
         if not nodes:
             raise Unavailable("media_unavailable", "no media node is running; retry shortly")
         origin = await self.placement.origin(space_id)
@@ -303,6 +303,9 @@ class NodePool:
             # None yet, or it died: claim one (one of its edges if it has any).
             candidates = {i: n for i, n in nodes.items() if i in edges} or nodes
             candidate = choose_origin(candidates) or choose_origin(nodes)
+            if candidate is None and on_stage and edges & set(nodes):
+                # Full, but its speakers need an origin: the least loaded of its edges.
+                candidate = min(edges & set(nodes), key=lambda i: (nodes[i].share, i))
             if candidate is None:
                 raise Unavailable("media_full", "every media node is full; retry shortly")
             won = await self.placement.claim_origin(space_id, origin, candidate)
