@@ -43,7 +43,8 @@ beforeEach(() => {
 });
 
 function connected() {
-  const live = new LiveSocket('ws://test/api/v1/ws');
+  // The backoff's jitter pinned to its top: each delay is its ceiling.
+  const live = new LiveSocket('ws://test/api/v1/ws', { random: () => 1 });
   live.start();
   last().open();
   return live;

@@ -20,6 +20,7 @@ from townhall.client.media import (
     http_answer,
     ice_servers_of,
 )
+from townhall.domain.backoff import Backoff
 
 
 class Townhall:
@@ -171,12 +172,14 @@ class Townhall:
 
     async def follow_moves(self, space_id: str, session: MediaSession, user_id: int) -> None:
         """Until cancelled: make `session` offer again on each `media.moved` naming me."""
+        backoff = Backoff(initial=0.5, maximum=8.0)
         while True:
             try:
                 async for event in self.events(space_id):
+                    backoff.reset()
                     await session.on_event(event, user_id)
             except (OSError, websockets.WebSocketException):
-                await asyncio.sleep(1.0)  # the socket dropped: follow again
+                await asyncio.sleep(backoff.next_delay())  # dropped: follow again
 
     async def hls_url(self, space_id: str) -> str:
         """The space's LL-HLS playlist URL for this user (signed for a private space)."""

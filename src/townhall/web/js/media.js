@@ -10,10 +10,10 @@
 import { get, post } from './api.js';
 import Hls from '../vendor/hls.light.min.mjs';
 import { attachHls } from './hlsplay.js';
+import { Backoff } from './backoff.js';
 
 const GATHER_TIMEOUT_MS = 5000;
 const DISCONNECTED_GRACE_MS = 4000;
-const RETRY_MS = [500, 1000, 2000, 4000, 8000];
 const WEBRTC_FALLBACK_MS = 6000; // a listener whose WebRTC has not connected by then uses HLS
 const HLS_TOKEN_REFRESH_MS = 4 * 60 * 1000; // private spaces' signed URLs last 10-15 minutes
 const HLS_RETRY_MS = 2000;
@@ -114,7 +114,7 @@ export class AudioLink extends EventTarget {
     this.micMuted = false;
     this.closed = false;
     this.state = 'idle';
-    this.retry = 0;
+    this.backoff = new Backoff({ initialMs: 500, maximumMs: 8000 });
     this.retryTimer = null;
     this.graceTimer = null;
     this.connections = 0;
@@ -223,7 +223,7 @@ export class AudioLink extends EventTarget {
     if (s === 'connected') {
       clearTimeout(this.graceTimer);
       clearTimeout(this.fallbackTimer);
-      this.retry = 0;
+      this.backoff.reset();
       this._setState('connected');
     } else if (s === 'failed') {
       this._setState('failed');
@@ -243,8 +243,7 @@ export class AudioLink extends EventTarget {
   _scheduleRetry() {
     if (this.closed) return;
     clearTimeout(this.retryTimer);
-    const delay = RETRY_MS[Math.min(this.retry, RETRY_MS.length - 1)];
-    this.retry += 1;
+    const delay = this.backoff.next();
     this.retryTimer = setTimeout(() => this.connect(), delay);
   }
 
@@ -259,7 +258,7 @@ export class AudioLink extends EventTarget {
   /** A new connection now (after the network came back, or on request). */
   reconnect() {
     if (this.closed || this.mode === 'hls') return; // HLS recovers by itself
-    this.retry = 0;
+    this.backoff.reset();
     this.connect();
   }
 
@@ -277,7 +276,7 @@ export class AudioLink extends EventTarget {
     if (onStage && this.mode === 'hls' && !this.closed) {
       this._stopHls();
       this.mode = 'webrtc';
-      this.retry = 0;
+      this.backoff.reset();
       this.connect();
     }
   }

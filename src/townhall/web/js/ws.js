@@ -1,9 +1,10 @@
 // The one WebSocket per page: space events and notifications, with heartbeat, reconnect
 // and resume (subscribe again with the last seq seen per space). Protocol: docs/EVENTS.md.
 
+import { Backoff } from './backoff.js';
+
 const PING_EVERY_MS = 15000;
 const PONG_TIMEOUT_MS = 8000;
-const BACKOFF_MS = [250, 500, 1000, 2000, 4000, 8000];
 
 /**
  * The socket URL asking for batched events: several events of a space in one JSON array.
@@ -14,13 +15,17 @@ export function withBatches(url) {
 }
 
 export class LiveSocket extends EventTarget {
-  constructor(url = null) {
+  /**
+   * @param {string | null} [url]  null: this page's /api/v1/ws
+   * @param {{ random?: () => number }} [options]  the backoff's jitter (tests fix it)
+   */
+  constructor(url = null, { random = Math.random } = {}) {
     super();
-    this.url = url; // null: this page's /api/v1/ws
+    this.url = url;
+    this.backoff = new Backoff({ initialMs: 250, maximumMs: 8000, random });
     this.ws = null;
     this.spaces = new Map(); // space_id -> {handler, lastSeq}
     this.state = 'idle'; // idle | connecting | open | closed
-    this.attempt = 0;
     this.retryTimer = null;
     this.pingTimer = null;
     this.pongTimer = null;
@@ -123,7 +128,7 @@ export class LiveSocket extends EventTarget {
     this.ws = ws;
     ws.onopen = () => {
       if (this.ws !== ws) return;
-      this.attempt = 0;
+      this.backoff.reset();
       if (this.everOpened) this.reconnects += 1;
       this.everOpened = true;
       this._setState('open');
@@ -164,10 +169,14 @@ export class LiveSocket extends EventTarget {
     };
   }
 
+  /** Failed attempts in a row since the last open (0 once connected). */
+  get attempt() {
+    return this.backoff.failures;
+  }
+
   _scheduleReconnect() {
     this._setState('closed');
-    const delay = BACKOFF_MS[Math.min(this.attempt, BACKOFF_MS.length - 1)];
-    this.attempt += 1;
+    const delay = this.backoff.next();
     clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => this._connectNow(), delay);
   }
