@@ -176,6 +176,8 @@ async def test_second_node_takes_the_overflow_and_drops_unknown_relay_packets(
             view = await _overview(host)
             on_edge = next(w for w in view["workers"] if w["node"] == edge)
             assert on_edge["relay_dropped"] >= 150, on_edge
+            metrics = await http.get("/metrics", headers=host.headers)
+            assert f'townhall_media_worker_up{{worker="{edge}"}} 1.0' in metrics.text
             assert on_edge["relay_received"] > 0 and on_edge["alive"]
             for member in listeners[1:]:
                 assert member.media is not None

@@ -16,8 +16,15 @@ import pytest
 import redis.asyncio as aioredis
 
 from tests.bus.redis_helpers import REDIS_URL, redis_unreachable_reason
+from townhall.config import ConfigError, load_settings
 from townhall.media.nodes import auth
-from townhall.media.nodes.placement import NodeLoad, RedisPlacement, choose_origin, choose_seat
+from townhall.media.nodes.placement import (
+    NodeLoad,
+    RedisPlacement,
+    choose_new_origin,
+    choose_origin,
+    choose_seat,
+)
 from townhall.media.nodes.registry import (
     EXPIRY_SECONDS,
     NodeEntry,
@@ -53,6 +60,25 @@ def test_listeners_overflow_from_the_origin_to_edges_speakers_stay() -> None:
     assert choose_seat("o", set(), nodes, on_stage=False) == "f"  # else the least loaded
     assert choose_seat("o", {"e"}, _loads(o=(2, 2), e=(10, 10), f=(1, 10)), False) == "f"
     assert choose_seat("o", {"e"}, _loads(o=(2, 2), e=(10, 10)), False) is None
+
+
+def test_a_space_that_lost_its_origin_goes_to_an_edge_with_room() -> None:
+    nodes = _loads(e=(3, 10), f=(1, 10), g=(0, 10))
+    assert choose_new_origin({"e", "gone"}, nodes, on_stage=False) == "e"  # keeps listeners
+    assert choose_new_origin(set(), nodes, on_stage=False) == "g"
+    full = _loads(e=(10, 10), f=(1, 10))
+    assert choose_new_origin({"e"}, full, on_stage=False) == "f"
+    assert choose_new_origin({"e"}, _loads(e=(10, 10)), on_stage=False) is None
+    assert choose_new_origin({"e"}, _loads(e=(10, 10)), on_stage=True) == "e"  # speakers
+    assert choose_new_origin(set(), _loads(e=(10, 10)), on_stage=True) is None
+
+
+def test_media_nodes_need_redis_and_a_shared_secret() -> None:
+    with pytest.raises(ConfigError, match="TOWNHALL_MEDIA_NODES needs"):
+        load_settings(media_nodes=True, media_secret="x" * 16)
+    with pytest.raises(ConfigError, match="TOWNHALL_MEDIA_SECRET must be at least 16"):
+        load_settings(media_secret="short")
+    assert load_settings(media_nodes=True, media_secret="x" * 16, redis_url=REDIS_URL).media_nodes
 
 
 def _entry(node_id: str = "n1", **changes: Any) -> NodeEntry:

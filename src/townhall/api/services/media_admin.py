@@ -107,7 +107,7 @@ def prometheus_text(view: MediaOverview) -> bytes:
         "relay_dropped": counter("relay_dropped_packets", "relay packets of unknown sources"),
     }
     for w in view.workers:
-        label = [str(w.index)]
+        label = [w.node or str(w.index)]  # a media node by its id
         gauges["up"].add_metric(label, 1.0 if w.alive else 0.0)
         gauges["spaces"].add_metric(label, len(w.spaces))
         gauges["listeners"].add_metric(label, w.listeners)

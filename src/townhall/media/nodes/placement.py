@@ -8,10 +8,10 @@ relay subscriptions) are a set its origin node reads at every heartbeat. Keys ex
 day after the last placement or heartbeat of a node holding the space's room (nodes
 renew them), so those of finished spaces do not stay.
 
-`choose_origin` and `choose_seat` are the rules (no I/O): the least loaded node under its
-ceiling (its capacity); speakers always on the origin; listeners on the origin until it
-is full, then on the least loaded of the space's edges that has room, then on any node
-that has room.
+`choose_origin`, `choose_new_origin` and `choose_seat` are the rules (no I/O): the least
+loaded node under its ceiling (its capacity); speakers always on the origin; listeners on
+the origin until it is full, then on the least loaded of the space's edges that has room,
+then on any node that has room.
 """
 
 from __future__ import annotations
@@ -65,6 +65,17 @@ def choose_origin(nodes: Mapping[str, NodeLoad]) -> str | None:
     """A new space's origin: the least loaded node with room (None: all are full)."""
     best = _least(list(nodes.values()))
     return best.id if best is not None else None
+
+
+def choose_new_origin(edges: set[str], nodes: Mapping[str, NodeLoad], on_stage: bool) -> str | None:
+    """A space without a live origin: one of its edges (it takes over the mix and keeps
+    its listeners) with room, else any node with room; for a speaker, the least loaded
+    of its edges even when full (its speakers must be mixed somewhere)."""
+    live_edges = {i: n for i, n in nodes.items() if i in edges}
+    found = choose_origin(live_edges) or choose_origin(nodes)
+    if found is None and on_stage and live_edges:
+        found = min(live_edges.values(), key=lambda n: (n.share, n.id)).id
+    return found
 
 
 def choose_seat(

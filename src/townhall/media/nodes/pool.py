@@ -31,7 +31,7 @@ from townhall.media.nodes import auth
 from townhall.media.nodes.placement import (
     NodeLoad,
     RedisPlacement,
-    choose_origin,
+    choose_new_origin,
     choose_seat,
 )
 from townhall.media.nodes.registry import NodeEntry, Registry, redis_client
@@ -301,11 +301,7 @@ class NodePool:
         edges = await self.placement.edges(space_id)
         if origin is None or (origin not in nodes and self._dead(origin)):
             # None yet, or it died: claim one (one of its edges if it has any).
-            candidates = {i: n for i, n in nodes.items() if i in edges} or nodes
-            candidate = choose_origin(candidates) or choose_origin(nodes)
-            if candidate is None and on_stage and edges & set(nodes):
-                # Full, but its speakers need an origin: the least loaded of its edges.
-                candidate = min(edges & set(nodes), key=lambda i: (nodes[i].share, i))
+            candidate = choose_new_origin(edges, nodes, on_stage)
             if candidate is None:
                 raise Unavailable("media_full", "every media node is full; retry shortly")
             won = await self.placement.claim_origin(space_id, origin, candidate)
