@@ -112,7 +112,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # No permessage-deflate: compressing is per connection, so an event sent to 2,000
         # sockets would be compressed 2,000 times; uncompressed, its text is made once.
         ws_per_message_deflate=False,
-        ws="websockets-sansio",  # the protocol api/ws_wire.py writes event frames through
+        ws="websockets-sansio",  # the protocol api/ws/wire.py writes event frames through
     )
     return 0
 

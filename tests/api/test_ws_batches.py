@@ -12,7 +12,7 @@ import httpx
 import websockets
 
 from tests.api.test_ws import WsClient, _events, _live_space, _open, _post, base, clients
-from townhall.api.services.live import event_text
+from townhall.api.ws.client import event_text
 from townhall.bus import Event
 
 __all__ = ["base", "clients"]  # fixtures

@@ -14,7 +14,7 @@ import websockets
 from tests.api.test_ws import WsClient, _events, _live_space, _open, _post, base, clients
 from tests.api.test_ws_batches import _recv_frames
 from tests.support.clock import ManualClock
-from townhall.api.services.pacing import FramePacer
+from townhall.api.ws.pacing import FramePacer
 
 __all__ = ["base", "clients"]  # fixtures
 

@@ -1,4 +1,4 @@
-"""The fan-out's fast path (api/ws_wire.py): frames made once, written to uvicorn's
+"""The fan-out's fast path (api/ws/wire.py): frames made once, written to uvicorn's
 transport. Checked against the pinned uvicorn and websockets: frames the client library
 parses back to the same text at every length class, a writer found for a real
 connection, nothing written once the connection closes, and the same events in the same
@@ -19,7 +19,7 @@ from websockets.frames import Frame, Opcode
 from websockets.streams import StreamReader
 
 from tests.support.server import free_port
-from townhall.api.ws_wire import FrameWriter, WireCapture, frame_writer, text_frame
+from townhall.api.ws.wire import FrameWriter, WireCapture, frame_writer, text_frame
 
 
 def _parse(data: bytes) -> Frame:

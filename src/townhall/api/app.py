@@ -40,10 +40,10 @@ from townhall.api.services.absent_members import AbsentMemberSweeper
 from townhall.api.services.accounts import AuthGuard
 from townhall.api.services.host_grace import HostGraceWatcher
 from townhall.api.services.outbox import OutboxRelay
-from townhall.api.services.pacing import FramePacer
 from townhall.api.services.staff.evidence import EvidenceKeeper
 from townhall.api.shedding import LoadShedding
-from townhall.api.ws_wire import WireCapture
+from townhall.api.ws.pacing import FramePacer
+from townhall.api.ws.wire import WireCapture
 from townhall.config import Settings
 from townhall.store.db import Database
 

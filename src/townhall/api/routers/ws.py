@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, WebSocket
 
-from townhall.api.services import live
+from townhall.api.ws import serve_client
 
 router = APIRouter(tags=["live"])
 
@@ -12,4 +12,4 @@ router = APIRouter(tags=["live"])
 @router.websocket("/api/v1/ws")
 async def websocket_endpoint(websocket: WebSocket) -> None:
     """Auth by `?token=`, Bearer header or session cookie; protocol in docs/EVENTS.md."""
-    await live.serve_client(websocket)
+    await serve_client(websocket)

@@ -2,7 +2,7 @@
 
 An `AccessChange` goes on the user's bus channel through the outbox, in the transaction
 of the change (so it goes out once committed, never for a rolled-back one); every node's
-WebSockets (`services/live.py`) and media plane (`media/access.py`) follow the channels
+WebSockets (`api/ws/`) and media plane (`media/access.py`) follow the channels
 of the users connected to them and close or re-check their connections within a moment.
 See docs/EVENTS.md ("Access changes").
 """

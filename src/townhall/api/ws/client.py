@@ -37,8 +37,8 @@ from townhall.api.schemas.live import (
     client_message,
 )
 from townhall.api.services import accounts, spaces
-from townhall.api.services.pacing import FramePacer
-from townhall.api.ws_wire import FrameWriter, frame_writer, text_frame
+from townhall.api.ws.pacing import FramePacer
+from townhall.api.ws.wire import FrameWriter, frame_writer, text_frame
 from townhall.bus import (
     Bus,
     BusUnavailable,
@@ -114,7 +114,7 @@ class LiveClient:
     """The client asked for batches (`?batch=1`): events already waiting go out together
     as one JSON array, so a busy space costs one frame per wake-up, not one per event."""
     wire: FrameWriter | None = None
-    """The connection's transport, for frames made once per event (api/ws_wire.py)."""
+    """The connection's transport, for frames made once per event (api/ws/wire.py)."""
     pacer: FramePacer | None = None
     """The node's frame pacer, for a batched client: at most one frame per interval."""
     _access_epoch: int = 0  # bumped by every access change, so subscribe can re-check
@@ -153,7 +153,7 @@ class LiveClient:
 
     async def send_events(self, events: list[Event]) -> None:
         """Send event messages: one array frame to a batched client, else one by one.
-        Straight to the transport when the server allows (`api/ws_wire.py`), each
+        Straight to the transport when the server allows (`api/ws/wire.py`), each
         single event's frame made once for every socket."""
         if not events:
             return
