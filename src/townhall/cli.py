@@ -134,11 +134,11 @@ def cmd_media(args: argparse.Namespace) -> int:
     if args.data_dir is not None:
         overrides["data_dir"] = args.data_dir
     settings = load_settings(**overrides)
-    configure_logging(settings.log_level)
     if not settings.redis_url:
         raise ConfigError("townhall media needs --redis URL (or TOWNHALL_REDIS_URL)")
     if not settings.media_secret:
         raise ConfigError("townhall media needs TOWNHALL_MEDIA_SECRET (shared with the API nodes)")
+    configure_logging(settings.log_level)
     asyncio.run(_check_redis(settings.redis_url))
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     options = NodeOptions(

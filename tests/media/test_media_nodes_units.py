@@ -16,6 +16,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from tests.bus.redis_helpers import REDIS_URL, redis_unreachable_reason
+from townhall import cli
 from townhall.config import ConfigError, load_settings
 from townhall.media.nodes import auth
 from townhall.media.nodes.placement import (
@@ -73,12 +74,17 @@ def test_a_space_that_lost_its_origin_goes_to_an_edge_with_room() -> None:
     assert choose_new_origin(set(), _loads(e=(10, 10)), on_stage=True) is None
 
 
-def test_media_nodes_need_redis_and_a_shared_secret() -> None:
+def test_media_nodes_need_redis_and_a_shared_secret(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(ConfigError, match="TOWNHALL_MEDIA_NODES needs"):
         load_settings(media_nodes=True, media_secret="x" * 16)
     with pytest.raises(ConfigError, match="TOWNHALL_MEDIA_SECRET must be at least 16"):
         load_settings(media_secret="short")
     assert load_settings(media_nodes=True, media_secret="x" * 16, redis_url=REDIS_URL).media_nodes
+    monkeypatch.delenv("TOWNHALL_MEDIA_SECRET", raising=False)
+    assert cli.main(["media", "--redis", REDIS_URL, "--advertise", "127.0.0.1"]) == 2
+    assert "TOWNHALL_MEDIA_SECRET" in capsys.readouterr().err
 
 
 def _entry(node_id: str = "n1", **changes: Any) -> NodeEntry:
