@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from townhall.bus.events import Event
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 REPLAY_BUFFER_SIZE = 500
 """Events kept per space for reconnecting clients."""
@@ -76,10 +78,20 @@ class Subscription(Generic[T]):
         self._closed = False
         self._lagged = False
         self._failed = False
+        self.direct: Callable[[T], bool] | None = None
+        """Set by a consumer that can act on an item synchronously (the WebSocket relay
+        writing a frame): while the consumer waits with nothing queued, `deliver` offers
+        it the item first, and queues it (waking the consumer) only if it returns False.
+        So an idle consumer costs no wake-up per item, and order is kept: nothing is
+        offered while anything is queued or the consumer is busy."""
 
     @property
     def closed(self) -> bool:
         return self._closed
+
+    def _waiting(self) -> bool:
+        """The consumer is waiting in `__anext__` (not busy, not pacing, not gone)."""
+        return self._waiter is not None and not self._waiter.done()
 
     def _wake(self) -> None:
         waiter = self._waiter
@@ -92,6 +104,13 @@ class Subscription(Generic[T]):
         """Queue one item (called by the bus; never blocks)."""
         if self._closed or self._lagged or self._failed:
             return
+        direct = self.direct
+        if direct is not None and not self._items and self._waiting():
+            try:
+                if direct(item):
+                    return
+            except Exception:
+                log.exception("bus: a subscriber's direct delivery failed; queued instead")
         if len(self._items) >= self._maxsize:
             self._lagged = True
         else:
