@@ -1,8 +1,8 @@
-"""Glass-to-ear of the web client's HLS in real Chromium: the browser's own HLS player
-(what js/hlsplay.js picks when `canPlayType` says "maybe", as Chromium 156 does) and
-hls.js (what it picks in a browser without one).
+"""Glass-to-ear of the web client's HLS in real Chromium: hls.js (what js/hlsplay.js picks
+wherever Media Source Extensions exist, Chromium included) and the browser's own HLS player
+(what it picks without MSE, as on iPhone Safari; here MSE is hidden from the page).
 
-    python -m bench.hls_browser [--seconds 40] [--players native,hlsjs]
+    python -m bench.hls_browser [--seconds 40] [--players hlsjs,native]
 
 The stack of `bench.hls latency`: a real `townhall serve` (here with no WebRTC seat for
 listeners) behind real nginx running deploy/nginx/townhall.conf. A bot speaks tone bursts
@@ -47,12 +47,11 @@ FLAGS = [
     "--use-fake-device-for-media-stream",
     "--autoplay-policy=no-user-gesture-required",
 ]
-# A browser without HLS of its own (as Firefox is): js/hlsplay.js then picks hls.js.
-NO_NATIVE_HLS = """
-const canPlay = HTMLMediaElement.prototype.canPlayType;
-HTMLMediaElement.prototype.canPlayType = function (type) {
-  return type === 'application/vnd.apple.mpegurl' ? '' : canPlay.call(this, type);
-};
+# No Media Source Extensions (as iPhone Safari): js/hlsplay.js then picks the native player.
+NO_MSE = """
+delete window.MediaSource;
+delete window.ManagedMediaSource;
+delete window.WebKitMediaSource;
 """
 # Onsets on the room's HLS source: [epoch seconds, frequency, dB] each.
 LISTEN = """(freqs) => {
@@ -161,8 +160,8 @@ async def listen(
     """One listener of `kind` ("native" or "hlsjs") for `seconds`; its delays."""
     context = await browser.new_context(base_url=nginx.base)
     page = await context.new_page()
-    if kind == "hlsjs":
-        await page.add_init_script(NO_NATIVE_HLS)
+    if kind == "native":
+        await page.add_init_script(NO_MSE)
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     handle = f"l{kind[:5]}{int(time.time()) % 100000}"
@@ -184,6 +183,8 @@ async def listen(
         timeout=20_000,
     )
     setup = await page.evaluate(LISTEN, list(BURST_HZ))
+    if setup["how"] != kind:  # a result is only labelled with the player that made it
+        raise RuntimeError(f"asked for the {kind} player, js/hlsplay.js chose {setup['how']}")
     states = []
     for _ in range(int(seconds / 5)):
         await asyncio.sleep(5)
@@ -259,7 +260,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--seconds", type=float, default=40)
-    parser.add_argument("--players", default="native,hlsjs")
+    parser.add_argument("--players", default="hlsjs,native")
     parser.add_argument("--name", default="hls-browser-latency")
     args = parser.parse_args()
     result = asyncio.run(browser_latency(args.seconds, args.players.split(",")))

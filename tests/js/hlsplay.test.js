@@ -1,6 +1,7 @@
-// How the web client plays HLS (src/townhall/web/js/hlsplay.js): the browser's own player
-// whenever canPlayType says it has one (Safari), even where hls.js would also work; else
-// hls.js; else none. Fakes stand in for the <audio> element and hls.js.
+// How the web client plays HLS (src/townhall/web/js/hlsplay.js): hls.js wherever it is
+// supported (MSE), even where canPlayType says the browser has its own player (Chromium,
+// desktop Safari); else the browser's own player (iPhone Safari); else none. Fakes stand in
+// for the <audio> element and hls.js.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -47,10 +48,23 @@ function fakeHls(supported) {
   return FakeHls;
 }
 
-test('native HLS when canPlayType says so, even where hls.js is supported', () => {
-  const audio = fakeAudio(true);
+test('hls.js wherever it is supported, even where canPlayType says "maybe"', () => {
+  const audio = fakeAudio(true); // Chromium, desktop Safari: own player and MSE
   const Hls = fakeHls(true);
+  assert.equal(chooseHls(audio, Hls), 'hlsjs');
+  const out = attachHls(audio, '/hls/x/live.m3u8', Hls);
+  assert.equal(out.how, 'hlsjs');
+  assert.equal(out.hls.url, '/hls/x/live.m3u8');
+  assert.equal(audio.src, ''); // the element is hls.js's, not the native player's
+  assert.equal(audio.dataset.hls, 'hlsjs');
+  assert.equal(Hls.made.length, 1);
+});
+
+test('native HLS only where hls.js is not supported (no MSE: iPhone Safari)', () => {
+  const audio = fakeAudio(true);
+  const Hls = fakeHls(false);
   assert.equal(chooseHls(audio, Hls), 'native');
+  assert.equal(chooseHls(audio, null), 'native');
   const out = attachHls(audio, '/hls/x/replay.m3u8', Hls);
   assert.deepEqual(out, { how: 'native', hls: null });
   assert.equal(audio.src, '/hls/x/replay.m3u8');
@@ -92,7 +106,7 @@ test('neither: none, and the caller falls back', () => {
 test("the native player's error is reported once", () => {
   const audio = fakeAudio(true);
   const fatal = [];
-  attachHls(audio, '/x.m3u8', fakeHls(true), { onFatal: (d) => fatal.push(d) });
+  attachHls(audio, '/x.m3u8', fakeHls(false), { onFatal: (d) => fatal.push(d) });
   audio.listeners.error();
   assert.deepEqual(fatal, ['native player error']);
 });

@@ -316,7 +316,7 @@ export class AudioLink extends EventTarget {
       this.hlsSource.connect(this.context.destination);
       this.hlsSource.connect(this.analyser);
     }
-    // The browser's own HLS where it has it (Safari), else hls.js (js/hlsplay.js).
+    // hls.js where MSE exists, else the browser's own HLS (iPhone Safari): js/hlsplay.js.
     const { how, hls } = attachHls(audio, path, Hls, {
       config: {
         lowLatencyMode: true,
