@@ -37,12 +37,19 @@ TARGET_RSS_PER_LISTENER = 250 * 1024
 
 
 async def wait_attached(server: Any, count: int, timeout: float = 60.0) -> dict[str, Any]:
-    async with asyncio.timeout(timeout):
-        while True:
-            stats: dict[str, Any] = await server.channel.request({"op": "stats"})
-            if stats["listeners"] + stats["attach_failures"] >= count:
-                return stats
-            await asyncio.sleep(0.2)
+    stats: dict[str, Any] = {}
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                stats = await server.channel.request({"op": "stats"})
+                if stats["listeners"] + stats["attach_failures"] >= count:
+                    return stats
+                await asyncio.sleep(0.2)
+    except TimeoutError:
+        raise TimeoutError(
+            f"{count} listeners joined, the server has {stats.get('listeners')} attached "
+            f"({stats.get('attach_failures')} failed, {stats.get('connections')} connections)"
+        ) from None
 
 
 SPEAKER_TONES = [330.0, 440.0, 550.0, 660.0, 770.0, 880.0, 990.0, 1100.0, 1210.0, 1320.0]
