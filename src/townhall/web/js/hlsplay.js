@@ -1,10 +1,10 @@
 // HLS in an <audio> element, in hls.js's own recommended order: hls.js wherever Media
 // Source Extensions exist (`Hls.isSupported()`), else the browser's own player where
 // `canPlayType` says it has one (iPhone Safari: no MSE, LL-HLS played natively), else none.
-// Chromium's own player also says "maybe", but plays whole segments 6.5-8 s behind against
-// about 2 s for hls.js (bench/README.md). hls.js is passed in (js/media.js and the replay
-// player import the vendored build), so this module also loads in node for its unit test
-// (tests/js/hlsplay.test.js).
+// Chromium's canPlayType also says "maybe", but its own player plays whole segments
+// 6.5-8 s behind, against about 2 s for hls.js (bench/README.md). hls.js is passed in
+// (js/media.js and the replay player import the vendored build), so this module also
+// loads in node for its unit test (tests/js/hlsplay.test.js).
 
 export const HLS_TYPE = 'application/vnd.apple.mpegurl';
 

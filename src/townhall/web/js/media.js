@@ -3,7 +3,7 @@
 // user is on stage. If the connection fails, a new one is made (the server replaces the
 // old one for this user); no page reload.
 //
-// A listener plays LL-HLS instead (hls.js, or the browser's own HLS in Safari) when the
+// A listener plays LL-HLS instead (hls.js, or the browser's own HLS without MSE) when the
 // server says the space's WebRTC seats are full (409 webrtc_full) or when WebRTC does not
 // connect within a few seconds (UDP blocked). Brought on stage, it switches to WebRTC.
 

@@ -1,7 +1,7 @@
 // Recording in the room: the "● Recording" badge everyone sees, the host's switch, and on
 // an ended space the player for its recording (with Delete for the host). The player
 // plays the replay as VOD HLS (seeking fetches only the segments it needs): the
-// browser's own HLS where it has it, else hls.js; the Ogg Opus file when neither works.
+// hls.js where MSE exists, else the browser's own HLS; the Ogg Opus file when neither works.
 
 import Hls from '../../vendor/hls.light.min.mjs';
 import { del, get, post } from '../api.js';
