@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -150,3 +151,18 @@ def test_the_version_has_one_source() -> None:
     import townhall
 
     assert importlib.metadata.version("townhall") == townhall.__version__
+
+
+def test_a_node_lifts_its_open_files_limit_to_the_hard_one() -> None:
+    # A child started with the common soft limit of 1,024 lifts it as `serve` does.
+    code = (
+        "import resource; from townhall.cli import raise_open_files_limit as r; "
+        "s, h = resource.getrlimit(resource.RLIMIT_NOFILE); "
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (min(1024, h), h)); "
+        "print(*r(), resource.getrlimit(resource.RLIMIT_NOFILE)[1])"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    before, after, hard = (int(v) for v in done.stdout.split())
+    assert before <= 1024
+    assert after == hard or hard == resource.RLIM_INFINITY

@@ -78,6 +78,22 @@ async def _check_redis(url: str) -> None:
 WS_MAX_MESSAGE_BYTES = 64 * 1024
 
 
+def raise_open_files_limit() -> tuple[int, int]:
+    """Lift the soft limit on open files to the hard one (the usual default of 1,024
+    would cap a node at a few hundred listeners: every media connection holds sockets,
+    the C fan-out a second handle of each). Returns the (before, after) soft limits."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if wanted > soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        except (ValueError, OSError):
+            return soft, soft
+    return soft, resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -85,6 +101,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     configure_logging(settings.log_level)
+    raise_open_files_limit()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if args.migrate:
         asyncio.run(_upgrade(settings))
@@ -139,6 +156,7 @@ def cmd_media(args: argparse.Namespace) -> int:
     if not settings.media_secret:
         raise ConfigError("townhall media needs TOWNHALL_MEDIA_SECRET (shared with the API nodes)")
     configure_logging(settings.log_level)
+    raise_open_files_limit()
     asyncio.run(_check_redis(settings.redis_url))
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     options = NodeOptions(
