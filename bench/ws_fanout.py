@@ -211,8 +211,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         idle = (_cpu() - before) / 3
         runs = []
         for _ in range(args.runs):
-            single = await _phase(app, space_id, args.single, args.single_gap, inbox, outbox, idle)
-            burst = await _phase(app, space_id, args.burst, args.burst_gap, inbox, outbox, idle)
+            channels = (inbox, outbox)
+            single = await _phase(
+                app, space_id, args.members, args.single, args.single_gap, channels, idle
+            )
+            burst = await _phase(
+                app, space_id, args.members, args.burst, args.burst_gap, channels, idle
+            )
             runs.append({"single": single, "burst": burst})
             print(json.dumps(runs[-1]))
         inbox.put({"do": "stop"})
