@@ -42,7 +42,7 @@ class FramePacer:
     max_interval: float = MAX_INTERVAL_SECONDS
     clock: Clock = SYSTEM_CLOCK
     subscriptions: int = 0
-    _slots: dict[int, asyncio.Future[None]] = field(default_factory=dict)
+    _slots: dict[tuple[float, int], asyncio.Future[None]] = field(default_factory=dict)
 
     def now(self) -> float:
         return self.clock.monotonic()
@@ -66,15 +66,16 @@ class FramePacer:
         if not isinstance(self.clock, SystemClock):
             await self.clock.sleep(delay)  # an injected clock: its own sleep
             return
-        slot = math.ceil((self.now() + delay) / grid)
+        # Keyed by the grid too: a slot number means a time only on its own grid.
+        slot = (grid, math.ceil((self.now() + delay) / grid))
         waiter = self._slots.get(slot)
         if waiter is None:
             loop = asyncio.get_running_loop()
             waiter = self._slots[slot] = loop.create_future()
-            loop.call_at(loop.time() + slot * grid - self.now(), self._release, slot)
+            loop.call_at(loop.time() + slot[1] * grid - self.now(), self._release, slot)
         await asyncio.shield(waiter)  # one waiter's cancel must not cancel the others
 
-    def _release(self, slot: int) -> None:
+    def _release(self, slot: tuple[float, int]) -> None:
         waiter = self._slots.pop(slot, None)
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
